@@ -1,0 +1,284 @@
+"""The project file `arena.yaml`, validated at the edge into typed objects.
+
+Relative paths in the file are resolved against the file's own folder, so a project can be
+moved or run from anywhere. Every validation error names the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from arena.errors import ConfigError
+from arena.fingerprint import fingerprint
+
+# Every candidate gets the same simple system prompt unless its entry overrides it, as in the
+# Med42-v2 Clinical Elo evaluation: differences in ratings then come from the models, not prompts.
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful, respectful and honest medical assistant. "
+    "Answer the question accurately, completely and safely."
+)
+
+Backend = Literal["vllm", "openai", "transformers"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(StrictModel):
+    """Sampling settings of a candidate model. Unset fields take these defaults."""
+
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(-1, description="-1 disables top-k")
+    repetition_penalty: float = Field(1.0, gt=0.0, le=5.0)
+    max_tokens: int = Field(512, ge=1)
+    seed: int | None = None
+
+    @field_validator("top_k")
+    @classmethod
+    def _top_k_valid(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("must be -1 (disabled) or a positive integer")
+        return value
+
+
+class JudgeSampling(Sampling):
+    """The Prometheus 2 paper's sampling; a partial override keeps the other defaults."""
+
+    temperature: float = Field(1.0, ge=0.0, le=5.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.03, gt=0.0, le=5.0)
+    max_tokens: int = Field(1024, ge=1)
+
+
+class ModelConfig(StrictModel):
+    """One model: how to reach it and everything that shapes its answers."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+/-]*$")
+    backend: Backend
+    model: str = Field(min_length=1, description="local path, hub id, or the server's model name")
+    revision: str | None = None
+    tokenizer: str | None = Field(None, description="tokenizer path or hub id, if not the model's")
+    dtype: str = "auto"
+    quantization: str | None = None
+    chat_template: Path | None = Field(
+        None, description="a Jinja template file; unset uses the tokenizer's own template"
+    )
+    system_prompt: str | None = Field(None, description="unset uses the project's system prompt")
+    stop: list[str] = Field(default_factory=list)
+    sampling: Sampling = Field(default_factory=Sampling)
+    max_model_len: int | None = Field(None, ge=16)
+    parameters: str | None = Field(None, description="parameter count for display, e.g. '8B'")
+    # vLLM (in-process) options
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = False
+    # OpenAI-compatible HTTP options
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_concurrency: int = Field(8, ge=1)
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    # transformers options
+    batch_size: int = Field(8, ge=1)
+
+    @model_validator(mode="after")
+    def _backend_options(self) -> ModelConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError(f"model {self.name!r}: the openai backend needs base_url")
+        if self.chat_template is not None and not self.chat_template.is_file():
+            raise ValueError(f"model {self.name!r}: chat_template file not found: {self.chat_template}")
+        return self
+
+    def chat_template_text(self) -> str | None:
+        return self.chat_template.read_text(encoding="utf-8") if self.chat_template else None
+
+    def answer_settings(self, system_prompt: str) -> dict[str, Any]:
+        """Everything that shapes this model's answers (not transport or memory options)."""
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "revision": self.revision,
+            "tokenizer": self.tokenizer,
+            "dtype": self.dtype,
+            "quantization": self.quantization,
+            "chat_template": self.chat_template_text(),
+            "system_prompt": system_prompt,
+            "stop": list(self.stop),
+            "sampling": self.sampling.model_dump(),
+            "max_model_len": self.max_model_len,
+        }
+
+
+class JudgeConfig(ModelConfig):
+    """The judge model: a model entry with Prometheus 2 defaults and judging options."""
+
+    name: str = Field("prometheus-7b-v2.0", min_length=1)
+    sampling: JudgeSampling = Field(default_factory=JudgeSampling)
+    context_length: int = Field(4096, ge=256, description="the judge's trained context")
+    max_invalid_retries: int = Field(3, ge=0)
+    constrained: Literal["auto", "on", "off"] = Field(
+        "auto", description="regex-constrained decoding: auto = on for vLLM backends"
+    )
+    logprobs: bool = True
+
+
+class PairsConfig(StrictModel):
+    mode: Literal["all", "sample"] = "all"
+    per_question: int = Field(3, ge=1)
+    seed: int = 0
+
+
+class NightlyConfig(StrictModel):
+    max_judgments: int | None = Field(None, ge=1, description="judgment budget per nightly run")
+    export_dir: Path = Path("exports")
+    log_file: Path = Path("logs/nightly.jsonl")
+
+
+class ArenaConfig(StrictModel):
+    """The whole project: models, questions, rubric, judge and storage."""
+
+    path: Path = Field(description="the project file this was read from")
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    models: list[ModelConfig] = Field(min_length=1)
+    questions: list[Path] = Field(min_length=1)
+    rubric: Path = Path("rubrics/medical.yaml")
+    judge: JudgeConfig | None = None
+    pairs: PairsConfig = Field(default_factory=PairsConfig)
+    storage: str = Field("", description="SQLAlchemy URL; empty = SQLite file arena.db beside the project file")
+    nightly: NightlyConfig = Field(default_factory=NightlyConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ArenaConfig:
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate model names: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{self.root / 'arena.db'}"
+
+    def system_prompt_for(self, model: ModelConfig) -> str:
+        return model.system_prompt if model.system_prompt is not None else self.system_prompt
+
+    def model(self, name: str) -> ModelConfig:
+        for entry in self.models:
+            if entry.name == name:
+                return entry
+        known = ", ".join(m.name for m in self.models)
+        raise ConfigError(f"{self.path}: unknown model {name!r} (known: {known})")
+
+    def select_models(self, names: list[str] | None) -> list[ModelConfig]:
+        return list(self.models) if not names else [self.model(n) for n in names]
+
+    def answer_fingerprint(self, model: ModelConfig) -> str:
+        return fingerprint(model.answer_settings(self.system_prompt_for(model)))
+
+
+_PATH_FIELDS_TOP = ("questions", "rubric")
+
+
+def _resolve(root: Path, value: Any) -> Any:
+    if isinstance(value, str) and value and not Path(value).is_absolute():
+        return str(root / value)
+    return value
+
+
+def _resolve_paths(raw: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Make the file's relative paths relative to its folder rather than to the working dir."""
+    raw = dict(raw)
+    if isinstance(raw.get("questions"), str):
+        raw["questions"] = [raw["questions"]]
+    if isinstance(raw.get("questions"), list):
+        raw["questions"] = [_resolve(root, q) for q in raw["questions"]]
+    if "rubric" in raw:
+        raw["rubric"] = _resolve(root, raw["rubric"])
+    else:
+        raw["rubric"] = str(root / "rubrics" / "medical.yaml")
+    entries = [m for m in raw.get("models") or [] if isinstance(m, dict)]
+    if isinstance(raw.get("judge"), dict):
+        entries.append(raw["judge"])
+    for entry in entries:
+        if entry.get("chat_template"):
+            entry["chat_template"] = _resolve(root, entry["chat_template"])
+        for key in ("model", "tokenizer"):
+            # A local model folder may be given relative to the project; hub ids are left alone.
+            value = entry.get(key)
+            if isinstance(value, str) and value.startswith(("./", "../")):
+                entry[key] = _resolve(root, value)
+    nightly = raw.get("nightly")
+    if isinstance(nightly, dict):
+        for key in ("export_dir", "log_file"):
+            if key in nightly:
+                nightly[key] = _resolve(root, nightly[key])
+    else:
+        raw["nightly"] = {
+            "export_dir": str(root / "exports"),
+            "log_file": str(root / "logs" / "nightly.jsonl"),
+        }
+    return raw
+
+
+def _describe(error: ValidationError, raw: dict[str, Any]) -> str:
+    first = error.errors()[0]
+    location = _location(first["loc"], raw)
+    message = first["msg"].removeprefix("Value error, ")
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{location}: {message}{suffix}" if location else f"{message}{suffix}"
+
+
+def _location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    """`models[1].sampling.temperature`, with the model's name where there is one."""
+    parts: list[str] = []
+    node: Any = raw
+    for key in loc:
+        if isinstance(key, int):
+            name = node[key].get("name") if isinstance(node, list) and isinstance(node[key], dict) else None
+            parts[-1] += f"[{key}]" + (f" ({name})" if name else "")
+        else:
+            parts.append(str(key))
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts)
+
+
+def load_config(path: str | Path) -> ArenaConfig:
+    """Read and validate a project file. Raises ConfigError naming the file and field."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{path}: project file not found (create one, or pass -c FILE)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: malformed YAML: {problem}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    raw = _resolve_paths(raw, path.parent)
+    try:
+        config = ArenaConfig.model_validate({**raw, "path": path})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc, raw)}") from None
+    for question_file in config.questions:
+        if not question_file.is_file():
+            raise ConfigError(f"{path}: questions: file not found: {question_file}")
+    return config

@@ -1,0 +1,27 @@
+"""Errors that the CLI reports as one line and a non-zero exit, never a traceback."""
+
+
+class ArenaError(Exception):
+    """A user-facing error. Its message is printed as one line; `exit_code` is the process status."""
+
+    exit_code = 1
+
+
+class ConfigError(ArenaError):
+    """The project file or a file it names is missing or invalid."""
+
+    exit_code = 2
+
+
+class DataError(ArenaError):
+    """An input data file (questions, battles, rubric) is malformed."""
+
+    exit_code = 2
+
+
+class StoreError(ArenaError):
+    """The store cannot be opened or has an incompatible schema."""
+
+
+class BackendError(ArenaError):
+    """A model backend could not be reached or refused a request."""

@@ -1,0 +1,251 @@
+"""The store: every stage's results, through SQLAlchemy Core.
+
+The default is a SQLite file in WAL mode beside the project file; any SQLAlchemy URL (for
+example PostgreSQL) works unchanged because only portable Core constructs are used. Each
+finished unit of work (an answer, a judgment) is committed on its own, so a run that dies
+loses nothing it had finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from arena.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+questions = Table(
+    "questions",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("category", String(100), nullable=False, default=""),
+    Column("audience", String(50), nullable=False, default=""),
+    Column("kind", String(100), nullable=False, default=""),
+    Column("safety_critical", Boolean, nullable=False, default=False),
+    Column("reference_answer", Text),
+    Column("source_file", Text),
+)
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("question_id", String(200), nullable=False),
+    # fingerprint of the model settings, template, system prompt and question text
+    Column("fingerprint", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("finish_reason", String(32)),
+    Column("truncated", Boolean, nullable=False, default=False),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("latency_s", Float),
+    Column("engine", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model", "question_id", "fingerprint", name="uq_answer"),
+)
+
+judgments = Table(
+    "judgments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # fingerprint of judge settings + rubric (id, version, text) + prompt template version
+    Column("judge_key", String(32), nullable=False),
+    Column("question_id", String(200), nullable=False),
+    # the model shown as Response A, and as Response B
+    Column("model_a", String(200), nullable=False),
+    Column("model_b", String(200), nullable=False),
+    Column("answer_a_id", Integer, ForeignKey("answers.id"), nullable=False),
+    Column("answer_b_id", Integer, ForeignKey("answers.id"), nullable=False),
+    Column("judge", String(200), nullable=False),
+    Column("rubric_id", String(100), nullable=False),
+    Column("rubric_version", String(50), nullable=False),
+    Column("prompt_version", String(50), nullable=False),
+    Column("raw_output", Text, nullable=False),
+    Column("feedback", Text),
+    Column("verdict", String(1)),  # "A", "B", or NULL when invalid
+    Column("valid", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("p_a", Float),  # P(verdict A) from the final verdict token's logprobs, when known
+    Column("truncated", Boolean, nullable=False, default=False),
+    Column("latency_s", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("judge_key", "answer_a_id", "answer_b_id", name="uq_judgment"),
+)
+
+battles = Table(
+    "battles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # "judge" for battles made by `arena judge`; the import's label for imported ones
+    Column("source", String(100), nullable=False),
+    Column("question_id", String(200)),
+    Column("category", String(100)),
+    Column("model_a", String(200), nullable=False),
+    Column("model_b", String(200), nullable=False),
+    Column("winner", String(20), nullable=False),  # model_a | model_b | tie | tie (bothbad)
+    Column("judge", String(200)),
+    Column("judge_key", String(32)),
+    Column("judgment_ab_id", Integer, ForeignKey("judgments.id")),  # model_a shown as A
+    Column("judgment_ba_id", Integer, ForeignKey("judgments.id")),  # model_b shown as A
+    Column("answer_a_len", Integer),
+    Column("answer_b_len", Integer),
+    Column("dedup_key", String(64), nullable=False),
+    Column("tstamp", Float, nullable=False),
+    UniqueConstraint("source", "dedup_key", name="uq_battle"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("battles_fingerprint", String(64), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("category", String(100)),
+    Column("judge", String(200)),
+    Column("judge_key", String(32)),
+    Column("rubric", String(200)),
+    Column("method", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+)
+
+run_locks = Table(
+    "run_locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_answers_model_fp", answers.c.model, answers.c.fingerprint)
+Index("ix_judgments_question", judgments.c.judge_key, judgments.c.question_id)
+Index("ix_battles_source", battles.c.source, battles.c.judge_key)
+Index("ix_snapshots_time", snapshots.c.source, snapshots.c.created_at)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """An open store. Use `connect()` for reads and `transaction()` for atomic writes."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix and ":memory:" not in url:
+        return Path(url[len(prefix):])
+    return None
+
+
+def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Store:
+    """Open (and by default create) the store at `url`, checking its schema version."""
+    db_path = _sqlite_path(url)
+    if db_path is not None:
+        if not db_path.exists() and (read_only or not create):
+            raise StoreError(f"no store at {db_path} (run `arena generate` first)")
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    engine = _make_engine(url)
+    store = Store(engine, url)
+    try:
+        with engine.begin() as connection:
+            existing = set(inspect(connection).get_table_names())
+            if "meta" in existing:
+                _check_version(connection, url)
+            elif existing - {"meta"} and "answers" in existing:
+                raise StoreError(f"{url}: store has no schema version; it was not made by arena")
+            elif read_only or not create:
+                raise StoreError(f"{url}: empty store (run `arena generate` first)")
+            else:
+                metadata.create_all(connection)
+                connection.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+    except OperationalError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open store {url}: {exc.orig}") from None
+    except StoreError:
+        engine.dispose()
+        raise
+    return store
+
+
+def _check_version(connection: Connection, url: str) -> None:
+    version = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    if version != str(SCHEMA_VERSION):
+        raise StoreError(
+            f"{url}: store schema version {version}, this arena reads version {SCHEMA_VERSION}; "
+            "use a matching arena release or a new store"
+        )
