@@ -18,6 +18,18 @@ from arena.errors import DataError
 
 MAX_QUESTION_CHARS = 4000
 
+# The controlled vocabularies of the shipped sets; `arena questions validate` flags other values.
+CATEGORIES = (
+    "cardiology", "endocrinology", "infectious-disease", "paediatrics", "obstetrics-gynaecology",
+    "mental-health", "oncology", "pharmacology", "neurology", "dermatology", "emergency-medicine",
+    "nutrition", "geriatrics", "respiratory", "gastroenterology", "nephrology", "musculoskeletal",
+    "ophthalmology", "ent", "urology", "haematology", "sexual-health", "general-practice",
+)
+KINDS = (
+    "symptoms", "diagnosis", "treatment", "medication", "prevention", "lifestyle",
+    "when-to-seek-care", "prognosis", "screening", "procedure", "mechanism",
+)
+
 
 class Question(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
