@@ -36,7 +36,7 @@ from arena.questions import (
 
 # "general" is the schema's default kind, so a question that names no kind is not an error.
 KNOWN_KINDS = (*KINDS, "general")
-NEAR_DUPLICATE_THRESHOLD = 0.8  # Jaccard similarity of character 5-shingles
+NEAR_DUPLICATE_THRESHOLD = 0.8  # Jaccard similarity of character 3-shingles
 EMBEDDING_THRESHOLD = 0.92  # cosine similarity of sentence embeddings
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -105,7 +105,7 @@ def normalise_text(text: str) -> str:
     return _SPACES.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
 
 
-def shingles(normalised: str, size: int = 5) -> frozenset[str]:
+def shingles(normalised: str, size: int = 3) -> frozenset[str]:
     """The overlapping character `size`-grams of a normalised text (the text itself if shorter)."""
     if len(normalised) <= size:
         return frozenset([normalised])

@@ -1,0 +1,296 @@
+"""`arena questions validate` and `arena questions stats`: every problem kind, located by file:line."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from arena.cli import app
+from arena.errors import DataError
+from arena.question_checks import (
+    jaccard,
+    load_local_embedder,
+    near_duplicate_pairs,
+    normalise_text,
+    question_stats,
+    shingles,
+    similar_embedding_pairs,
+    stats_for_files,
+    validate_files,
+)
+from arena.questions import CATEGORIES, MAX_QUESTION_CHARS, load_questions
+
+REPO = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def question(qid: str, text: str, **extra) -> dict:
+    return {"id": qid, "text": text, "category": "cardiology", "kind": "symptoms", **extra}
+
+
+def write_lines(path: Path, rows: list) -> Path:
+    lines = [row if isinstance(row, str) else json.dumps(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+CLEAN = [
+    question("q1", "What are the warning signs of a heart attack in women?"),
+    question("q2", "How much water should a marathon runner drink?", category="nutrition", kind="lifestyle"),
+    question("q3", "When should a child with a fever see a doctor?", category="paediatrics",
+             kind="when-to-seek-care", safety_critical=True),
+    question("q4", "What is the first-line treatment for stage 1 hypertension?", audience="clinician",
+             kind="treatment"),
+]
+
+
+def problem_lines(report) -> list[str]:
+    return [str(p) for p in report.problems]
+
+
+def test_a_clean_file_passes(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "clean.jsonl", CLEAN)
+    report = validate_files([path])
+    assert report.ok and report.problems == []
+    assert len(report.questions) == 4
+    assert report.summary() == "checked 4 questions in 1 file(s): 0 error(s), 0 warning(s)"
+
+
+def test_question_without_kind_takes_the_schema_default_and_passes(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", [{"id": "a", "text": "Is coffee bad for the heart?",
+                                              "category": "cardiology"}])
+    assert validate_files([path]).ok
+
+
+def test_every_schema_problem_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "bad.jsonl", [
+        question("ok", "What does a normal resting heart rate look like?"),
+        "{not json",
+        '["a", "list"]',
+        {"id": "no-category", "text": "Is aspirin safe every day?"},
+        question("blank", "   "),
+        question("long", "why " * (MAX_QUESTION_CHARS // 4 + 1)),
+        question("extra", "Can I exercise with angina?", colour="red"),
+        question("bad id", "Can statins cause muscle pain?"),
+    ])
+    report = validate_files([path])
+    lines = problem_lines(report)
+    assert not report.ok
+    assert len(lines) == 7, lines
+    assert lines[0].startswith(f"{path}:2: error: malformed JSON")
+    assert lines[1] == f"{path}:3: error: expected a JSON object, got list"
+    assert lines[2].startswith(f"{path}:4: error: category: Field required")
+    assert lines[3] == f"{path}:5: error: text: empty question text"
+    assert lines[4].startswith(f"{path}:6: error: text: String should have at most {MAX_QUESTION_CHARS}")
+    assert lines[5].startswith(f"{path}:7: error: colour: Extra inputs")
+    assert lines[6].startswith(f"{path}:8: error: id: String should match pattern")
+    assert [q.question.id for q in report.questions] == ["ok"]
+
+
+def test_duplicate_ids_are_found_across_files(tmp_path: Path) -> None:
+    first = write_lines(tmp_path / "a.jsonl", CLEAN[:2])
+    second = write_lines(tmp_path / "b.jsonl", [
+        question("q9", "Does smoking raise blood pressure?"),
+        question("q2", "Can I take ibuprofen with warfarin?", kind="medication"),
+    ])
+    report = validate_files([first, second])
+    assert problem_lines(report) == [
+        f"{second}:2: error: duplicate question id 'q2' (first at {first}:2)"
+    ]
+
+
+def test_unknown_category_and_kind_are_errors(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", [
+        CLEAN[0],
+        question("c", "What is the normal range for TSH?", category="Endocrine"),
+        question("k", "How do beta blockers work?", kind="pharmacodynamics"),
+    ])
+    lines = problem_lines(validate_files([path]))
+    assert lines == [
+        f"{path}:2: error: category: unknown category 'Endocrine' (not in arena.questions.CATEGORIES)",
+        f"{path}:3: error: kind: unknown kind 'pharmacodynamics' (not in arena.questions.KINDS)",
+    ]
+
+
+def test_exact_duplicate_text_is_an_error_after_normalisation(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", [
+        *CLEAN,
+        question("dup", "  what are the WARNING signs of a heart-attack in women  "),
+    ])
+    report = validate_files([path])
+    assert problem_lines(report) == [
+        f"{path}:5: error: duplicate question text: same as 'q1' at {path}:1"
+    ]
+
+
+def test_near_duplicate_is_a_warning_and_does_not_fail(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", [
+        *CLEAN,
+        question("near", "What are the early warning signs of a heart attack in women?"),
+    ])
+    report = validate_files([path])
+    assert report.ok
+    assert len(report.warnings) == 1
+    line = str(report.warnings[0])
+    assert line.startswith(f"{path}:5: warning: near-duplicate of 'q1' at {path}:1 (text similarity 0.")
+
+
+def test_missing_and_non_utf8_files_are_file_level_errors(tmp_path: Path) -> None:
+    binary = tmp_path / "latin1.jsonl"
+    binary.write_bytes('{"id": "a", "text": "caf\xe9"}\n'.encode("latin-1"))
+    missing = tmp_path / "nope.jsonl"
+    lines = problem_lines(validate_files([missing, binary]))
+    assert lines == [
+        f"{missing}: error: question file not found",
+        f"{binary}: error: not UTF-8 text (byte 24)",
+    ]
+
+
+def test_normalised_text_ignores_case_punctuation_and_spacing() -> None:
+    assert normalise_text("  What's   the DOSE of Paracetamol?! ") == "what s the dose of paracetamol"
+    assert normalise_text("type-2\tdiabetes") == "type 2 diabetes"
+
+
+def test_minhash_search_finds_the_same_pairs_as_brute_force() -> None:
+    rng = random.Random(7)
+    words = ("pain fever cough rash dose child heart kidney blood sugar pressure sleep anxiety "
+             "vaccine pregnancy lung skin bone joint eye throat stroke asthma migraine").split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 12))) for _ in range(250)]
+    for source in range(0, 250, 10):  # plant near duplicates: one short word added
+        texts.append(texts[source] + " now")
+    texts = list(dict.fromkeys(normalise_text(t) for t in texts))
+    sets = [shingles(t) for t in texts]
+    expected = {(i, j) for i, j in combinations(range(len(texts)), 2) if jaccard(sets[i], sets[j]) >= 0.8}
+    found = {(i, j) for i, j, _ in near_duplicate_pairs(texts, 0.8)}
+    assert len(expected) >= 10
+    assert found == expected
+
+
+def test_embedding_pairs_above_threshold() -> None:
+    vectors = {"a": [1.0, 0.0], "b": [0.99, 0.05], "c": [0.0, 1.0]}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.array([vectors[t] for t in texts])
+
+    pairs = similar_embedding_pairs(["a", "b", "c"], embed, threshold=0.95)
+    assert [(i, j) for i, j, _ in pairs] == [(0, 1)]
+    assert pairs[0][2] == pytest.approx(0.9987, abs=1e-3)
+
+
+def test_embedding_check_reports_paraphrases_the_text_check_misses(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", [
+        question("a", "Is it safe to drink alcohol while taking metronidazole?", kind="medication"),
+        question("b", "Can I have a beer during my course of Flagyl?", kind="medication"),
+        question("c", "What are the symptoms of appendicitis?"),
+    ])
+
+    def embed(texts: list[str]) -> np.ndarray:  # a scripted stand-in for a sentence encoder
+        return np.array([[1.0, 0.0] if "alcohol" in t or "beer" in t else [0.0, 1.0] for t in texts])
+
+    report = validate_files([path], embed=embed)
+    assert problem_lines(report) == [
+        f"{path}:2: warning: possible paraphrase of 'a' at {path}:1 (embedding similarity 1.00)"
+    ]
+
+
+def test_embedding_check_is_skipped_without_sentence_transformers(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # makes the import fail
+    embed, note = load_local_embedder()
+    assert embed is None
+    assert note == "embedding check skipped: sentence-transformers is not installed"
+
+
+def test_cli_validate_exit_codes_and_output(tmp_path: Path) -> None:
+    clean = write_lines(tmp_path / "clean.jsonl", CLEAN)
+    result = runner.invoke(app, ["questions", "validate", str(clean)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == "checked 4 questions in 1 file(s): 0 error(s), 0 warning(s)"
+    assert lines[-2].startswith("embedding check ")
+
+    warned = write_lines(tmp_path / "warn.jsonl", [
+        *CLEAN, question("near", "What are the early warning signs of a heart attack in women?")])
+    result = runner.invoke(app, ["questions", "validate", "--no-embeddings", str(warned)])
+    assert result.exit_code == 0
+    assert "embedding check skipped: --no-embeddings" in result.output
+    assert result.output.strip().endswith("0 error(s), 1 warning(s)")
+
+    broken = write_lines(tmp_path / "broken.jsonl", [*CLEAN, question("q1", "Another question on gout?")])
+    result = runner.invoke(app, ["questions", "validate", "--no-embeddings", str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}:5: error: duplicate question id 'q1' (first at {broken}:1)" in result.output
+    assert result.output.strip().endswith("1 error(s), 0 warning(s)")
+
+
+def test_stats_counts_and_lengths(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", CLEAN)
+    stats = stats_for_files([path])
+    assert stats.total == 4
+    assert stats.by_category == {"cardiology": 2, "nutrition": 1, "paediatrics": 1}
+    assert stats.by_audience == {"patient": 3, "clinician": 1}
+    assert stats.by_kind == {"lifestyle": 1, "symptoms": 1, "treatment": 1, "when-to-seek-care": 1}
+    assert stats.by_safety == {"routine": 3, "safety-critical": 1}
+    chars = sorted(len(q["text"]) for q in CLEAN)  # 46, 46, 54, 58
+    assert (stats.chars.min, stats.chars.median, stats.chars.p90, stats.chars.max) == (
+        chars[0], (chars[1] + chars[2]) / 2, chars[3], chars[3])
+    words = sorted(len(q["text"].split()) for q in CLEAN)
+    assert (stats.words.min, stats.words.max) == (words[0], words[-1])
+
+
+def test_stats_p90_is_the_nearest_rank() -> None:
+    questions = [load_questions_from_texts("x" * n) for n in range(1, 21)]
+    stats = question_stats(questions)
+    assert (stats.chars.min, stats.chars.median, stats.chars.p90, stats.chars.max) == (1, 10.5, 18, 20)
+
+
+def load_questions_from_texts(text: str):
+    from arena.questions import Question
+
+    return Question(id=f"q{len(text)}", text=text, category="cardiology")
+
+
+def test_cli_stats_text_and_json(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", CLEAN)
+    result = runner.invoke(app, ["questions", "stats", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "questions: 4 in 1 file(s)"
+    assert any(line.split() == ["cardiology", "2", "50.0%"] for line in lines)
+    assert any(line.split() == ["safety-critical", "1", "25.0%"] for line in lines)
+    assert any(line.split()[:2] == ["chars", "46"] for line in lines)
+
+    result = runner.invoke(app, ["questions", "stats", "--format", "json", str(path)])
+    data = json.loads(result.output)
+    assert data["total"] == 4 and data["by_audience"] == {"patient": 3, "clinician": 1}
+    assert data["chars"]["max"] == 58 and data["words"]["min"] == 8
+
+
+def test_cli_stats_on_a_malformed_file_is_a_one_line_data_error(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", [CLEAN[0], "{oops"])
+    result = runner.invoke(app, ["questions", "stats", str(path)])
+    assert isinstance(result.exception, DataError)
+    assert str(result.exception).startswith(f"{path}:2: malformed JSON")
+
+
+# --- the shipped question set -------------------------------------------------------------------
+
+SHIPPED = REPO / "questions" / "health-v1.jsonl"
+
+
+def test_shipped_set_validates_and_meets_coverage() -> None:
+    report = validate_files([SHIPPED])
+    assert report.errors == [], "\n".join(map(str, report.errors[:20]))
+    questions = [q.question for q in report.questions]
+    assert len(questions) >= 400
+    assert len({q.category for q in questions}) >= 15
+    assert {q.category for q in questions} <= set(CATEGORIES)
+    assert {q.audience for q in questions} == {"patient", "clinician"}
+    assert sum(q.safety_critical for q in questions) >= 60
+    assert len(load_questions([SHIPPED])) == len(questions)  # the stages' loader agrees
