@@ -162,6 +162,111 @@ def questions_import(
           f"skipped {result.skipped} row(s), dropped {result.duplicates} duplicate(s)")
 
 
+@app.command("rate")
+def rate_command(
+    config: ConfigOption = Path("arena.yaml"),
+    category: Annotated[Optional[str], typer.Option(
+        help="Rate one question category, or one audience as audience:patient.")] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the 95% intervals.")] = 1000,
+    anchor: Annotated[Optional[str], typer.Option(
+        help="Pin MODEL=RATING instead of a mean rating of 1000.")] = None,
+    source: Annotated[str, typer.Option(
+        help="judge (battles of the current judge and rubric) or an import label.")] = "judge",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
+    out: Annotated[Optional[Path], typer.Option(help="Write to FILE instead of stdout.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Fit Bradley-Terry ratings with 95% intervals, print the leaderboard, store a snapshot."""
+    from arena.config import load_config
+    from arena.ratings.rate import RateRequest, run_rate
+    from arena.ratings.render import FORMATS, render
+    from arena.ratings.report import Anchor
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
+    request = RateRequest(source=source, category=category, bootstrap_rounds=bootstrap,
+                          anchor=Anchor.parse(anchor) if anchor else None, seed=seed)
+    result = run_rate(load_config(config), request)
+    text = render(result.snapshot.payload, fmt)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    what = "battles unchanged: reused" if result.reused else "stored"
+    print(f"{what} rating snapshot {result.snapshot.id}" + (f"; wrote {out}" if out else ""), file=sys.stderr)
+
+
+battles_app = typer.Typer(
+    help="Battles in and out, in the Chatbot Arena battle format.", no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(battles_app, name="battles")
+
+
+@battles_app.command("export")
+def battles_export(
+    config: ConfigOption = Path("arena.yaml"),
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    source: Annotated[str, typer.Option(
+        help="judge (battles of the current judge and rubric), an import label, or all.")] = "judge",
+    out: Annotated[Optional[Path], typer.Option(help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """Write battles as JSON Lines or CSV (model_a, model_b, winner, question_id, ...)."""
+    from arena.battles_io import EXPORT_FORMATS, export_battles
+    from arena.config import load_config
+    from arena.ratings.rate import resolve_judge_key
+    from arena.store import open_store
+
+    if fmt not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"expected one of {', '.join(EXPORT_FORMATS)}", param_hint="--format")
+    settings = load_config(config)
+    store = open_store(settings.storage_url, create=False)
+    try:
+        judge_key, _ = resolve_judge_key(settings, store, source)
+        selected = None if source == "all" else source
+        if out is not None:
+            with out.open("w", encoding="utf-8", newline="") as handle:
+                count = export_battles(store, handle, fmt, selected, judge_key)
+        else:
+            count = export_battles(store, sys.stdout, fmt, selected, judge_key)
+    finally:
+        store.close()
+    print(f"exported {count} battle(s)" + (f" to {out}" if out else ""), file=sys.stderr)
+
+
+@battles_app.command("import")
+def battles_import(
+    file: Annotated[Path, typer.Argument(help="Battles: .jsonl, .json or .csv.", show_default=False)],
+    config: ConfigOption = Path("arena.yaml"),
+    source: Annotated[Optional[str], typer.Option(
+        help="Source label to keep them under (default: import:<file stem>).")] = None,
+    fmt: Annotated[Optional[str], typer.Option(
+        "--format", help="jsonl, json or csv (default: from the extension).")] = None,
+) -> None:
+    """Import battles from elsewhere (crowd votes, another judge); rate them with `arena rate --source`."""
+    from arena.battles_io import IMPORT_FORMATS, import_battles
+    from arena.config import load_config
+    from arena.errors import DataError
+    from arena.store import open_store
+
+    if fmt is not None and fmt not in IMPORT_FORMATS:
+        raise typer.BadParameter(f"expected one of {', '.join(IMPORT_FORMATS)}", param_hint="--format")
+    store = open_store(load_config(config).storage_url)
+    try:
+        report = import_battles(store, file, source, fmt)
+    finally:
+        store.close()
+    shown = 50
+    for line in report.problems[:shown]:
+        print(line, file=sys.stderr)
+    if report.skipped > shown:
+        print(f"... and {report.skipped - shown} more malformed row(s)", file=sys.stderr)
+    if report.rows and report.imported + report.already_present == 0:
+        raise DataError(f"{file}: nothing imported: all {report.rows} row(s) are malformed")
+    print(f"imported {report.imported} battle(s) from {file} as source {report.source!r}; "
+          f"skipped {report.skipped} malformed row(s); {report.already_present} already present")
+
+
 def main() -> None:
     """Entry point: one-line errors and a non-zero exit instead of tracebacks."""
     try:
