@@ -1,0 +1,425 @@
+"""Models behind an OpenAI-compatible HTTP server: vLLM's server, TGI, llama.cpp, LocalAI, Ollama.
+
+Requests run concurrently on an asyncio loop in a worker thread (at most `max_concurrency` at
+a time) and each result is handed to the caller through a queue as soon as it is finished, so
+the caller can commit it at once. Timeouts, connection errors, 429 and 5xx are retried with
+exponential backoff and jitter; other 4xx are not (the request itself is wrong). A server that
+cannot be reached after the retries is a `BackendError` naming the model and URL.
+
+`messages` requests go to /chat/completions, which applies the server's chat template. When the
+model entry names a template file (a base model without a template of its own), the prompt is
+rendered here instead and sent to /completions, so every server sees the same text. Raw
+`prompt` requests go to /completions.
+
+vLLM servers (detected from GET /models, `owned_by: "vllm"`) also get regex-constrained
+decoding, top-k, repetition penalty, and special-token stops resolved to token ids through
+their /tokenize endpoint (vLLM matches stop strings against text with special tokens removed,
+so a stop string such as `<|eot_id|>` alone would never match).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from arena.backends.base import GenerationRequest, GenerationResult
+from arena.config import ModelConfig
+from arena.errors import BackendError
+
+MAX_RETRY_AFTER_S = 60.0
+
+
+class RetryableStatus(Exception):
+    """A 429 or 5xx answer: worth trying again."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RequestRejected(Exception):
+    """Any other non-2xx answer: the request itself is wrong, so it is not retried."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (RetryableStatus, httpx.TimeoutException, httpx.TransportError))
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The server itself is gone (as opposed to one slow or refused request)."""
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+
+
+def backoff(initial: float = 0.5, maximum: float = 30.0) -> Callable[[RetryCallState], float]:
+    """Exponential backoff with jitter, honouring a server's Retry-After on 429/503."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
+            return min(exc.retry_after, MAX_RETRY_AFTER_S)
+        exponential = initial * 2 ** (state.attempt_number - 1)
+        return min(maximum, exponential + random.uniform(0, initial))
+
+    return wait
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's own error text, from the usual JSON shapes, on one line."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip().splitlines()[0][:300] if response.text.strip() else response.reason_phrase
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            error = error.get("message") or error
+        if isinstance(error, str) and error.strip():
+            return error.strip().splitlines()[0][:300]
+        if "message" in body:
+            return str(body["message"]).strip().splitlines()[0][:300]
+    return str(body)[:300]
+
+
+def check_status(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    message = error_message(response)
+    if response.status_code == 429 or response.status_code >= 500:
+        retry_after = response.headers.get("retry-after")
+        try:
+            seconds = float(retry_after) if retry_after is not None else None
+        except ValueError:
+            seconds = None
+        raise RetryableStatus(response.status_code, message, seconds)
+    raise RequestRejected(f"HTTP {response.status_code}: {message}")
+
+
+def resolve_api_key(model: ModelConfig) -> str:
+    """The key from the environment variable the entry names; "EMPTY" when it names none."""
+    if not model.api_key_env:
+        return "EMPTY"
+    value = os.environ.get(model.api_key_env)
+    if not value:
+        raise BackendError(
+            f"model {model.name!r}: environment variable {model.api_key_env} (api_key_env) is not set"
+        )
+    return value
+
+
+def render_chat_template(template: str, messages: Sequence[dict[str, str]]) -> str:
+    """Render a Hugging Face-style Jinja chat template, as transformers does.
+
+    `bos_token` renders empty: the server adds BOS itself when it tokenizes a completion prompt.
+    """
+    from jinja2.exceptions import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise TemplateError(message)
+
+    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    environment.globals["raise_exception"] = raise_exception
+    return environment.from_string(template).render(
+        messages=list(messages), add_generation_prompt=True, bos_token="", eos_token=""
+    )
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    owned_by: str | None  # "vllm", "llamacpp", ... from GET /models; None if unknown
+    served_models: tuple[str, ...]
+    version: str | None
+
+
+class OpenAIBackend:
+    """A model served over the OpenAI-compatible HTTP API."""
+
+    supports_logprobs = True
+
+    def __init__(self, model: ModelConfig) -> None:
+        assert model.base_url, "validated by ModelConfig"
+        self.model = model
+        self.name = model.name
+        self.base_url = model.base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {resolve_api_key(model)}"}
+        self.template = model.chat_template_text()
+        self.server = self._probe()
+        self.is_vllm = self.server.owned_by == "vllm"
+        self.supports_regex = self.is_vllm
+        if self.is_vllm and self.server.served_models and model.model not in self.server.served_models:
+            served = ", ".join(self.server.served_models)
+            raise BackendError(
+                f"model {model.name!r}: the vLLM server at {self.base_url} serves {served}, not {model.model!r}"
+            )
+        self.engine = self._engine_name()
+        self.stop_token_ids = self._stop_token_ids() if self.is_vllm else []
+
+    # --- server discovery -------------------------------------------------------------------
+
+    def _sync_retrying(self) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception(is_retryable),
+            stop=stop_after_attempt(self.model.max_retries + 1),
+            wait=backoff(),
+            reraise=True,
+        )
+
+    def _probe(self) -> ServerInfo:
+        url = f"{self.base_url}/models"
+        try:
+            with httpx.Client(timeout=min(self.model.timeout, 30.0), headers=self.headers) as client:
+                for attempt in self._sync_retrying():
+                    with attempt:
+                        response = client.get(url)
+                        if response.status_code == 429 or response.status_code >= 500:
+                            check_status(response)
+        except (httpx.HTTPError, RetryableStatus) as exc:
+            raise BackendError(
+                f"model {self.name!r}: server at {self.base_url} unreachable after "
+                f"{self.model.max_retries + 1} attempt(s) ({one_line(exc)})"
+            ) from None
+        if response.status_code in (401, 403):
+            raise BackendError(
+                f"model {self.name!r}: server at {self.base_url} refused the API key "
+                f"(HTTP {response.status_code}: {error_message(response)})"
+            )
+        if response.status_code != 200:
+            return ServerInfo(owned_by=None, served_models=(), version=None)  # no /models: fine
+        try:
+            entries = response.json().get("data") or []
+        except (ValueError, AttributeError):
+            entries = []
+        owners = {e.get("owned_by") for e in entries if isinstance(e, dict)}
+        owned_by = owners.pop() if len(owners) == 1 else None
+        served = tuple(str(e.get("id")) for e in entries if isinstance(e, dict) and e.get("id"))
+        version = self._vllm_version() if owned_by == "vllm" else None
+        return ServerInfo(owned_by=owned_by, served_models=served, version=version)
+
+    @property
+    def server_root(self) -> str:
+        """The server's root URL: vLLM's /version and /tokenize live outside /v1."""
+        return self.base_url.removesuffix("/v1")
+
+    def _vllm_version(self) -> str | None:
+        try:
+            response = httpx.get(f"{self.server_root}/version", headers=self.headers, timeout=10)
+            return str(response.json().get("version")) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+
+    def _engine_name(self) -> str:
+        if self.is_vllm:
+            return f"vllm {self.server.version or '?'} (openai server)"
+        return f"openai-compatible ({self.server.owned_by})" if self.server.owned_by else "openai-compatible"
+
+    def _stop_token_ids(self) -> list[int]:
+        """Stop strings that are one token (special tokens such as <|eot_id|>) as token ids."""
+        ids: list[int] = []
+        for stop in self.model.stop:
+            try:
+                response = httpx.post(
+                    f"{self.server_root}/tokenize", headers=self.headers, timeout=30,
+                    json={"model": self.model.model, "prompt": stop, "add_special_tokens": False},
+                )
+                tokens = response.json().get("tokens") if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, AttributeError):
+                tokens = None
+            if isinstance(tokens, list) and len(tokens) == 1:
+                ids.append(int(tokens[0]))
+        return ids
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def request_body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        """The endpoint path and JSON body for one request."""
+        sampling = request.sampling
+        body: dict[str, Any] = {
+            "model": self.model.model,
+            "max_tokens": sampling.max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+        }
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        if sampling.top_k != -1:
+            body["top_k"] = sampling.top_k
+        if sampling.repetition_penalty != 1.0:
+            body["repetition_penalty"] = sampling.repetition_penalty
+            if not self.is_vllm:
+                body["repeat_penalty"] = sampling.repetition_penalty  # llama.cpp and LocalAI's name
+        if self.is_vllm:
+            body["skip_special_tokens"] = True
+            if self.stop_token_ids:
+                body["stop_token_ids"] = self.stop_token_ids
+            if request.regex:
+                body["structured_outputs"] = {"regex": request.regex}
+        if request.messages is not None and not self.template:
+            body["messages"] = list(request.messages)
+            if request.logprobs:
+                body["logprobs"] = True
+                body["top_logprobs"] = request.logprobs
+            return "/chat/completions", body
+        if request.messages is not None:
+            body["prompt"] = render_chat_template(self.template or "", request.messages)
+        else:
+            body["prompt"] = request.prompt
+        if request.logprobs:
+            body["logprobs"] = request.logprobs
+        return "/completions", body
+
+    def parse_response(self, request: GenerationRequest, data: dict[str, Any]) -> GenerationResult:
+        choice = (data.get("choices") or [{}])[0]
+        if "message" in choice:
+            text = (choice.get("message") or {}).get("content") or ""
+        else:
+            text = choice.get("text") or ""
+        usage = data.get("usage") or {}
+        return GenerationResult(
+            key=request.key,
+            text=text,
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            engine=self.engine,
+            top_logprobs=parse_top_logprobs(choice.get("logprobs")) if request.logprobs else None,
+        )
+
+    async def _complete(self, client: httpx.AsyncClient, request: GenerationRequest) -> GenerationResult:
+        """One request with retries. Raises only when the server is unreachable."""
+        try:
+            path, body = self.request_body(request)
+        except Exception as exc:  # a template that fails to render
+            return GenerationResult(key=request.key, error=f"chat template: {one_line(exc)}")
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_retryable),
+            stop=stop_after_attempt(self.model.max_retries + 1),
+            wait=backoff(),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    started = time.perf_counter()
+                    response = await client.post(f"{self.base_url}{path}", json=body)
+                    check_status(response)
+                    result = self.parse_response(request, response.json())
+                    result.latency_s = time.perf_counter() - started
+                    return result
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise BackendError(
+                    f"model {self.name!r}: server at {self.base_url} unreachable after "
+                    f"{self.model.max_retries + 1} attempt(s) ({one_line(exc)})"
+                ) from None
+            attempts = "" if isinstance(exc, RequestRejected) else f" after {self.model.max_retries + 1} attempt(s)"
+            return GenerationResult(key=request.key, engine=self.engine, error=f"{one_line(exc)}{attempts}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run(self, requests: Sequence[GenerationRequest], deliver: Callable[[Any], None]) -> None:
+        concurrency = self.model.max_concurrency
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        pending = iter(requests)
+        async with httpx.AsyncClient(timeout=self.model.timeout, headers=self.headers, limits=limits) as client:
+
+            async def worker() -> None:
+                for request in pending:  # shared iterator: each request is taken once
+                    deliver(await self._complete(client, request))
+
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(concurrency, len(requests))):
+                    group.create_task(worker())
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Yield each result as soon as its request finishes (in completion order)."""
+        if not requests:
+            return
+        results: queue.Queue[Any] = queue.Queue()
+        loop = asyncio.new_event_loop()
+        done = object()
+
+        def run() -> None:
+            try:
+                loop.run_until_complete(self._run(requests, results.put))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+                results.put(exc)
+            finally:
+                results.put(done)
+
+        thread = threading.Thread(target=run, name=f"arena-http-{self.name}", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = results.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise unwrap(item)
+                yield item
+        finally:
+            if thread.is_alive():
+                try:
+                    loop.call_soon_threadsafe(_cancel_all_tasks, loop)
+                except RuntimeError:
+                    pass  # the loop already finished
+            thread.join(timeout=30)
+            if not thread.is_alive():
+                loop.close()
+
+    def close(self) -> None:
+        """Nothing to release: each `generate` call opens and closes its own connections."""
+
+
+def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The first real error inside a TaskGroup's ExceptionGroup."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, asyncio.CancelledError):
+        return BackendError("requests cancelled")
+    return BackendError(one_line(exc))
+
+
+def parse_top_logprobs(logprobs: Any) -> list[dict[str, float]] | None:
+    """Per generated token, {token text: logprob}, from /completions or /chat/completions."""
+    if not isinstance(logprobs, dict):
+        return None
+    if isinstance(logprobs.get("content"), list):  # chat shape
+        parsed = []
+        for item in logprobs["content"]:
+            tops = {t["token"]: float(t["logprob"]) for t in item.get("top_logprobs") or []}
+            tops.setdefault(item["token"], float(item["logprob"]))
+            parsed.append(tops)
+        return parsed
+    if isinstance(logprobs.get("top_logprobs"), list):  # completions shape
+        return [{k: float(v) for k, v in (d or {}).items()} for d in logprobs["top_logprobs"]]
+    return None

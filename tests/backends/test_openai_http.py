@@ -1,0 +1,212 @@
+"""The OpenAI-compatible HTTP backend against a scripted server on a real loopback socket."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arena.backends import make_backend, sampling_for
+from arena.backends.base import GenerationRequest, SamplingSettings
+from arena.backends.openai_http import OpenAIBackend, render_chat_template
+from arena.config import ModelConfig
+from arena.errors import BackendError
+from tests.backends.fake_openai_server import FakeServer, completion_reply
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    fake = FakeServer().start()
+    yield fake
+    fake.stop()
+
+
+def entry(base_url: str, **overrides: object) -> ModelConfig:
+    values: dict[str, object] = {
+        "name": "m", "backend": "openai", "model": "tiny", "base_url": base_url,
+        "max_retries": 2, "timeout": 5, "stop": ["<|eot_id|>"],
+        "sampling": {"temperature": 0.4, "top_k": 150, "top_p": 0.75, "max_tokens": 32,
+                     "repetition_penalty": 1.05, "seed": 7},
+    }
+    values.update(overrides)
+    return ModelConfig.model_validate(values)
+
+
+def chat(key: str, text: str, sampling: SamplingSettings | None = None, **kwargs: object) -> GenerationRequest:
+    return GenerationRequest(key=key, sampling=sampling or SamplingSettings(max_tokens=32),
+                             messages=({"role": "user", "content": text},), **kwargs)  # type: ignore[arg-type]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_vllm_server_gets_its_extra_parameters(server: FakeServer) -> None:
+    model = entry(server.base_url)
+    backend = make_backend(model)
+    assert isinstance(backend, OpenAIBackend)
+    assert backend.supports_regex and backend.supports_logprobs
+    assert backend.engine == "vllm 0.32.0 (openai server)"
+    results = list(backend.generate([chat("q1", "hello", sampling_for(model))]))
+    assert [(r.key, r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens) for r in results] == [
+        ("q1", "answer to hello", "stop", 7, 5)
+    ]
+    assert results[0].ok and results[0].latency_s is not None
+    path, body, headers = server.generation_requests()[0]
+    assert path == "/v1/chat/completions"
+    assert headers["Authorization"] == "Bearer EMPTY"
+    assert body["messages"] == [{"role": "user", "content": "hello"}]
+    assert body["stop"] == ["<|eot_id|>"] and body["stop_token_ids"] == [99]
+    assert (body["top_k"], body["top_p"], body["temperature"], body["seed"]) == (150, 0.75, 0.4, 7)
+    assert body["repetition_penalty"] == 1.05 and "repeat_penalty" not in body
+    assert body["skip_special_tokens"] is True
+
+
+def test_other_servers_get_only_portable_parameters(server: FakeServer) -> None:
+    server.owned_by = "llamacpp"
+    backend = make_backend(entry(server.base_url))
+    assert not backend.supports_regex
+    list(backend.generate([chat("q", "x", sampling_for(entry(server.base_url)), regex=r"[AB]")]))
+    body = server.generation_requests()[0][1]
+    assert "structured_outputs" not in body and "stop_token_ids" not in body
+    assert "skip_special_tokens" not in body
+    assert body["repeat_penalty"] == 1.05
+
+
+def test_server_without_models_endpoint_still_works(server: FakeServer) -> None:
+    server.owned_by = None
+    backend = make_backend(entry(server.base_url))
+    assert backend.engine == "openai-compatible" and not backend.supports_regex
+    assert [r.text for r in backend.generate([chat("a", "b")])] == ["answer to b"]
+
+
+def test_raw_prompt_regex_and_logprobs_on_completions(server: FakeServer) -> None:
+    backend = make_backend(entry(server.base_url))
+    request = GenerationRequest(key="j", sampling=SamplingSettings(max_tokens=4), prompt="[INST] judge [/INST]",
+                                regex=r"[\s\S]*\[RESULT\] (A|B)", logprobs=5)
+    (result,) = backend.generate([request])
+    path, body, _ = server.generation_requests()[0]
+    assert path == "/v1/completions"
+    assert body["prompt"] == "[INST] judge [/INST]"
+    assert body["structured_outputs"] == {"regex": r"[\s\S]*\[RESULT\] (A|B)"}
+    assert body["logprobs"] == 5
+    assert result.top_logprobs == [{"A": -0.1, "B": -2.5}]
+    assert result.truncated  # finish_reason "length"
+
+
+def test_chat_logprobs(server: FakeServer) -> None:
+    backend = make_backend(entry(server.base_url))
+    (result,) = backend.generate([chat("k", "q", logprobs=2)])
+    body = server.generation_requests()[0][1]
+    assert body["logprobs"] is True and body["top_logprobs"] == 2
+    assert result.top_logprobs == [{"A": -0.1, "B": -2.5}]
+
+
+def test_template_file_renders_the_prompt_here(server: FakeServer, tmp_path: Path) -> None:
+    template = tmp_path / "t.jinja"
+    template.write_text("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+                        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    backend = make_backend(entry(server.base_url, chat_template=str(template)))
+    messages = ({"role": "system", "content": "S"}, {"role": "user", "content": "Q"})
+    list(backend.generate([GenerationRequest(key="k", sampling=SamplingSettings(), messages=messages)]))
+    path, body, _ = server.generation_requests()[0]
+    assert path == "/v1/completions"
+    assert body["prompt"] == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_retries_429_and_5xx_then_succeeds(server: FakeServer) -> None:
+    server.script["/chat/completions"] = [
+        (503, {"error": {"message": "overloaded"}}, {}),
+        (429, {"error": {"message": "slow down"}}, {"retry-after": "0"}),
+    ]
+    backend = make_backend(entry(server.base_url))
+    (result,) = backend.generate([chat("k", "q")])
+    assert result.ok and result.text == "answer to q"
+    assert len(server.generation_requests()) == 3
+
+
+def test_gives_up_after_retries_with_a_one_line_error(server: FakeServer) -> None:
+    server.default = lambda path, body: (500, {"error": {"message": "boom\nstack"}}, {})
+    backend = make_backend(entry(server.base_url, max_retries=1))
+    (result,) = backend.generate([chat("k", "q")])
+    assert result.error == "RetryableStatus: HTTP 500: boom after 2 attempt(s)"
+    assert len(server.generation_requests()) == 2
+
+
+def test_never_retries_other_4xx(server: FakeServer) -> None:
+    server.default = lambda path, body: (400, {"error": {"message": "max_tokens is too large"}}, {})
+    backend = make_backend(entry(server.base_url))
+    (result,) = backend.generate([chat("k", "q")])
+    assert result.error == "RequestRejected: HTTP 400: max_tokens is too large"
+    assert len(server.generation_requests()) == 1
+
+
+def test_unreachable_server_is_a_clear_backend_error() -> None:
+    url = closed_port_url()
+    started = time.monotonic()
+    with pytest.raises(BackendError, match=r"model 'm': server at .* unreachable after 2 attempt\(s\)"):
+        make_backend(entry(url, max_retries=1, timeout=1))
+    assert time.monotonic() - started < 10
+
+
+def test_server_dying_mid_run_raises_after_the_finished_results(server: FakeServer) -> None:
+    backend = make_backend(entry(server.base_url, max_retries=1, max_concurrency=1))
+    results = backend.generate([chat(str(i), f"q{i}") for i in range(5)])
+    first = next(results)
+    assert first.ok
+    server.stop()
+    with pytest.raises(BackendError, match="unreachable"):
+        list(results)
+
+
+def test_wrong_model_name_on_a_vllm_server(server: FakeServer) -> None:
+    with pytest.raises(BackendError, match=r"serves tiny, not 'other'"):
+        make_backend(entry(server.base_url, model="other"))
+
+
+def test_api_key_comes_from_the_named_variable(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARENA_TEST_KEY", raising=False)
+    with pytest.raises(BackendError, match="environment variable ARENA_TEST_KEY"):
+        make_backend(entry(server.base_url, api_key_env="ARENA_TEST_KEY"))
+    monkeypatch.setenv("ARENA_TEST_KEY", "sekret")
+    backend = make_backend(entry(server.base_url, api_key_env="ARENA_TEST_KEY"))
+    list(backend.generate([chat("k", "q")]))
+    assert server.generation_requests()[0][2]["Authorization"] == "Bearer sekret"
+
+
+def test_bounded_concurrency_and_results_in_completion_order(server: FakeServer) -> None:
+    server.delay_s = lambda body: 0.5 if body and body.get("messages", [{}])[-1].get("content") == "slow" else 0.05
+    backend = make_backend(entry(server.base_url, max_concurrency=2))
+    requests = [chat("slow", "slow")] + [chat(str(i), str(i)) for i in range(6)]
+    keys = [r.key for r in backend.generate(requests)]
+    assert sorted(keys) == sorted(r.key for r in requests)
+    assert keys[-1] == "slow"  # yielded when finished, not in request order
+    assert server.max_in_flight == 2
+
+
+def test_closing_the_generator_early_stops_the_requests(server: FakeServer) -> None:
+    server.delay_s = lambda body: 0.05
+    backend = make_backend(entry(server.base_url, max_concurrency=1))
+    results = backend.generate([chat(str(i), str(i)) for i in range(50)])
+    next(results)
+    results.close()
+    time.sleep(0.3)
+    assert len(server.generation_requests()) < 10
+
+
+def test_render_chat_template_raise_exception() -> None:
+    template = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}x"
+    with pytest.raises(Exception, match="no system role"):
+        render_chat_template(template, [{"role": "system", "content": "s"}])
+    assert render_chat_template(template, [{"role": "user", "content": "u"}]) == "x"
+
+
+def test_echo_reply_shape() -> None:
+    status, body, _ = completion_reply("/completions", {"prompt": "p", "max_tokens": 9})
+    assert status == 200 and body["choices"][0]["text"] == "answer to p"
