@@ -1,0 +1,385 @@
+"""`arena nightly`: one idempotent, crash-safe run of the whole pipeline under the store's lock.
+
+Stages run in order: questions -> generate -> judge -> rate -> export. Each stage is itself
+incremental (answers are keyed by fingerprints, judgments by the judge key, a snapshot is
+stored only when the battles changed), so a second run with nothing new makes no model calls
+and stores nothing, and a run killed at any moment is finished by the next one.
+
+A stage that fails is logged and reported; the stages that do not depend on it still run
+(a judge that is down does not stop the exports from being refreshed). A model whose server
+is down makes its generation "partial": the other models go on. Exit status: 0 when every
+stage is ok, 1 when any stage failed or was partial (an operator must see a down server),
+2 for a bad project file, 3 when another run holds the lock.
+
+Every stage appends one JSON line to the structured log (`nightly.log_file`), followed by one
+line for the whole run; stdout gets a short human summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from arena.config import ArenaConfig
+from arena.errors import ArenaError
+from arena.runlock import RunLock, run_lock
+from arena.store import Store, open_store, utcnow
+
+Status = Literal["ok", "partial", "failed", "skipped"]
+
+# Test-only: `ARENA_TEST_PAUSE_AT=POINT[@N]` makes a run announce "nightly: paused at POINT" on
+# stderr and sleep there, so tests can SIGKILL it at an exact moment. POINT is a stage name
+# (before the stage starts), `write:FILE` (an export written but not yet moved into place), or
+# `insert:TABLE` (after the Nth insert into TABLE, inside its uncommitted transaction).
+PAUSE_ENV = "ARENA_TEST_PAUSE_AT"
+
+
+@dataclass
+class StageOutcome:
+    """What a stage did: counts for the log, one human line, and what it had to skip."""
+
+    counts: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    skipped: list[str] = field(default_factory=list)  # e.g. "model x: server unreachable"
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.skipped)
+
+
+@dataclass
+class RunContext:
+    config: ArenaConfig
+    store: Store
+    run_id: str
+    lock: RunLock | None = None
+    snapshot_payload: dict[str, Any] | None = None  # set by the rate stage, read by export
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[RunContext], StageOutcome]
+    needs: tuple[str, ...] = ()  # stages that must be ok or partial for this one to run
+
+
+@dataclass
+class StageResult:
+    run_id: str
+    stage: str
+    status: Status
+    started_at: str
+    duration_s: float
+    counts: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    skipped: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "stage": self.stage, "status": self.status,
+            "started_at": self.started_at, "duration_s": round(self.duration_s, 3),
+            "counts": self.counts, "skipped": self.skipped, "error": self.error,
+        }
+
+
+@dataclass
+class NightlyReport:
+    run_id: str
+    started_at: str
+    results: list[StageResult] = field(default_factory=list)
+    duration_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed_stages(self) -> list[str]:
+        return [r.stage for r in self.results if r.status == "failed"]
+
+    @property
+    def partial_stages(self) -> list[str]:
+        return [r.stage for r in self.results if r.status == "partial"]
+
+    @property
+    def status(self) -> Status:
+        if self.failed_stages:
+            return "failed"
+        return "partial" if self.partial_stages else "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "ok" else 1
+
+    def result(self, stage: str) -> StageResult | None:
+        return next((r for r in self.results if r.stage == stage), None)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "stage": "run", "status": self.status,
+            "started_at": self.started_at, "duration_s": round(self.duration_s, 3),
+            "failed_stages": self.failed_stages, "partial_stages": self.partial_stages,
+            "exit_code": self.exit_code, "notes": self.notes,
+        }
+
+
+# --- running -------------------------------------------------------------------------------
+
+def new_run_id() -> str:
+    return f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run_nightly(config: ArenaConfig, stages: Iterable[Stage] | None = None,
+                out: TextIO | None = None) -> NightlyReport:
+    """Run every stage under the store's lock; log each stage; print the summary to `out`.
+
+    Raises RunLockedError (exit code 3) at once when another live run holds the lock.
+    """
+    out = out or sys.stdout
+    stages = list(stages) if stages is not None else default_stages()
+    install_pause_hook()
+    store = open_store(config.storage_url)
+    try:
+        with run_lock(store, "nightly") as lock:
+            report = _run_stages(RunContext(config, store, new_run_id(), lock), stages)
+    finally:
+        store.close()
+    print(format_summary(report), file=out)
+    return report
+
+
+def _run_stages(context: RunContext, stages: list[Stage]) -> NightlyReport:
+    log_file = context.config.nightly.log_file
+    report = NightlyReport(context.run_id, utcnow().isoformat())
+    lock = context.lock
+    if lock is not None and lock.took_over is not None:
+        report.notes.append(f"took over the lock of a dead run ({lock.took_over.describe()})")
+    started = time.monotonic()
+    try:
+        for stage in stages:
+            result = _run_stage(context, stage, report)
+            report.results.append(result)
+            append_log(log_file, result.record())
+            if lock is not None and lock.lost.is_set():
+                report.notes.append("another run took the lock over (this run looked dead): stopped")
+                break
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from systemd/SLURM via stop_on_sigterm()
+        report.duration_s = time.monotonic() - started
+        append_log(log_file, {**report.record(), "status": "interrupted", "exit_code": 130})
+        raise
+    report.duration_s = time.monotonic() - started
+    append_log(log_file, report.record())
+    return report
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM (systemd stop, SLURM time limit) into KeyboardInterrupt, so the lock is
+    released and the log says "interrupted" instead of the process vanishing."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_stage(context: RunContext, stage: Stage, report: NightlyReport) -> StageResult:
+    started_at = utcnow().isoformat()
+    blocked = [n for n in stage.needs if (r := report.result(n)) is None or r.status not in ("ok", "partial")]
+    if blocked:
+        return StageResult(context.run_id, stage.name, "skipped", started_at, 0.0,
+                           summary=f"not run: {', '.join(blocked)} did not finish")
+    pause_point(stage.name)
+    clock = time.monotonic()
+    try:
+        outcome = stage.run(context)
+    except ArenaError as exc:
+        return StageResult(context.run_id, stage.name, "failed", started_at,
+                           time.monotonic() - clock, error=str(exc), summary=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one broken stage must not hide the others' results
+        traceback.print_exc(file=sys.stderr)
+        error = f"{type(exc).__name__}: {exc}"
+        return StageResult(context.run_id, stage.name, "failed", started_at,
+                           time.monotonic() - clock, error=error, summary=error)
+    return StageResult(context.run_id, stage.name, "partial" if outcome.partial else "ok",
+                       started_at, time.monotonic() - clock, counts=outcome.counts,
+                       summary=outcome.summary, skipped=outcome.skipped)
+
+
+def pause_point(name: str) -> None:
+    """The test hook of PAUSE_ENV at a named point; does nothing unless the variable names it."""
+    point, count = _pause_wanted()
+    if point == name and count == 1:
+        _pause(name)
+
+
+def _pause_wanted() -> tuple[str, int]:
+    point, _, count = os.environ.get(PAUSE_ENV, "").partition("@")
+    return point, int(count or 1)
+
+
+def _pause(name: str) -> None:
+    print(f"nightly: paused at {name}", file=sys.stderr, flush=True)
+    time.sleep(3600)
+
+
+def install_pause_hook() -> None:
+    """`ARENA_TEST_PAUSE_AT=insert:TABLE@N`: pause right after the Nth INSERT into TABLE, before
+    its transaction commits, in any of the stages' store connections (tests kill the run there)."""
+    point, count = _pause_wanted()
+    if not point.startswith("insert:"):
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    table = point.removeprefix("insert:")
+    seen = 0
+
+    def after_execute(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        nonlocal seen
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()} "):
+            seen += 1
+            if seen == count:
+                _pause(point)
+
+    event.listen(Engine, "after_cursor_execute", after_execute)
+
+
+# --- the structured log and atomic files -----------------------------------------------------
+
+def append_log(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line (a single write, so concurrent appends never interleave)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader (or a kill) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        pause_point(f"write:{path.name}")
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# --- the human summary -----------------------------------------------------------------------
+
+def format_summary(report: NightlyReport) -> str:
+    lines = [f"arena nightly {report.run_id}: {report.status} in {report.duration_s:.1f} s"]
+    lines += [f"  note: {note}" for note in report.notes]
+    width = max((len(r.stage) for r in report.results), default=0)
+    for result in report.results:
+        detail = result.summary or _format_counts(result.counts)
+        lines.append(f"  {result.stage:<{width}}  {result.status:<7}  {detail}".rstrip())
+        lines += [f"  {'':<{width}}  skipped: {item}" for item in result.skipped]
+    if report.failed_stages:
+        lines.append(f"failed stage(s): {', '.join(report.failed_stages)}")
+    if report.partial_stages:
+        lines.append(f"partial stage(s): {', '.join(report.partial_stages)} (see 'skipped' above)")
+    return "\n".join(lines)
+
+
+def _format_counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counts.items())
+
+
+# --- the stages ------------------------------------------------------------------------------
+
+EXPORT_FORMATS = {"leaderboard.csv": "csv", "leaderboard.json": "json", "leaderboard.md": "markdown"}
+
+
+def default_stages() -> list[Stage]:
+    return [
+        Stage("questions", stage_questions),
+        Stage("generate", stage_generate, needs=("questions",)),
+        Stage("judge", stage_judge, needs=("questions",)),
+        Stage("rate", stage_rate),
+        Stage("export", stage_export, needs=("rate",)),
+    ]
+
+
+def stage_questions(context: RunContext) -> StageOutcome:
+    """Read the question files and mirror them into the store (new and edited questions)."""
+    from sqlalchemy import select
+
+    from arena.answers import sync_questions
+    from arena.questions import load_questions
+    from arena.store import questions
+
+    loaded = load_questions(context.config.questions)
+    with context.store.connect() as connection:
+        known = set(connection.execute(select(questions.c.id)).scalars())
+    sync_questions(context.store, loaded)
+    new = sum(1 for q in loaded if q.id not in known)
+    return StageOutcome({"questions": len(loaded), "new": new},
+                        f"{len(loaded)} questions ({new} new) in {len(context.config.questions)} file(s)")
+
+
+def stage_generate(context: RunContext) -> StageOutcome:
+    raise NotImplementedError
+
+
+def stage_judge(context: RunContext) -> StageOutcome:
+    raise NotImplementedError
+
+
+def stage_rate(context: RunContext) -> StageOutcome:
+    """Refit the ratings on the current judge's battles; a snapshot only if the battles changed."""
+    from arena.ratings.rate import RateRequest, run_rate
+
+    result = run_rate(context.config, RateRequest(), context.store)
+    context.snapshot_payload = result.snapshot.payload
+    snapshot = result.snapshot
+    counts = {"battles": _battle_count(snapshot.payload), "snapshot_id": snapshot.id,
+              "new_snapshot": not result.reused}
+    if result.reused:
+        return StageOutcome(counts, f"battles unchanged: kept snapshot {snapshot.id}")
+    return StageOutcome(counts, f"stored snapshot {snapshot.id} ({counts['battles']} battles)")
+
+
+def _battle_count(payload: dict[str, Any]) -> int:
+    return int(payload.get("n_battles") or 0)
+
+
+def stage_export(context: RunContext) -> StageOutcome:
+    """Write the leaderboard as CSV, JSON and Markdown; each file replaced atomically."""
+    from arena.ratings.render import render
+
+    payload = context.snapshot_payload
+    if payload is None:
+        raise ArenaError("no ratings to export (the rate stage produced none)")
+    folder = context.config.nightly.export_dir
+    written = 0
+    for name, fmt in EXPORT_FORMATS.items():
+        path = folder / name
+        text = render(payload, fmt)
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            continue
+        write_atomic(path, text)
+        written += 1
+    unchanged = len(EXPORT_FORMATS) - written
+    return StageOutcome({"written": written, "unchanged": unchanged},
+                        f"{written} file(s) written, {unchanged} unchanged in {folder}")
