@@ -3,8 +3,8 @@
 Validation reads every line and reports every problem instead of stopping at the first:
 errors (schema, duplicate ids, exact duplicate texts, values outside the vocabularies) make a set
 unusable; warnings (near-duplicate texts) ask a human to look. Near duplicates are found with
-MinHash over character shingles of the normalised text, so 5,000 questions take well under a
-second; an optional embedding pass catches paraphrases when a sentence-embedding model is
+MinHash over character shingles of the normalised text, so 5,000 questions take a second or
+two (benchmarks/question_checks.py); an optional embedding pass catches paraphrases when a sentence-embedding model is
 installed locally (it is never downloaded).
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from scipy import sparse
 
 from arena.errors import DataError
 from arena.questions import (
@@ -36,7 +37,7 @@ from arena.questions import (
 
 # "general" is the schema's default kind, so a question that names no kind is not an error.
 KNOWN_KINDS = (*KINDS, "general")
-NEAR_DUPLICATE_THRESHOLD = 0.8  # Jaccard similarity of character 3-shingles
+NEAR_DUPLICATE_THRESHOLD = 0.8  # IDF-weighted Jaccard similarity of character 3-shingles
 EMBEDDING_THRESHOLD = 0.92  # cosine similarity of sentence embeddings
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -143,15 +144,34 @@ def _candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> np.ndarra
     return np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
 
 
+def _shingle_matrix(shingle_sets: Sequence[frozenset[str]]) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Binary text-by-shingle matrix and each shingle's inverse document frequency."""
+    vocabulary: dict[str, int] = {}
+    indptr, indices = [0], []
+    for items in shingle_sets:
+        indices.extend(vocabulary.setdefault(item, len(vocabulary)) for item in items)
+        indptr.append(len(indices))
+    n = len(shingle_sets)
+    matrix = sparse.csr_matrix(
+        (np.ones(len(indices), dtype=np.float64), np.asarray(indices), np.asarray(indptr)),
+        shape=(n, len(vocabulary)),
+    )
+    document_frequency = np.bincount(np.asarray(indices, dtype=np.int64), minlength=len(vocabulary))
+    return matrix, np.log((1 + n) / (1 + document_frequency)) + 1
+
+
 def near_duplicate_pairs(
     texts: Sequence[str], threshold: float = NEAR_DUPLICATE_THRESHOLD, bands: int = 20, rows: int = 5
 ) -> list[tuple[int, int, float]]:
-    """Pairs (i, j, similarity), i < j, whose shingle Jaccard similarity is >= threshold.
+    """Pairs (i, j, similarity), i < j, whose weighted shingle similarity is >= threshold.
 
-    MinHash with banded locality-sensitive hashing proposes candidates (a pair at similarity
-    0.8 becomes a candidate with probability > 0.999); candidates whose signatures clearly
-    disagree are dropped, and the rest are checked exactly. `texts` should be normalised and
-    free of exact duplicates.
+    The similarity is the Jaccard similarity of the texts' character 3-shingles, each shingle
+    weighted by its inverse document frequency in `texts`: wording that many questions share
+    ("what are the symptoms of") counts for less than the subject, so template siblings
+    ("... of gout?" / "... of lupus?") are not flagged while reworded copies are.
+    MinHash with banded locality-sensitive hashing proposes candidates, candidates whose
+    signatures clearly disagree are dropped, and the rest are scored exactly. `texts` should be
+    normalised and free of exact duplicates.
     """
     if len(texts) < 2:
         return []
@@ -162,18 +182,20 @@ def near_duplicate_pairs(
     shingle_sets = [shingles(t) for t in texts]
     signatures = np.stack([_minhash_signature(items, a, b) for items in shingle_sets])
     codes = _candidate_pairs(signatures, bands, rows)
+    matrix, idf = _shingle_matrix(shingle_sets)
+    totals = matrix @ idf
     n = len(texts)
     pairs = []
     for chunk in np.array_split(codes, max(1, len(codes) // 50_000)):
         left, right = chunk // n, chunk % n
-        # The share of equal MinHash values estimates Jaccard (standard error <= 0.05 at 100
-        # permutations); 0.2 below the threshold is a safe margin before the exact check.
-        estimate = (signatures[left] == signatures[right]).mean(axis=1)
-        keep = estimate >= threshold - 0.2
-        for i, j in zip(left[keep].tolist(), right[keep].tolist()):
-            similarity = jaccard(shingle_sets[i], shingle_sets[j])
-            if similarity >= threshold:
-                pairs.append((i, j, similarity))
+        # The share of equal MinHash values estimates the unweighted Jaccard similarity
+        # (standard error <= 0.05 at 100 permutations); pairs far below cannot reach the threshold.
+        keep = (signatures[left] == signatures[right]).mean(axis=1) >= threshold - 0.3
+        left, right = left[keep], right[keep]
+        shared = matrix[left].multiply(matrix[right]) @ idf
+        similarity = shared / (totals[left] + totals[right] - shared)
+        hits = similarity >= threshold
+        pairs += zip(left[hits].tolist(), right[hits].tolist(), similarity[hits].tolist())
     return sorted(pairs)
 
 

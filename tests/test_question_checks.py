@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
+from collections import Counter
 from itertools import combinations
 from pathlib import Path
 
@@ -15,7 +17,6 @@ from typer.testing import CliRunner
 from arena.cli import app
 from arena.errors import DataError
 from arena.question_checks import (
-    jaccard,
     load_local_embedder,
     near_duplicate_pairs,
     normalise_text,
@@ -167,10 +168,27 @@ def test_minhash_search_finds_the_same_pairs_as_brute_force() -> None:
         texts.append(texts[source] + " now")
     texts = list(dict.fromkeys(normalise_text(t) for t in texts))
     sets = [shingles(t) for t in texts]
-    expected = {(i, j) for i, j in combinations(range(len(texts)), 2) if jaccard(sets[i], sets[j]) >= 0.8}
-    found = {(i, j) for i, j, _ in near_duplicate_pairs(texts, 0.8)}
+    frequency = Counter(item for items in sets for item in items)
+    idf = {item: math.log((1 + len(texts)) / (1 + df)) + 1 for item, df in frequency.items()}
+
+    def weighted(a: frozenset[str], b: frozenset[str]) -> float:
+        return sum(idf[x] for x in a & b) / sum(idf[x] for x in a | b)
+
+    expected = {(i, j): weighted(sets[i], sets[j]) for i, j in combinations(range(len(texts)), 2)}
+    expected = {pair: score for pair, score in expected.items() if score >= 0.8}
+    found = {(i, j): score for i, j, score in near_duplicate_pairs(texts, 0.8)}
     assert len(expected) >= 10
-    assert found == expected
+    assert found.keys() == expected.keys()
+    assert all(found[pair] == pytest.approx(score) for pair, score in expected.items())
+
+
+def test_template_siblings_are_not_near_duplicates_but_rewordings_are() -> None:
+    subjects = ("gout", "lupus", "asthma", "eczema", "migraine", "anaemia", "glaucoma", "psoriasis")
+    texts = [f"what are the symptoms of {s} in adults and how is it usually treated" for s in subjects]
+    texts += [f"how is {s} treated" for s in subjects]
+    texts.append("what are the symptom of gout in adults and how is it usually treated")
+    found = [(texts[i], texts[j]) for i, j, _ in near_duplicate_pairs(texts)]
+    assert found == [(texts[0], texts[-1])]
 
 
 def test_embedding_pairs_above_threshold() -> None:
