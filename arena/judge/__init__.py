@@ -1,0 +1,1 @@
+"""Stage 2: a Prometheus 2 judge compares two answers under a rubric; verdicts become battles."""
