@@ -4,8 +4,8 @@ Validation reads every line and reports every problem instead of stopping at the
 errors (schema, duplicate ids, exact duplicate texts, values outside the vocabularies) make a set
 unusable; warnings (near-duplicate texts) ask a human to look. Near duplicates are found with
 MinHash over character shingles of the normalised text, so 5,000 questions take a second or
-two (benchmarks/question_checks.py); an optional embedding pass catches paraphrases when a sentence-embedding model is
-installed locally (it is never downloaded).
+two (benchmarks/question_checks.py). An optional embedding pass catches paraphrases when a
+sentence-embedding model is installed locally (it is never downloaded).
 """
 
 from __future__ import annotations
@@ -113,12 +113,6 @@ def shingles(normalised: str, size: int = 3) -> frozenset[str]:
     return frozenset(normalised[i : i + size] for i in range(len(normalised) - size + 1))
 
 
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
-
-
 _MINHASH_PRIME = np.uint64(4294967291)  # largest prime below 2**32
 
 
@@ -189,7 +183,8 @@ def near_duplicate_pairs(
     for chunk in np.array_split(codes, max(1, len(codes) // 50_000)):
         left, right = chunk // n, chunk % n
         # The share of equal MinHash values estimates the unweighted Jaccard similarity
-        # (standard error <= 0.05 at 100 permutations); pairs far below cannot reach the threshold.
+        # (standard error <= 0.05 at 100 permutations); pairs far below it rarely reach the
+        # weighted threshold, and skipping them keeps template-heavy sets fast.
         keep = (signatures[left] == signatures[right]).mean(axis=1) >= threshold - 0.3
         left, right = left[keep], right[keep]
         shared = matrix[left].multiply(matrix[right]) @ idf
@@ -300,7 +295,8 @@ def _check_duplicates(
 
     if embed is None:
         return
-    for i, j, cosine in similar_embedding_pairs([q.question.text for q in unique], embed, embedding_threshold):
+    texts = [q.question.text for q in unique]
+    for i, j, cosine in similar_embedding_pairs(texts, embed, embedding_threshold):
         if (i, j) in reported:
             continue
         first, later = unique[i], unique[j]

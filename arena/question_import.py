@@ -236,7 +236,8 @@ def read_csv(path: Path, options: ImportOptions) -> Iterator[Row | Skip]:
     missing = sorted({theirs for theirs in field_map.values() if theirs not in header})
     if "text" not in field_map or field_map["text"] not in header:
         wanted = field_map.get("text", "text")
-        raise DataError(f"{path}:1: no column {wanted!r} for the question text (columns: {', '.join(header)})")
+        columns = ", ".join(header)
+        raise DataError(f"{path}:1: no column {wanted!r} for the question text (columns: {columns})")
     for column in missing:
         yield Skip(f"{path}:1", f"no column {column!r} (columns: {', '.join(header)}); its field stays unset",
                    is_row=False)
@@ -335,7 +336,8 @@ def read_kqa(path: Path, options: ImportOptions) -> Iterator[Row | Skip]:
         if not isinstance(text, str) or not text.strip():
             yield Skip(where, "no \"Question\" text")
             continue
-        fields: dict[str, Any] = {"text": text, "source": "K-QA", "source_id": f"{path.name}:{where.rsplit(':', 1)[1]}"}
+        line = where.rsplit(":", 1)[1]
+        fields: dict[str, Any] = {"text": text, "source": "K-QA", "source_id": f"{path.name}:{line}"}
         answer = record.get("Free_form_answer")
         if isinstance(answer, str) and answer.strip():
             fields["reference_answer"] = answer.strip()
