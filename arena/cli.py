@@ -267,6 +267,35 @@ def battles_import(
           f"skipped {report.skipped} malformed row(s); {report.already_present} already present")
 
 
+@app.command()
+def dashboard(
+    config: ConfigOption = Path("arena.yaml"),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+) -> None:
+    """Serve the read-only Streamlit dashboard of the project's store."""
+    import subprocess
+
+    from arena.config import load_config
+    from arena.errors import ConfigError
+
+    project = load_config(config)  # a broken project file fails here, in one line
+    app_file = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    if not app_file.is_file():
+        raise ConfigError(f"{app_file}: dashboard app not found (install arena from its source tree)")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app_file),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--", "--config", str(project.path),
+    ]
+    print(f"dashboard of {project.storage_url} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
+    try:
+        status = subprocess.call(command)
+    except KeyboardInterrupt:
+        status = 0  # Ctrl+C is how a dashboard is meant to stop
+    raise typer.Exit(status)
+
+
 def main() -> None:
     """Entry point: one-line errors and a non-zero exit instead of tracebacks."""
     try:

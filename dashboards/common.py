@@ -1,0 +1,189 @@
+"""Streamlit glue shared by the dashboard's pages: where the project is, caching, the sidebar.
+
+Data loading lives in `arena.dashboard_data`; this module only caches it. Every cached call is
+keyed on the store URL and `data_version` (the newest snapshot, battle and judgment ids), so a
+new snapshot or new battles invalidate the cache on the next page load, and nothing is refitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from arena import dashboard_data as data
+from arena.config import ArenaConfig
+from arena.store import Store
+
+CONFIG_ENV = "ARENA_CONFIG"
+VIEW_KEY = "arena_view"
+GUIDE_KEY = "arena_guide"
+
+
+def config_path_from_args(argv: list[str]) -> Path:
+    """`streamlit run app.py -- --config PATH`, else $ARENA_CONFIG, else ./arena.yaml."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--config")
+    known, _ = parser.parse_known_args(argv)
+    return Path(known.config or os.environ.get(CONFIG_ENV) or "arena.yaml").resolve()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> Store:
+    return data.open_read_only(url)
+
+
+def store(url: str) -> Store:
+    return _store(url)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _config(path: str, mtime: float) -> ArenaConfig | data.Guide:
+    project = data.open_project(Path(path))
+    if isinstance(project, data.Guide):
+        return project
+    return project.config
+
+
+Version = tuple[int, int, int]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def sources(url: str, version: Version) -> list[str]:
+    return data.snapshot_sources(store(url))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def snapshot(url: str, version: Version, source: str) -> data.Snapshot | None:
+    return data.newest_snapshot(store(url), source)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def matrices(url: str, version: Version, source: str, category: str | None) -> data.PairMatrices:
+    snap = snapshot(url, version, source)
+    assert snap is not None
+    return data.pair_matrices(store(url), snap, data.category_view(snap, category))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def history(url: str, version: Version, source: str, category: str | None) -> pd.DataFrame:
+    snap = snapshot(url, version, source)
+    assert snap is not None
+    return data.rating_history(store(url), snap, category)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def search(url: str, version: Version, flt: data.BattleFilter) -> tuple[pd.DataFrame, int]:
+    return data.search_battles(store(url), flt), data.count_battles(store(url), flt)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def detail(url: str, version: Version, battle_id: int) -> data.BattleDetail | None:
+    return data.battle_detail(store(url), battle_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def length_table(url: str, version: Version, source: str, judge_key: str | None,
+                 category: str | None) -> pd.DataFrame:
+    return data.length_win_table(store(url), source, judge_key, category)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def invalid(url: str, version: Version, judge_key: str | None) -> tuple[int, pd.DataFrame]:
+    return data.invalid_judgments(store(url), judge_key)
+
+
+@dataclass(frozen=True)
+class View:
+    """What every page shows: one project, one snapshot, one category (None = all questions)."""
+
+    config: ArenaConfig
+    url: str
+    version: Version
+    snapshot: data.Snapshot
+    category: str | None
+
+    @property
+    def ratings(self) -> data.CategoryView:
+        return data.category_view(self.snapshot, self.category)
+
+    @property
+    def category_label(self) -> str:
+        return self.category or data.ALL_CATEGORIES
+
+
+def _guide_or_project(config_path: Path) -> tuple[ArenaConfig, Store] | data.Guide:
+    mtime = config_path.stat().st_mtime if config_path.is_file() else 0.0
+    config = _config(str(config_path), mtime)
+    if isinstance(config, data.Guide):
+        return config
+    try:
+        return config, store(config.storage_url)
+    except data.ArenaError as exc:
+        commands = tuple(data.with_config_flag(c, config.path) for c in data.PIPELINE_COMMANDS)
+        return data.Guide(f"Nothing to show yet: {exc}", commands)
+
+
+def prepare(config_path: Path) -> View | data.Guide:
+    """Open the project, find the newest snapshot, and draw the sidebar selectors."""
+    opened = _guide_or_project(config_path)
+    if isinstance(opened, data.Guide):
+        return opened
+    config, opened_store = opened
+    version = data.data_version(opened_store)
+    found = sources(opened_store.url, version)
+    if not found:
+        return data.progress_guide(opened_store, config.path)
+    source = found[0]
+    if len(found) > 1:
+        source = st.sidebar.selectbox("Battles from", found, key="source",
+                                      help="Judged by our judge, or imported from elsewhere.")
+    snap = snapshot(opened_store.url, version, source)
+    assert snap is not None
+    options = [data.ALL_CATEGORIES, *data.snapshot_categories(snap)]
+    chosen = st.sidebar.selectbox("Category", options, key="category",
+                                  help="Every page switches to this category's ratings and battles.")
+    st.sidebar.caption(
+        f"Snapshot #{snap.id} of {snap.created_at:%Y-%m-%d %H:%M} · {snap.payload.get('n_battles', 0)} battles · "
+        f"{snap.method} · judge {snap.judge or 'n/a'}"
+    )
+    category = None if chosen == data.ALL_CATEGORIES else chosen
+    return View(config=config, url=opened_store.url, version=version, snapshot=snap, category=category)
+
+
+def show_guide(guide: data.Guide) -> None:
+    st.info(guide.message + "\n\n" + "\n".join(f"- `{command}`" for command in guide.commands))
+
+
+def current_view() -> View:
+    """The view prepared by app.py for this run; shows the guide and stops when there is none."""
+    view = st.session_state.get(VIEW_KEY)
+    if isinstance(view, View):
+        return view
+    guide = st.session_state.get(GUIDE_KEY) or data.Guide("Nothing to show yet.")
+    show_guide(guide)
+    st.stop()
+    raise AssertionError("unreachable")
+
+
+def require_ratings(view: View) -> data.CategoryView:
+    """The ratings of the chosen category, or a message (and stop) when there are none."""
+    ratings = view.ratings
+    if ratings.ok:
+        return ratings
+    if ratings.status == "too_few_battles":
+        st.warning(f"Category **{view.category_label}** has only {ratings.n_battles} battles: "
+                   "too few for ratings. Pick another category, or judge more questions in it.")
+    else:
+        st.warning(f"The latest snapshot has no ratings for **{view.category_label}**.")
+    st.stop()
+    raise AssertionError("unreachable")
+
+
+def main_args() -> list[str]:
+    return sys.argv[1:]

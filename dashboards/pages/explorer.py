@@ -1,0 +1,78 @@
+"""Question explorer: find battles, then read both answers and the judge's reasoning."""
+
+import streamlit as st
+
+from arena import dashboard_data as data
+from dashboards import common
+
+PAGE_SIZE = 200
+ANY = "any"
+
+view = common.current_view()
+st.title("Question explorer")
+models = sorted({row["model"] for row in view.snapshot.payload.get("leaderboard", [])})
+
+left, middle, right = st.columns(3)
+model = left.selectbox("Model", [ANY, *models], key="explorer_model")
+opponent = middle.selectbox("Opponent", [ANY, *[m for m in models if m != model]], key="explorer_opponent")
+outcomes = [o for o in data.OUTCOMES if model != ANY or o not in ("model won", "model lost")]
+outcome = right.selectbox("Outcome", outcomes, key="explorer_outcome",
+                          format_func=lambda o: o.replace("model", model) if model != ANY else o)
+text = st.text_input("Question text contains", key="explorer_text")
+
+flt = data.BattleFilter(
+    source=view.snapshot.source, judge_key=view.snapshot.judge_key, category=view.category,
+    model=None if model == ANY else model, opponent=None if opponent == ANY else opponent,
+    outcome=outcome, text=text, limit=PAGE_SIZE,
+)
+found, total = common.search(view.url, view.version, flt)
+st.caption(f"{total} battles match in {view.category_label}; showing the newest {min(total, PAGE_SIZE)}.")
+if found.empty:
+    st.info("No battle matches these filters.")
+    st.stop()
+st.dataframe(found.drop(columns=["valid_ab", "valid_ba"]), hide_index=True, key="explorer_results")
+
+
+def label(battle_id: int) -> str:
+    row = found[found["battle"] == battle_id].iloc[0]
+    return f"#{battle_id} · {row['model_a']} vs {row['model_b']} · {row['winner']} · {row['question'][:80]}"
+
+
+battle_id = st.selectbox("Read a battle", list(found["battle"]), format_func=label, key="explorer_battle")
+detail = common.detail(view.url, view.version, int(battle_id))
+if detail is None:
+    st.warning(f"Battle #{battle_id} is no longer in the store.")
+    st.stop()
+
+st.subheader(f"Question {detail.question_id or ''}")
+st.caption(f"{detail.category or 'no category'} · winner: **{data.winner_name(detail)}** ({detail.winner})"
+           f" · judge {detail.judge or 'n/a'}")
+st.markdown(detail.question)
+
+for column, answer, name in zip(st.columns(2), (detail.answer_a, detail.answer_b),
+                                (detail.model_a, detail.model_b)):
+    with column:
+        st.markdown(f"#### {name}")
+        if answer is None:
+            st.caption("The answer text is not in the store (imported battle).")
+            continue
+        if answer.truncated:
+            st.warning("Truncated: the answer hit max_tokens.")
+        st.text(answer.text)
+
+if not detail.judgments:
+    st.caption("No judgments stored for this battle.")
+for judgment in detail.judgments:
+    st.markdown(f"#### Judge, {judgment.order}")
+    st.caption(f"Response A = {judgment.shown_a}, Response B = {judgment.shown_b}")
+    if not judgment.valid:
+        st.error(f"Invalid verdict after {judgment.attempts} attempt(s): no parsable [RESULT].")
+    else:
+        chance = f" · P(A) = {judgment.p_a:.2f}" if judgment.p_a is not None else ""
+        st.markdown(f"Verdict **{judgment.verdict}** → prefers **{judgment.preferred}**"
+                    f" · {judgment.attempts} attempt(s){chance}")
+    if judgment.truncated:
+        st.warning("Truncated: the judge's output hit max_tokens.")
+    st.text(judgment.feedback or "(no feedback)")
+    with st.expander("Raw judge output"):
+        st.text(judgment.raw_output)

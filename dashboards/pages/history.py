@@ -1,0 +1,18 @@
+"""History: each model's rating over the stored snapshots (the nightly runs)."""
+
+import streamlit as st
+
+from dashboards import charts, common
+
+view = common.current_view()
+st.title("History")
+ratings = common.require_ratings(view)
+frame = common.history(view.url, view.version, view.snapshot.source, view.category)
+snapshots = frame["snapshot"].nunique()
+st.caption(f"{view.category_label} · {snapshots} snapshot(s) of battles from {view.snapshot.source}; "
+           "bands are 95% intervals")
+if snapshots < 2:
+    st.info("Only one snapshot so far: the history grows with each `arena rate` (or nightly run).")
+st.plotly_chart(charts.history_plot(frame, ratings.models), key="history_plot")
+with st.expander("As a table"):
+    st.dataframe(frame, hide_index=True, key="history_table")
