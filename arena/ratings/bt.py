@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 from scipy.special import expit, log_expit
 
 SCALE = 400.0
@@ -95,21 +94,48 @@ def with_pseudo_ties(pc: PairCounts, counts: np.ndarray | None = None) -> tuple[
 
 
 def mle_exists(pc: PairCounts, counts: np.ndarray | None = None) -> bool:
-    """True when plain MLE is finite: every model can reach every other through wins (ties count both ways)."""
-    c = pc.counts if counts is None else counts
-    forward = (c[:, 0] + c[:, 1]) > 0  # i beat or tied j
-    backward = (c[:, 2] + c[:, 1]) > 0  # j beat or tied i
-    rows = np.concatenate([pc.i[forward], pc.j[backward]])
-    cols = np.concatenate([pc.j[forward], pc.i[backward]])
-    graph = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(pc.n_models, pc.n_models))
-    n_components, _ = connected_components(graph, directed=True, connection="strong")
-    return n_components == 1
+    """True when plain MLE is finite: every model reaches every other through wins (ties count both ways)."""
+    return bool(_strongly_connected(pc, (pc.counts if counts is None else counts)[None])[0])
 
 
-def _lost_a_link(pc: PairCounts, resampled: np.ndarray) -> bool:
-    """Whether a resample of MLE-finite counts no longer has a finite MLE."""
-    emptied = (resampled == 0) & (pc.counts > 0)
-    return bool(emptied.any()) and not mle_exists(pc, resampled)
+def _strongly_connected(pc: PairCounts, counts: np.ndarray) -> np.ndarray:
+    """For each (P, 3) count table in `counts` (B, P, 3): is its win graph strongly connected?"""
+    b, m = counts.shape[0], pc.n_models
+    adjacency = np.zeros((b, m, m), dtype=bool)
+    links = _links(counts)
+    adjacency[:, pc.i, pc.j] = links[..., 0]
+    adjacency[:, pc.j, pc.i] = links[..., 1]
+    return _reaches_all(adjacency) & _reaches_all(adjacency.transpose(0, 2, 1))
+
+
+def _reaches_all(adjacency: np.ndarray) -> np.ndarray:
+    """Whether model 0 reaches every model, per graph in the batch (breadth-first, all at once)."""
+    reached = np.zeros(adjacency.shape[:2], dtype=bool)
+    reached[:, 0] = True
+    for _ in range(adjacency.shape[1]):
+        step = np.einsum("bm,bmn->bn", reached.astype(np.float32), adjacency.astype(np.float32))
+        grown = reached | (step > 0)
+        if (grown == reached).all():
+            break
+        reached = grown
+    return reached.all(axis=1)
+
+
+def _links(counts: np.ndarray) -> np.ndarray:
+    """(..., P, 2): whether i beat-or-tied j, and j beat-or-tied i."""
+    return np.stack([counts[..., 0] + counts[..., 1] > 0, counts[..., 2] + counts[..., 1] > 0], axis=-1)
+
+
+def _diverging_rounds(pc: PairCounts, draws: np.ndarray) -> np.ndarray:
+    """Which resamples (of counts whose MLE is finite) have no finite MLE.
+
+    Only a resample that lost a link of the win graph can have; those few get the graph check.
+    """
+    lost_link = (_links(pc.counts) & ~_links(draws)).any(axis=(1, 2))
+    diverging = np.zeros(len(draws), dtype=bool)
+    if lost_link.any():
+        diverging[lost_link] = ~_strongly_connected(pc, draws[lost_link])
+    return diverging
 
 
 def _incidence(pc: PairCounts) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
@@ -209,7 +235,7 @@ def bootstrap_bt(pc: PairCounts, fit: BTFit, rounds: int, seed: int = 0) -> Boot
     for start in range(0, rounds, chunk):
         size = min(chunk, rounds - start)
         draws = rng.multinomial(n, flat / n, size=size).astype(np.float64).reshape(size, -1, 3)
-        needs_prior = np.array([fit.regularised or _lost_a_link(pc, c) for c in draws])
+        needs_prior = np.ones(size, dtype=bool) if fit.regularised else _diverging_rounds(pc, draws)
         regularised_rounds += int(needs_prior.sum())
         theta = np.empty((size, pc.n_models))
         if (~needs_prior).any():
