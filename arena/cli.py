@@ -268,6 +268,34 @@ def battles_import(
 
 
 @app.command()
+def nightly(
+    config: ConfigOption = Path("arena.yaml"),
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print what would be done (answers, battles, judge calls); change nothing.")] = False,
+) -> None:
+    """One idempotent run of the whole pipeline: questions, answers, judgments, ratings, exports.
+
+    Exit status: 0 all done; 1 a stage failed or a model was skipped (named in the summary);
+    2 bad project file; 3 another run holds the store's lock.
+    """
+    from arena.config import load_config
+    from arena.nightly import format_plan, plan_nightly, run_nightly, stop_on_sigterm
+
+    project = load_config(config)
+    if dry_run:
+        print(format_plan(plan_nightly(project)))
+        return
+    with stop_on_sigterm():
+        report = run_nightly(project)
+    if report.exit_code:
+        problems = [f"failed: {', '.join(report.failed_stages)}"] if report.failed_stages else []
+        problems += [f"partial: {', '.join(report.partial_stages)}"] if report.partial_stages else []
+        print(f"error: nightly run {report.run_id} {'; '.join(problems)} "
+              f"(log: {project.nightly.log_file})", file=sys.stderr)
+        raise typer.Exit(report.exit_code)
+
+
+@app.command()
 def dashboard(
     config: ConfigOption = Path("arena.yaml"),
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8501,

@@ -372,6 +372,9 @@ def stage_export(context: RunContext) -> StageOutcome:
     if payload is None:
         raise ArenaError("no ratings to export (the rate stage produced none)")
     folder = context.config.nightly.export_dir
+    for name in EXPORT_FORMATS:  # temp files of a run killed while writing
+        for leftover in folder.glob(f".{name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
     written = 0
     for name, fmt in EXPORT_FORMATS.items():
         path = folder / name
@@ -383,3 +386,96 @@ def stage_export(context: RunContext) -> StageOutcome:
     unchanged = len(EXPORT_FORMATS) - written
     return StageOutcome({"written": written, "unchanged": unchanged},
                         f"{written} file(s) written, {unchanged} unchanged in {folder}")
+
+
+# --- the dry run -------------------------------------------------------------------------------
+
+@dataclass
+class NightlyPlan:
+    """What a run would do now. Battles of answers not generated yet count as pending."""
+
+    questions: int
+    question_files: int
+    answers_to_generate: dict[str, int]
+    battles_to_judge: int = 0
+    judge_calls: int = 0  # one per order of each pending battle, minus valid stored judgments
+    budget: int | None = None
+    judge_key: str | None = None
+    store_exists: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def judge_calls_tonight(self) -> int:
+        return self.judge_calls if self.budget is None else min(self.judge_calls, self.budget)
+
+
+def plan_nightly(config: ArenaConfig) -> NightlyPlan:
+    """Read the config, question files and store (never writing) and count the pending work."""
+    from arena.answers import load_current_answers
+    from arena.errors import StoreError
+    from arena.questions import load_questions
+
+    questions = load_questions(config.questions)
+    try:
+        store: Store | None = open_store(config.storage_url, create=False)
+    except StoreError:
+        store = None
+    try:
+        current = load_current_answers(store, config, list(config.models), questions) if store else {}
+        plan = NightlyPlan(
+            questions=len(questions), question_files=len(config.questions),
+            answers_to_generate={m.name: sum((m.name, q.id) not in current for q in questions)
+                                 for m in config.models},
+            budget=config.nightly.max_judgments, store_exists=store is not None,
+        )
+        if not plan.store_exists:
+            plan.notes.append(f"no store yet at {config.storage_url}: everything is pending")
+        _plan_judging(config, store, questions, current, plan)
+    finally:
+        if store is not None:
+            store.close()
+    return plan
+
+
+def _plan_judging(config: ArenaConfig, store: Store | None, questions: list, current: dict,
+                  plan: NightlyPlan) -> None:
+    from arena.judge.key import current_judge_key
+    from arena.judge.pairs import select_pairs
+    from arena.judge.records import battle_dedup_key, load_battle_keys, load_judgments
+
+    if config.judge is None:
+        plan.notes.append("no judge configured: the judge stage would fail")
+        return
+    plan.judge_key = key = current_judge_key(config)
+    question_ids = [q.id for q in questions]
+    done = load_battle_keys(store, key) if store else set()
+    judged = load_judgments(store, key, question_ids) if store else {}
+
+    def needs_call(shown_a, shown_b) -> bool:  # type: ignore[no-untyped-def]
+        stored = judged.get((shown_a.id, shown_b.id)) if shown_a and shown_b else None
+        return stored is None or not stored.valid
+
+    pairs = config.pairs
+    for question_id, x, y in select_pairs(question_ids, [m.name for m in config.models],
+                                          pairs.mode, pairs.per_question, pairs.seed):
+        answer_x, answer_y = current.get((x, question_id)), current.get((y, question_id))
+        if answer_x and answer_y and battle_dedup_key(key, answer_x.id, answer_y.id) in done:
+            continue
+        plan.battles_to_judge += 1
+        plan.judge_calls += needs_call(answer_x, answer_y) + needs_call(answer_y, answer_x)
+
+
+def format_plan(plan: NightlyPlan) -> str:
+    lines = ["arena nightly --dry-run: would do the following (nothing was changed)",
+             f"  questions: {plan.questions} in {plan.question_files} file(s)"]
+    lines += [f"  note: {note}" for note in plan.notes]
+    total = sum(plan.answers_to_generate.values())
+    lines.append(f"  answers to generate: {total}")
+    lines += [f"    {name}: {n} answers to generate" for name, n in plan.answers_to_generate.items()]
+    if plan.judge_key is not None:
+        budget = ("no budget" if plan.budget is None
+                  else f"budget {plan.budget} per run: {plan.judge_calls_tonight} tonight")
+        lines.append(f"  judge key {plan.judge_key}: {plan.battles_to_judge} battles to judge, "
+                     f"{plan.judge_calls} judge calls estimated ({budget})")
+    lines.append("  then: refit the ratings, store a snapshot if the battles changed, write the exports")
+    return "\n".join(lines)
