@@ -1,0 +1,221 @@
+"""Stage 1, `arena generate`: each selected model answers the questions it has not answered yet.
+
+For every model, the questions whose current answer (same model, question and fingerprint) is
+already in the store are reused; the rest are sent to the model's backend in one go and each
+answer is committed the moment it comes back, so a run that dies loses nothing it finished
+and the next run picks up the rest. One model is loaded at a time and released before the
+next. A model that fails (server down, weights that do not load) is reported and the others
+still run; the summary's `failed` count makes the command exit non-zero.
+
+`--force` regenerates the selected models' current answers: each answer row is updated in
+place (same id) and the judgments and battles that judged its old text are deleted in the
+same transaction, so `arena judge` judges the new text.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from tqdm import tqdm
+
+from arena.answers import (
+    StoredAnswer,
+    chat_messages,
+    expected_fingerprints,
+    insert_answer,
+    load_current_answers,
+    replace_answer,
+    sync_questions,
+)
+from arena.backends import Backend, make_backend, sampling_for
+from arena.backends.base import GenerationRequest, GenerationResult
+from arena.config import ArenaConfig, ModelConfig
+from arena.errors import ArenaError
+from arena.questions import Question, load_questions
+from arena.store import Store, open_store
+
+MAX_ERRORS_SHOWN = 5
+
+
+@dataclass
+class ModelSummary:
+    model: str
+    questions: int
+    generated: int = 0
+    reused: int = 0
+    failed: int = 0
+    truncated: int = 0
+    error: str | None = None  # why the model failed as a whole, if it did
+
+
+@dataclass
+class GenerateSummary:
+    models: list[ModelSummary] = field(default_factory=list)
+
+    @property
+    def generated(self) -> int:
+        return sum(m.generated for m in self.models)
+
+    @property
+    def reused(self) -> int:
+        return sum(m.reused for m in self.models)
+
+    @property
+    def failed(self) -> int:
+        return sum(m.failed for m in self.models)
+
+    @property
+    def truncated(self) -> int:
+        return sum(m.truncated for m in self.models)
+
+
+BackendFactory = Callable[[ModelConfig], Backend]
+
+
+def run_generate(
+    config: ArenaConfig,
+    model_names: list[str] | None = None,
+    limit: int | None = None,
+    force: bool = False,
+    *,
+    backend_factory: BackendFactory = make_backend,
+    out: TextIO | None = None,
+    progress: bool = True,
+) -> GenerateSummary:
+    """Generate the missing answers of the selected models (all of them with `force`)."""
+    models = config.select_models(model_names)
+    question_list = load_questions(config.questions)
+    if limit is not None:
+        question_list = question_list[:limit]
+    store = open_store(config.storage_url)
+    try:
+        sync_questions(store, question_list)
+        summary = GenerateSummary()
+        for model in models:
+            summary.models.append(generate_for_model(
+                store, config, model, question_list, force=force,
+                backend_factory=backend_factory, progress=progress,
+            ))
+    finally:
+        store.close()
+    print_summary(summary, out or sys.stdout)
+    return summary
+
+
+def generate_for_model(
+    store: Store,
+    config: ArenaConfig,
+    model: ModelConfig,
+    question_list: list[Question],
+    *,
+    force: bool = False,
+    backend_factory: BackendFactory = make_backend,
+    progress: bool = True,
+) -> ModelSummary:
+    """One model's missing answers, each committed as it arrives. Never raises ArenaError."""
+    summary = ModelSummary(model=model.name, questions=len(question_list))
+    try:
+        current = load_current_answers(store, config, [model], question_list)
+        fingerprints = expected_fingerprints(config, [model], question_list)
+    except ArenaError as exc:
+        summary.failed, summary.error = len(question_list), str(exc)
+        report_error(summary.error)
+        return summary
+    todo = list(question_list) if force else [q for q in question_list if (model.name, q.id) not in current]
+    summary.reused = len(question_list) - len(todo)
+    if not todo:
+        return summary
+    sampling = sampling_for(model)
+    requests = [
+        GenerationRequest(key=q.id, sampling=sampling, messages=chat_messages(config, model, q)) for q in todo
+    ]
+    finished = 0
+    backend: Backend | None = None
+    bar: tqdm | None = None
+    try:
+        backend = backend_factory(model)
+        bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=sys.stderr, disable=not progress,
+                   dynamic_ncols=True)
+        with store.connect() as connection:
+            for result in backend.generate(requests):
+                finished += 1
+                record(connection, summary, model.name, result, fingerprints, current if force else {})
+                bar.update(1)
+    except ArenaError as exc:
+        summary.error = str(exc)
+    except Exception as exc:  # an engine crash is this model's failure, not the run's
+        summary.error = f"model {model.name!r}: {type(exc).__name__}: {first_line(exc)}"
+    finally:
+        if bar is not None:
+            bar.close()
+        if backend is not None:
+            close_quietly(backend)
+    summary.failed += len(todo) - finished
+    if summary.error:
+        report_error(summary.error)
+    return summary
+
+
+def record(
+    connection: Connection,
+    summary: ModelSummary,
+    model: str,
+    result: GenerationResult,
+    fingerprints: dict[tuple[str, str], str],
+    replaceable: dict[tuple[str, str], StoredAnswer],
+) -> None:
+    """Commit one result at once (or count its failure)."""
+    if not result.ok:
+        summary.failed += 1
+        if summary.failed <= MAX_ERRORS_SHOWN:
+            tqdm.write(f"error: model {model!r}, question {result.key}: {result.error}", file=sys.stderr)
+        elif summary.failed == MAX_ERRORS_SHOWN + 1:
+            tqdm.write(f"error: model {model!r}: more failed answers not shown", file=sys.stderr)
+        return
+    key = (model, result.key)
+    try:
+        with connection.begin():
+            if key in replaceable:
+                replace_answer(connection, replaceable[key].id, result)
+            else:
+                insert_answer(connection, model, result.key, fingerprints[key], result)
+    except IntegrityError:
+        summary.reused += 1  # another run stored this answer meanwhile; keep theirs
+        return
+    summary.generated += 1
+    summary.truncated += int(result.truncated)
+
+
+def close_quietly(backend: Backend) -> None:
+    try:
+        backend.close()
+    except Exception as exc:  # releasing memory failed; the answers are already saved
+        report_error(f"closing model {backend.name!r}: {type(exc).__name__}: {first_line(exc)}")
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def report_error(message: str) -> None:
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+def print_summary(summary: GenerateSummary, out: TextIO) -> None:
+    """The closing table: one row per model, then the reason for each model that failed."""
+    headers = ("model", "questions", "generated", "reused", "failed", "truncated")
+    rows = [(m.model, m.questions, m.generated, m.reused, m.failed, m.truncated) for m in summary.models]
+    width = max([len(headers[0])] + [len(r[0]) for r in rows])
+    print(f"{headers[0]:<{width}}  " + "  ".join(f"{h:>9}" for h in headers[1:]), file=out)
+    for row in rows:
+        print(f"{row[0]:<{width}}  " + "  ".join(f"{v:>9}" for v in row[1:]), file=out)
+    for m in summary.models:
+        if m.error:
+            print(f"{m.model}: failed: {m.error}", file=out)
+    out.flush()
