@@ -17,11 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, log_expit
 
+from arena.errors import ArenaError
 from arena.ratings.bt import ALPHA, PSEUDO_TIES_PER_PAIR
 
 Z_95 = 1.959963984540054
 _TOL = 1e-9
 _MAX_ITER = 200
+_DIVERGED = 30.0  # log-odds (about 5000 Elo): the likelihood is still rising towards infinity
 
 
 def normalised_length_difference(len_a: np.ndarray, len_b: np.ndarray) -> np.ndarray:
@@ -47,6 +49,7 @@ class LengthControlledFit:
     covariance: np.ndarray  # (M+1, M+1) robust covariance of (theta, beta), theta centred
     length_scale: float  # rms of the normalised length difference (z = d / length_scale)
     n_battles: int
+    regularised: bool  # fitted with virtual ties because the plain maximum likelihood diverges
 
 
 def fit_length_controlled(
@@ -62,12 +65,13 @@ def fit_length_controlled(
     if scale == 0.0:
         return None
     data = _Rows(a.astype(np.int64), b.astype(np.int64), score_a.astype(np.float64), diff / scale, np.ones(len(a)))
-    rows = data
-    if regularise:  # the same virtual tie per pair as the plain fit, at equal length
-        i, j = np.triu_indices(n_models, k=1)
-        pseudo = _Rows(i, j, np.full(len(i), 0.5), np.zeros(len(i)), np.full(len(i), PSEUDO_TIES_PER_PAIR))
-        rows = data.concat(pseudo)
-    params = _newton(rows, n_models)
+    params = None if regularise else _newton(data, n_models)
+    regularised = params is None
+    rows = _with_pseudo_ties(data, n_models) if regularised else data
+    if params is None:
+        params = _newton(rows, n_models)
+        if params is None:
+            raise ArenaError("length control: the contextual fit did not converge even with the regularisation")
     bread = _hessian(rows, params, n_models, _weights_hessian(rows, params))
     meat = _hessian(data, params, n_models, (data.score - expit(_eta(data, params))) ** 2)
     gauge = np.zeros_like(bread)
@@ -78,7 +82,21 @@ def fit_length_controlled(
     centre[:n_models, :n_models] -= 1.0 / n_models
     covariance = centre @ covariance @ centre.T
     theta = params[:n_models] - params[:n_models].mean()
-    return LengthControlledFit(theta, float(params[-1]), covariance, scale, len(a))
+    return LengthControlledFit(theta, float(params[-1]), covariance, scale, len(a), regularised)
+
+
+def _with_pseudo_ties(data: _Rows, m: int) -> _Rows:
+    """One virtual tie per pair of models, split between z = +1 and z = -1.
+
+    Added when the maximum likelihood diverges: some model never lost, or the length difference
+    alone separates wins from losses (for example model_a never lost and was always longer).
+    Ties on both sides of z bound the ratings and the length coefficient alike.
+    """
+    i, j = np.triu_indices(m, k=1)
+    half = np.full(2 * len(i), PSEUDO_TIES_PER_PAIR / 2.0)
+    pseudo = _Rows(np.tile(i, 2), np.tile(j, 2), np.full(2 * len(i), 0.5),
+                   np.repeat([1.0, -1.0], len(i)), half)
+    return data.concat(pseudo)
 
 
 def elo_intervals(fit: LengthControlledFit, anchor_index: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -143,14 +161,18 @@ def _hessian(rows: _Rows, params: np.ndarray, m: int, h: np.ndarray) -> np.ndarr
     return out
 
 
-def _newton(rows: _Rows, m: int) -> np.ndarray:
+def _newton(rows: _Rows, m: int) -> np.ndarray | None:
+    """The maximum likelihood parameters, or None when they run off to infinity (separation)."""
     params = np.zeros(m + 1)
     gauge = np.zeros((m + 1, m + 1))
     gauge[:m, :m] = 1.0 / m
     current = _log_likelihood(rows, params)
     for _ in range(_MAX_ITER):
         hessian = _hessian(rows, params, m, _weights_hessian(rows, params))
-        step = np.linalg.solve(hessian + gauge, _gradient(rows, params, m))
+        try:
+            step = np.linalg.solve(hessian + gauge, _gradient(rows, params, m))
+        except np.linalg.LinAlgError:
+            return None
         length = 1.0
         for _ in range(60):
             candidate = params + length * step
@@ -159,6 +181,8 @@ def _newton(rows: _Rows, m: int) -> np.ndarray:
                 break
             length *= 0.5
         params, current = candidate, value
+        if np.abs(params).max() > _DIVERGED:
+            return None
         if np.abs(length * step).max() < _TOL:
-            break
-    return params
+            return params
+    return None

@@ -258,6 +258,12 @@ def _length_control(
         for model, r, s in zip(sub.models, rating, se)
     }
     notes = []
+    if fit.regularised:
+        notes.append(
+            "length control: the maximum likelihood diverges on these battles (a model never lost, or length "
+            "alone separates wins from losses), so one virtual tie per pair of models was added, half at "
+            "each sign of the length difference"
+        )
     if sub is not bs:
         notes.append(f"length control uses the {sub.n_battles} of {bs.n_battles} battles with answer lengths")
     direction = "longer" if fit.beta > 0 else "shorter"

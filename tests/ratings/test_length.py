@@ -69,3 +69,15 @@ def test_length_win_correlation_sign_and_symmetry() -> None:
     assert length_win_correlation(-diff, np.array([0.0, 1.0, 0.0, 1.0])) == longer_wins
     assert length_win_correlation(diff, np.array([0.0, 1.0, 0.5, 0.5])) < 0
     assert length_win_correlation(diff, np.full(4, 0.5)) is None
+
+
+def test_length_that_separates_outcomes_is_regularised_not_a_crash() -> None:
+    # model_a never lost and was always the longer answer: beta would run off to infinity
+    a = np.array([0, 1, 0] * 12)
+    b = np.array([2, 2, 1] * 12)
+    score = np.array([1.0, 1.0, 0.5] * 12)
+    fit = fit_length_controlled(a, b, score, np.full(36, 0.15), 3)
+    assert fit is not None and fit.regularised
+    assert np.isfinite(fit.theta).all() and np.isfinite(fit.beta) and np.isfinite(fit.covariance).all()
+    unbiased = fit_length_controlled(*planted(beta=0.3, seed=6, n=4000)[:4], 5)
+    assert unbiased is not None and not unbiased.regularised
