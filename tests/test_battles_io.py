@@ -1,0 +1,180 @@
+"""Battles in and out in the Chatbot Arena format: round trips, malformed rows, idempotent re-import."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from arena.battles_io import export_battles, import_battles
+from arena.cli import app
+from arena.errors import ArenaError, DataError
+from arena.store import battles
+from tests.ratings.store_helpers import new_store, write_project
+
+ROWS = [
+    {"model_a": "gpt-4", "model_b": "claude-v1", "winner": "model_a", "question_id": "q1",
+     "category": "cardiology", "judge": "user_17", "tstamp": 1700000000.5},
+    {"model_a": "claude-v1", "model_b": "vicuna-13b", "winner": "tie (bothbad)", "tstamp": 1700000001.0},
+    {"model_a": "vicuna-13b", "model_b": "gpt-4", "winner": "model_b", "answer_a_len": 120, "answer_b_len": 480},
+    {"model_a": "vicuna-13b", "model_b": "gpt-4", "winner": "model_b", "answer_a_len": 120, "answer_b_len": 480},
+    {"model_a": "gpt-4", "model_b": "vicuna-13b", "winner": "tie"},
+]
+
+
+def stored_count(store, source: str | None = None) -> int:  # type: ignore[no-untyped-def]
+    query = select(func.count()).select_from(battles)
+    if source:
+        query = query.where(battles.c.source == source)
+    with store.connect() as connection:
+        return connection.execute(query).scalar_one()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def core(record: dict) -> dict:
+    keys = ("model_a", "model_b", "winner", "question_id", "category", "judge", "answer_a_len", "answer_b_len")
+    return {k: record.get(k) or None for k in keys}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_export_then_import_round_trip(tmp_path: Path, fmt: str) -> None:
+    store = new_store(tmp_path)
+    report = import_battles(store, write_jsonl(tmp_path / "votes.jsonl", ROWS))
+    assert (report.imported, report.skipped, report.source) == (5, 0, "import:votes")
+    out = io.StringIO()
+    assert export_battles(store, out, fmt, source="import:votes") == 5
+    exported = tmp_path / f"exported.{fmt}"
+    exported.write_text(out.getvalue(), encoding="utf-8")
+    again = import_battles(store, exported, source="copy")
+    assert again.imported == 5 and again.skipped == 0
+    second = io.StringIO()
+    export_battles(store, second, fmt, source="copy")
+    first_rows = _parse(out.getvalue(), fmt)
+    second_rows = _parse(second.getvalue(), fmt)
+    assert [core(r) for r in first_rows] == [core(r) for r in second_rows]
+    assert [core(r) for r in first_rows] == [core(r) for r in ROWS[:2]] + [core(r) for r in ROWS[2:]]
+    assert float(first_rows[0]["tstamp"]) == 1700000000.5
+    store.close()
+
+
+def _parse(text: str, fmt: str) -> list[dict]:
+    if fmt == "jsonl":
+        return [json.loads(line) for line in text.splitlines()]
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for row in rows:
+        for key in ("answer_a_len", "answer_b_len"):
+            row[key] = int(row[key]) if row[key] else None
+    return rows
+
+
+def test_reimporting_the_same_file_adds_nothing_but_identical_rows_stay_two(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    path = write_jsonl(tmp_path / "votes.jsonl", ROWS)
+    import_battles(store, path)
+    again = import_battles(store, path)
+    assert (again.imported, again.already_present) == (0, 5)
+    assert stored_count(store, "import:votes") == 5  # rows 3 and 4 are identical battles, both kept
+    store.close()
+
+
+def test_malformed_rows_are_reported_with_their_line_and_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(
+        json.dumps(ROWS[0]) + "\n"
+        + '{"model_a": "x", "model_b": "y", "winner": "draw"}\n'
+        + "\n"
+        + '{"model_a": "x", "model_b": "y", "winner": "tie"\n'
+        + '{"model_a": "x", "model_b": "x", "winner": "tie"}\n'
+        + '{"model_a": "x", "winner": "tie"}\n'
+        + '{"model_a": "x", "model_b": "y", "winner": "tie", "tstamp": "yesterday"}\n'
+        + '["x", "y", "tie"]\n'
+        + json.dumps(ROWS[1]) + "\n",
+        encoding="utf-8",
+    )
+    store = new_store(tmp_path)
+    report = import_battles(store, path)
+    assert report.imported == 2 and report.rows == 8 and report.skipped == 6
+    lines = [p.split(": ", 1)[0] for p in report.problems]
+    assert lines == [f"{path}:{n}" for n in (2, 4, 5, 6, 7, 8)]
+    assert "winner 'draw'" in report.problems[0]
+    assert "malformed JSON" in report.problems[1]
+    assert "same model" in report.problems[2]
+    assert "model_b is missing" in report.problems[3]
+    assert "tstamp 'yesterday' is not a number" in report.problems[4]
+    store.close()
+
+
+def test_csv_problems_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "votes.csv"
+    path.write_text(
+        "model_a,model_b,winner,tstamp\n"
+        "a,b,model_a,1\n"
+        "a,b\n"
+        "a,b,model_c,2\n"
+        '"multi\nline",b,tie,3\n'
+        "b,a,tie,4\n",
+        encoding="utf-8",
+    )
+    store = new_store(tmp_path)
+    report = import_battles(store, path)
+    assert report.imported == 3
+    assert [p.split(": ", 1)[0] for p in report.problems] == [f"{path}:3", f"{path}:4"]
+    with pytest.raises(DataError, match="lacks winner"):
+        bad = tmp_path / "nohead.csv"
+        bad.write_text("model_a,model_b\na,b\n", encoding="utf-8")
+        import_battles(store, bad)
+    store.close()
+
+
+def test_json_array_as_lmarena_publishes(tmp_path: Path) -> None:
+    path = tmp_path / "clean_battle.json"
+    path.write_text(json.dumps([ROWS[0], {"model_a": "a"}, ROWS[1]]), encoding="utf-8")
+    store = new_store(tmp_path)
+    report = import_battles(store, path)
+    assert report.imported == 2 and report.problems == [f"{path}: item 2: model_b is missing"]
+    store.close()
+
+
+def test_judge_label_is_reserved_and_unknown_extension_asks_for_format(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    path = write_jsonl(tmp_path / "v.jsonl", ROWS)
+    with pytest.raises(DataError, match="reserved"):
+        import_battles(store, path, source="judge")
+    other = tmp_path / "votes.txt"
+    other.write_text(path.read_text(), encoding="utf-8")
+    with pytest.raises(DataError, match="--format"):
+        import_battles(store, other)
+    assert import_battles(store, other, fmt="jsonl").imported == 5
+    store.close()
+
+
+def test_cli_import_export_and_rate_the_imported_source(tmp_path: Path) -> None:
+    runner = CliRunner()
+    config = write_project(tmp_path, ["gpt-4"])
+    path = write_jsonl(tmp_path / "crowd.jsonl", ROWS * 20 + [{"model_a": "only"}])
+    result = runner.invoke(app, ["battles", "import", str(path), "-c", str(config), "--source", "crowd"])
+    assert result.exit_code == 0, result.output
+    assert "imported 100 battle(s)" in result.stdout and "skipped 1 malformed row(s)" in result.stdout
+    assert f"{path}:101: model_b is missing" in result.stderr
+    rated = runner.invoke(app, ["rate", "-c", str(config), "--source", "crowd", "--bootstrap", "20"])
+    assert rated.exit_code == 0, rated.output
+    assert "gpt-4" in rated.stdout
+    out = tmp_path / "out.csv"
+    exported = runner.invoke(app, ["battles", "export", "-c", str(config), "--source", "crowd", "--format", "csv",
+                                   "--out", str(out)])
+    assert exported.exit_code == 0 and len(out.read_text().splitlines()) == 101
+    everything = runner.invoke(app, ["battles", "export", "-c", str(config), "--source", "all"])
+    assert len(everything.stdout.splitlines()) == 100
+    broken = write_jsonl(tmp_path / "broken.jsonl", [{"model_a": "x"}])
+    failed = runner.invoke(app, ["battles", "import", str(broken), "-c", str(config)])
+    assert isinstance(failed.exception, ArenaError) and "all 1 row(s) are malformed" in str(failed.exception)
