@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from arena.backends.base import GenerationResult
@@ -130,12 +130,17 @@ def _answer_values(result: GenerationResult) -> dict[str, object]:
     }
 
 
+_INSERT_ANSWER = answers.insert()
+_UPDATE_ANSWER = update(answers).where(answers.c.id == bindparam("answer_id"))
+
+
 def insert_answer(
     connection: Connection, model: str, question_id: str, answer_fp: str, result: GenerationResult
 ) -> int:
     """Add a new answer row; returns its id."""
     values = {"model": model, "question_id": question_id, "fingerprint": answer_fp, **_answer_values(result)}
-    return int(connection.execute(answers.insert().values(**values)).inserted_primary_key[0])
+    # One constant statement with separate parameters: SQLAlchemy compiles it once.
+    return int(connection.execute(_INSERT_ANSWER, values).inserted_primary_key[0])
 
 
 def replace_answer(connection: Connection, answer_id: int, result: GenerationResult) -> None:
@@ -153,4 +158,4 @@ def replace_answer(connection: Connection, answer_id: int, result: GenerationRes
             battles.c.judgment_ab_id.in_(judgment_ids), battles.c.judgment_ba_id.in_(judgment_ids)
         )))
         connection.execute(delete(judgments).where(judgments.c.id.in_(judgment_ids)))
-    connection.execute(update(answers).where(answers.c.id == answer_id).values(**_answer_values(result)))
+    connection.execute(_UPDATE_ANSWER, {"answer_id": answer_id, **_answer_values(result)})

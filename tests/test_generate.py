@@ -1,0 +1,289 @@
+"""`arena generate` with in-process scripted backends: what is generated, reused, replaced, failed."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from arena.answers import answer_fingerprint, chat_messages, load_current_answers, sync_questions
+from arena.backends.base import GenerationRequest, GenerationResult
+from arena.config import ArenaConfig, ModelConfig, load_config
+from arena.errors import BackendError, ConfigError
+from arena.generate import run_generate
+from arena.questions import load_questions
+from arena.store import answers, battles, judgments, open_store, questions, utcnow
+
+
+class ScriptedBackend:
+    """Answers "<model>: <question>"; questions listed in `fail` get a per-request error,
+    and after `die_after` results it raises (like a crashing engine)."""
+
+    supports_regex = False
+    supports_logprobs = False
+    calls: list[tuple[str, list[GenerationRequest]]] = []
+    fail: set[str] = set()
+    die_after: int | None = None
+    truncate: set[str] = set()
+
+    def __init__(self, model: ModelConfig) -> None:
+        self.name = model.name
+        self.closed = False
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+        ScriptedBackend.calls.append((self.name, list(requests)))
+        for count, request in enumerate(requests):
+            if self.die_after is not None and count >= self.die_after:
+                raise RuntimeError("engine crashed\nlong traceback")
+            if request.key in self.fail:
+                yield GenerationResult(key=request.key, error="HTTP 400: bad request")
+                continue
+            text = f"{self.name}: {request.messages[-1]['content']}" if request.messages else ""
+            reason = "length" if request.key in self.truncate else "stop"
+            yield GenerationResult(key=request.key, text=text, finish_reason=reason, prompt_tokens=3,
+                                   completion_tokens=4, latency_s=0.01, engine="scripted 1.0")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture(autouse=True)
+def reset_script() -> None:
+    ScriptedBackend.calls = []
+    ScriptedBackend.fail = set()
+    ScriptedBackend.die_after = None
+    ScriptedBackend.truncate = set()
+
+
+def write_questions(path: Path, count: int, prefix: str = "What is symptom") -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(count):
+            f.write(json.dumps({"id": f"q{i}", "text": f"{prefix} {i}?", "category": "cardiology"}) + "\n")
+
+
+def project(tmp_path: Path, models: list[dict[str, object]] | None = None, questions_count: int = 5,
+            **top: object) -> ArenaConfig:
+    write_questions(tmp_path / "questions.jsonl", questions_count)
+    models = models or [
+        {"name": "alpha", "backend": "openai", "model": "a", "base_url": "http://x/v1"},
+        {"name": "beta", "backend": "openai", "model": "b", "base_url": "http://x/v1"},
+    ]
+    (tmp_path / "arena.yaml").write_text(yaml.safe_dump({"questions": "questions.jsonl", "models": models, **top}))
+    return load_config(tmp_path / "arena.yaml")
+
+
+def generate(config: ArenaConfig, names: list[str] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    summary = run_generate(config, names, backend_factory=ScriptedBackend, out=out, progress=False, **kwargs)
+    return summary, out.getvalue()
+
+
+def answer_rows(config: ArenaConfig) -> list[tuple]:
+    store = open_store(config.storage_url)
+    with store.connect() as c:
+        rows = c.execute(select(answers.c.id, answers.c.model, answers.c.question_id, answers.c.text,
+                                answers.c.fingerprint).order_by(answers.c.id)).all()
+    store.close()
+    return [tuple(r) for r in rows]
+
+
+def test_generates_every_missing_answer_once(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    summary, out = generate(config)
+    assert (summary.generated, summary.reused, summary.failed) == (10, 0, 0)
+    assert [m.model for m in summary.models] == ["alpha", "beta"]
+    rows = answer_rows(config)
+    assert len(rows) == 10 and len({(r[1], r[2]) for r in rows}) == 10
+    assert ("alpha", "q3") in {(r[1], r[2]) for r in rows}
+    assert "alpha" in out and "generated" in out
+
+    again, _ = generate(config)
+    assert (again.generated, again.reused, again.failed) == (0, 10, 0)
+    assert ScriptedBackend.calls[-1][0] == "beta" and len(ScriptedBackend.calls) == 2  # no backend made
+    assert answer_rows(config) == rows
+
+
+def test_stored_answer_carries_everything(tmp_path: Path) -> None:
+    config = project(tmp_path, questions_count=1)
+    ScriptedBackend.truncate = {"q0"}
+    summary, out = generate(config, ["alpha"])
+    assert summary.truncated == 1
+    store = open_store(config.storage_url)
+    with store.connect() as c:
+        row = c.execute(select(answers)).one()
+        question_row = c.execute(select(questions)).one()
+    store.close()
+    assert row.text == "alpha: What is symptom 0?" and row.finish_reason == "length" and row.truncated
+    assert (row.prompt_tokens, row.completion_tokens, row.latency_s, row.engine) == (3, 4, 0.01, "scripted 1.0")
+    assert question_row.text == "What is symptom 0?" and question_row.category == "cardiology"
+    assert "truncated" in out.splitlines()[0] and out.splitlines()[1].split()[-1] == "1"
+
+
+def test_messages_use_the_system_prompt_and_omit_an_empty_one(tmp_path: Path) -> None:
+    config = project(tmp_path, models=[
+        {"name": "alpha", "backend": "openai", "model": "a", "base_url": "http://x/v1"},
+        {"name": "quiet", "backend": "openai", "model": "b", "base_url": "http://x/v1", "system_prompt": ""},
+    ], system_prompt="Be brief.")
+    generate(config, limit=1)
+    (alpha_name, alpha_requests), (quiet_name, quiet_requests) = ScriptedBackend.calls
+    assert alpha_requests[0].messages == ({"role": "system", "content": "Be brief."},
+                                          {"role": "user", "content": "What is symptom 0?"})
+    assert quiet_requests[0].messages == ({"role": "user", "content": "What is symptom 0?"},)
+    assert alpha_requests[0].sampling.max_tokens == 512
+
+
+def test_limit_takes_the_first_questions(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    summary, _ = generate(config, ["beta"], limit=2)
+    assert summary.generated == 2
+    assert sorted(r[2] for r in answer_rows(config)) == ["q0", "q1"]
+
+
+def test_changing_a_setting_regenerates_only_that_model(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    generate(config)
+    before = answer_rows(config)
+    models = [
+        {"name": "alpha", "backend": "openai", "model": "a", "base_url": "http://x/v1", "sampling": {"temperature": 0.1}},
+        {"name": "beta", "backend": "openai", "model": "b", "base_url": "http://y/v1", "max_concurrency": 2},
+    ]
+    config = project(tmp_path, models=models)  # beta: transport options only, same answers
+    summary, _ = generate(config)
+    by_model = {m.model: m for m in summary.models}
+    assert (by_model["alpha"].generated, by_model["alpha"].reused) == (5, 0)
+    assert (by_model["beta"].generated, by_model["beta"].reused) == (0, 5)
+    after = answer_rows(config)
+    assert after[:10] == before  # old answers are kept, new ones added
+    assert len(after) == 15
+
+
+def test_changing_a_question_text_regenerates_that_answer(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    generate(config)
+    lines = (tmp_path / "questions.jsonl").read_text().splitlines()
+    lines[2] = json.dumps({"id": "q2", "text": "A reworded question?", "category": "cardiology"})
+    (tmp_path / "questions.jsonl").write_text("\n".join(lines) + "\n")
+    summary, _ = generate(config)
+    assert (summary.generated, summary.reused) == (2, 8)
+    store = open_store(config.storage_url)
+    with store.connect() as c:
+        assert c.execute(select(questions.c.text).where(questions.c.id == "q2")).scalar() == "A reworded question?"
+    store.close()
+
+
+def test_force_replaces_in_place_and_drops_what_judged_the_old_text(tmp_path: Path) -> None:
+    config = project(tmp_path, questions_count=2)
+    generate(config)
+    before = {(r[1], r[2]): r[0] for r in answer_rows(config)}
+    store = open_store(config.storage_url)
+    with store.transaction() as c:
+        judgment = dict(judge_key="k", question_id="q0", model_a="alpha", model_b="beta",
+                        answer_a_id=before[("alpha", "q0")], answer_b_id=before[("beta", "q0")], judge="j",
+                        rubric_id="r", rubric_version="1", prompt_version="1", raw_output="[RESULT] A",
+                        verdict="A", valid=True, created_at=utcnow())
+        ab = c.execute(judgments.insert().values(**judgment)).inserted_primary_key[0]
+        kept = c.execute(judgments.insert().values(**{**judgment, "question_id": "q1",
+                                                       "answer_a_id": before[("beta", "q1")],
+                                                       "answer_b_id": before[("beta", "q1")]})).inserted_primary_key[0]
+        c.execute(battles.insert().values(source="judge", model_a="alpha", model_b="beta", winner="model_a",
+                                          judgment_ab_id=ab, dedup_key="d", tstamp=0.0))
+    store.close()
+    ScriptedBackend.fail = set()
+    summary, _ = generate(config, ["alpha"], force=True)
+    assert (summary.generated, summary.reused) == (2, 0)
+    after = {(r[1], r[2]): r[0] for r in answer_rows(config)}
+    assert after == before  # same rows, same ids
+    store = open_store(config.storage_url)
+    with store.connect() as c:
+        assert [r.id for r in c.execute(select(judgments.c.id))] == [kept]
+        assert c.execute(select(func.count()).select_from(battles)).scalar() == 0
+    store.close()
+
+
+def test_failed_answers_are_counted_and_retried_next_run(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    ScriptedBackend.fail = {"q1", "q3"}
+    summary, out = generate(config, ["alpha"])
+    assert (summary.generated, summary.failed) == (3, 2)
+    ScriptedBackend.fail = set()
+    summary, _ = generate(config, ["alpha"])
+    assert (summary.generated, summary.reused, summary.failed) == (2, 3, 0)
+    assert [r.key for r in ScriptedBackend.calls[-1][1]] == ["q1", "q3"]
+
+
+def test_a_crash_mid_model_keeps_finished_answers_and_other_models_run(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    ScriptedBackend.die_after = 2
+    summary, out = generate(config)
+    alpha, beta = summary.models
+    assert (alpha.generated, alpha.failed) == (2, 3) and (beta.generated, beta.failed) == (2, 3)
+    assert alpha.error == "model 'alpha': RuntimeError: engine crashed"
+    assert "alpha: failed: model 'alpha': RuntimeError: engine crashed" in out
+    assert len(answer_rows(config)) == 4
+
+
+def test_a_model_that_cannot_load_fails_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = project(tmp_path)
+
+    def factory(model: ModelConfig) -> ScriptedBackend:
+        if model.name == "alpha":
+            raise BackendError("model 'alpha': server at http://x/v1 unreachable after 2 attempt(s)")
+        return ScriptedBackend(model)
+
+    summary = run_generate(config, backend_factory=factory, out=io.StringIO(), progress=False)
+    alpha, beta = summary.models
+    assert (alpha.failed, alpha.generated, beta.generated) == (5, 0, 5)
+    assert summary.failed == 5
+    assert "error: model 'alpha': server at http://x/v1 unreachable" in capsys.readouterr().err
+
+
+def test_backend_is_closed_after_each_model(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    made: list[ScriptedBackend] = []
+
+    def factory(model: ModelConfig) -> ScriptedBackend:
+        made.append(ScriptedBackend(model))
+        assert all(b.closed for b in made[:-1])  # the previous model was released first
+        return made[-1]
+
+    run_generate(config, backend_factory=factory, out=io.StringIO(), progress=False)
+    assert [b.closed for b in made] == [True, True]
+
+
+def test_unknown_model_name_is_a_config_error(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    with pytest.raises(ConfigError, match=r"unknown model 'gamma' \(known: alpha, beta\)"):
+        generate(config, ["gamma"])
+
+
+def test_load_current_answers_and_fingerprints(tmp_path: Path) -> None:
+    config = project(tmp_path, questions_count=3)
+    generate(config, ["alpha"])
+    question_list = load_questions(config.questions)
+    store = open_store(config.storage_url)
+    current = load_current_answers(store, config, list(config.models), question_list)
+    store.close()
+    assert sorted(current) == [("alpha", "q0"), ("alpha", "q1"), ("alpha", "q2")]
+    stored = current[("alpha", "q1")]
+    assert stored.text == "alpha: What is symptom 1?" and not stored.truncated and stored.completion_tokens == 4
+    alpha, beta = config.models
+    q0, q1, _ = question_list
+    assert answer_fingerprint(config, alpha, q0) != answer_fingerprint(config, alpha, q1)
+    assert answer_fingerprint(config, alpha, q0) != answer_fingerprint(config, beta, q0)
+    assert chat_messages(config, alpha, q0)[0]["role"] == "system"
+
+
+def test_sync_questions_is_idempotent(tmp_path: Path) -> None:
+    config = project(tmp_path, questions_count=3)
+    question_list = load_questions(config.questions)
+    store = open_store(config.storage_url)
+    sync_questions(store, question_list)
+    sync_questions(store, question_list)
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(questions)).scalar() == 3
+    store.close()
