@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from arena.errors import StoreError
 
@@ -218,7 +218,10 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
     if db_path is not None:
         if not db_path.exists() and (read_only or not create):
             raise StoreError(f"no store at {db_path} (run `arena generate` first)")
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store's folder {db_path.parent}: {exc.strerror}") from None
     engine = _make_engine(url)
     store = Store(engine, url)
     try:
@@ -233,7 +236,7 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
             else:
                 metadata.create_all(connection)
                 connection.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-    except OperationalError as exc:
+    except DatabaseError as exc:  # unreachable server, unreadable or non-database file
         engine.dispose()
         raise StoreError(f"cannot open store {url}: {exc.orig}") from None
     except StoreError:

@@ -1,0 +1,86 @@
+"""The store: created with a schema version, WAL on SQLite, clear errors for foreign stores."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+
+from arena.errors import StoreError
+from arena.store import SCHEMA_VERSION, answers, meta, open_store, utcnow
+
+
+def url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def test_creates_every_table_and_records_the_schema_version(tmp_path: Path) -> None:
+    store = open_store(url(tmp_path / "sub" / "arena.db"))
+    with store.connect() as c:
+        assert c.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar() == str(SCHEMA_VERSION)
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    store.close()
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "sub" / "arena.db").execute(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"meta", "questions", "answers", "judgments", "battles", "snapshots", "run_locks"} <= tables
+
+
+def test_reopening_keeps_the_data(tmp_path: Path) -> None:
+    store = open_store(url(tmp_path / "a.db"))
+    with store.transaction() as c:
+        c.execute(answers.insert().values(model="m", question_id="q", fingerprint="f", text="t",
+                                          created_at=utcnow()))
+    store.close()
+    store = open_store(url(tmp_path / "a.db"), create=False)
+    with store.connect() as c:
+        assert c.execute(select(answers.c.text)).scalar() == "t"
+    store.close()
+
+
+def test_unique_answer_key(tmp_path: Path) -> None:
+    store = open_store(url(tmp_path / "a.db"))
+    row = dict(model="m", question_id="q", fingerprint="f", text="t", created_at=utcnow())
+    with store.transaction() as c:
+        c.execute(answers.insert().values(**row))
+    with pytest.raises(Exception, match="UNIQUE"):
+        with store.transaction() as c:
+            c.execute(answers.insert().values(**row))
+    store.close()
+
+
+def test_other_schema_version_is_a_clear_error(tmp_path: Path) -> None:
+    store = open_store(url(tmp_path / "a.db"))
+    with store.transaction() as c:
+        c.execute(update(meta).where(meta.c.key == "schema_version").values(value="99"))
+    store.close()
+    with pytest.raises(StoreError, match=rf"store schema version 99, this arena reads version {SCHEMA_VERSION}"):
+        open_store(url(tmp_path / "a.db"))
+
+
+def test_a_database_not_made_by_arena(tmp_path: Path) -> None:
+    connection = sqlite3.connect(tmp_path / "other.db")
+    connection.execute("CREATE TABLE answers (x INTEGER)")
+    connection.commit()
+    connection.close()
+    with pytest.raises(StoreError, match="no schema version; it was not made by arena"):
+        open_store(url(tmp_path / "other.db"))
+
+
+def test_read_only_open_of_a_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"no store at .*missing\.db \(run `arena generate` first\)"):
+        open_store(url(tmp_path / "missing.db"), read_only=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_unusable_urls(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is not usable"):
+        open_store("nosuchdialect://x")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(StoreError, match="cannot"):
+        open_store(url(tmp_path / "a-file" / "x.db"))
+    (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open store"):
+        open_store(url(tmp_path / "garbage.db"))
