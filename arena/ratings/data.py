@@ -133,6 +133,6 @@ def battles_fingerprint(frame: pd.DataFrame) -> str:
     present = [c for c in columns if c in frame]
     digest = hashlib.sha256(f"{len(frame)}|{','.join(present)}".encode())
     if len(frame):
-        hashed = pd.util.hash_pandas_object(frame[present].astype(str), index=False)
+        hashed = pd.util.hash_pandas_object(frame[present], index=False)
         digest.update(hashed.to_numpy().tobytes())
     return digest.hexdigest()[:32]
