@@ -324,6 +324,41 @@ def dashboard(
     raise typer.Exit(status)
 
 
+@app.command()
+def judge(
+    config: ConfigOption = Path("arena.yaml"),
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated model names (default: all).")] = None,
+    pairs: Annotated[Optional[str], typer.Option(
+        help="all (every pair on every question) or sample (K pairs per question); default from arena.yaml.")] = None,
+    per_question: Annotated[Optional[int], typer.Option(min=1, help="K for --pairs sample.")] = None,
+    max_judgments: Annotated[Optional[int], typer.Option(min=1, help="Make at most N judgments this run.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the --pairs sample draw.")] = None,
+    retry_invalid: Annotated[bool, typer.Option(
+        "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the judgments to make; call no model.")] = False,
+) -> None:
+    """Judge stored answers pairwise in both orders with the Prometheus 2 judge; store battles."""
+    from arena.config import load_config
+    from arena.judge.run import format_planned, plan_judgments, run_judge
+
+    if pairs not in (None, "all", "sample"):
+        raise typer.BadParameter("expected all or sample", param_hint="--pairs")
+    project = load_config(config)
+    options = dict(model_names=split_names(models), pairs=pairs, per_question=per_question,
+                   max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
+    if dry_run:
+        planned = plan_judgments(project, **options)  # type: ignore[arg-type]
+        for line in format_planned(planned):
+            print(line)
+        print(f"{len(planned)} judgment(s) to make", file=sys.stderr)
+        return
+    summary = run_judge(project, **options)  # type: ignore[arg-type]
+    for line in summary.lines():
+        print(line)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point: one-line errors and a non-zero exit instead of tracebacks."""
     try:

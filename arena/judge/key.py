@@ -1,0 +1,55 @@
+"""The judge key: one fingerprint of everything that shapes a verdict.
+
+It covers the judge's output-shaping settings, the rubric (id, version and rendered text) and
+the prompt template version. Judgments and battles are stored under it, so changing any of
+these makes new judgments instead of mixing old and new; the ratings stage rates only the
+current key's battles.
+
+Left out on purpose: the backend and transport (the same weights behind vLLM offline or a
+server judge alike), `sampling.seed` (another seed is another draw from the same judge),
+`logprobs` and `max_invalid_retries` (they do not change what a valid verdict says).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arena.config import ArenaConfig, JudgeConfig
+from arena.errors import ConfigError
+from arena.fingerprint import fingerprint
+from arena.judge.prompt import PROMPT_VERSION
+from arena.judge.rubric import Rubric, load_rubric
+
+
+def require_judge(config: ArenaConfig) -> JudgeConfig:
+    if config.judge is None:
+        raise ConfigError(f"{config.path}: no judge configured (add a `judge:` section with backend and model)")
+    return config.judge
+
+
+def judge_settings(judge: JudgeConfig) -> dict[str, Any]:
+    return {
+        "model": judge.model,
+        "revision": judge.revision,
+        "tokenizer": judge.tokenizer,
+        "dtype": judge.dtype,
+        "quantization": judge.quantization,
+        "sampling": judge.sampling.model_dump(exclude={"seed"}),
+        "stop": list(judge.stop),
+        "context_length": judge.context_length,
+        "max_model_len": judge.max_model_len,
+        "constrained": judge.constrained,
+    }
+
+
+def judge_key_for(judge: JudgeConfig, rubric: Rubric) -> str:
+    return fingerprint({
+        "judge": judge_settings(judge),
+        "rubric": {"id": rubric.id, "version": rubric.version, "text": rubric.text},
+        "prompt_version": PROMPT_VERSION,
+    })
+
+
+def current_judge_key(config: ArenaConfig) -> str:
+    """The judge key of the project's current judge, rubric and prompt template."""
+    return judge_key_for(require_judge(config), load_rubric(config.rubric))

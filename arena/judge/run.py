@@ -1,0 +1,509 @@
+"""`arena judge`: judge every selected pair of stored answers in both orders, make battles.
+
+The run is planned from the store first (no model is loaded when nothing is pending): pairs
+whose two judgments are valid are reused; pairs with a stored invalid judgment are skipped
+unless `retry_invalid`; the rest are judged, at most `max_judgments` judgments per run.
+Prompts go to the backend in one batch ordered question by question, pair by pair, the two
+orders adjacent, so prefix caching computes a question's shared prefix once.
+
+Each finished judgment is committed at once; the battle of a pair is committed with its
+second valid judgment. An output without a valid final verdict is retried with a new seed up
+to `judge.max_invalid_retries` times, then stored as invalid: counted and reported, never
+turned into a tie or a win. Stored invalid judgments are retried only with `retry_invalid`
+(`arena judge --retry-invalid`), which overwrites them in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from arena.answers import StoredAnswer, load_current_answers, sync_questions
+from arena.backends.base import Backend, GenerationRequest, GenerationResult, SamplingSettings
+from arena.config import ArenaConfig, JudgeConfig
+from arena.errors import ArenaError, ConfigError
+from arena.fingerprint import fingerprint
+from arena.judge.key import judge_key_for, require_judge
+from arena.judge.pairs import ORDERS, Order, battle_winner, orders_disagree, select_pairs
+from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
+from arena.judge.records import (
+    StoredJudgment,
+    battle_dedup_key,
+    load_battle_keys,
+    load_judgments,
+    save_battle,
+    save_judgment,
+)
+from arena.judge.rubric import Rubric, load_rubric
+from arena.judge.sanitize import sanitize_answer
+from arena.judge.truncate import (
+    FittedAnswers,
+    PromptTooLong,
+    TokenCounter,
+    fit_answers,
+    load_token_counter,
+    prompt_budget,
+)
+from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
+from arena.questions import Question, load_questions
+from arena.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+TOP_LOGPROBS = 5
+PairsMode = Literal["all", "sample"]
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+@dataclass
+class PairJob:
+    """One (question, X, Y) with X < Y: its stored judgments and the orders to judge now."""
+
+    question: Question
+    x: StoredAnswer
+    y: StoredAnswer
+    stored: dict[Order, StoredJudgment]
+    todo: list[Order]
+    # filled while running: order -> (judgment id, verdict or None)
+    final: dict[Order, tuple[int, str | None]] = field(default_factory=dict)
+    fitted: FittedAnswers | None = None
+
+    def answer_ids(self, order: Order) -> tuple[int, int]:
+        """(answer shown as A, answer shown as B)."""
+        return (self.x.id, self.y.id) if order == "ab" else (self.y.id, self.x.id)
+
+    def models(self, order: Order) -> tuple[str, str]:
+        return (self.x.model, self.y.model) if order == "ab" else (self.y.model, self.x.model)
+
+
+@dataclass(frozen=True)
+class PlannedJudgment:
+    """A judgment a run would make: one order of one pair (no model call made to plan it)."""
+
+    question_id: str
+    model_a: str  # shown as Response A
+    model_b: str  # shown as Response B
+    answer_a_id: int
+    answer_b_id: int
+    retry_of: int | None  # the stored invalid judgment this would overwrite
+
+
+@dataclass
+class Plan:
+    judge_key: str
+    jobs: list[PairJob]  # pairs with orders to judge now
+    complete: list[PairJob]  # pairs whose two judgments are stored and valid
+    pairs_selected: int = 0
+    missing_answers: int = 0
+    invalid_stored: int = 0  # pairs skipped: a stored judgment is invalid
+    deferred: int = 0  # judgments left for a later run by max_judgments
+
+    @property
+    def pending(self) -> int:
+        return sum(len(job.todo) for job in self.jobs)
+
+
+def build_plan(
+    config: ArenaConfig,
+    store: Store,
+    rubric: Rubric,
+    question_list: Sequence[Question],
+    model_names: list[str] | None = None,
+    pairs: PairsMode | None = None,
+    per_question: int | None = None,
+    max_judgments: int | None = None,
+    seed: int | None = None,
+    retry_invalid: bool = False,
+) -> Plan:
+    judge = require_judge(config)
+    judge_key = judge_key_for(judge, rubric)
+    models = config.select_models(model_names)
+    if len(models) < 2:
+        raise ConfigError(f"{config.path}: judging needs at least two models, got {len(models)}")
+    if max_judgments is not None and max_judgments < 1:
+        raise ArenaError("--max-judgments must be at least 1")
+    answers = load_current_answers(store, config, models, list(question_list))
+    by_id = {q.id: q for q in question_list}
+    selected = select_pairs(
+        [q.id for q in question_list], [m.name for m in models],
+        mode=pairs or config.pairs.mode,
+        per_question=per_question if per_question is not None else config.pairs.per_question,
+        seed=seed if seed is not None else config.pairs.seed,
+    )
+    stored = load_judgments(store, judge_key, by_id)
+    plan = Plan(judge_key=judge_key, jobs=[], complete=[], pairs_selected=len(selected))
+    for question_id, name_x, name_y in selected:
+        x, y = answers.get((name_x, question_id)), answers.get((name_y, question_id))
+        if x is None or y is None:
+            plan.missing_answers += 1
+            continue
+        job = PairJob(question=by_id[question_id], x=x, y=y, stored={}, todo=[])
+        for order in ORDERS:
+            found = stored.get(job.answer_ids(order))
+            if found is not None:
+                job.stored[order] = found
+        if any(not j.valid for j in job.stored.values()) and not retry_invalid:
+            plan.invalid_stored += 1
+            continue
+        job.todo = [o for o in ORDERS if o not in job.stored or not job.stored[o].valid]
+        (plan.jobs if job.todo else plan.complete).append(job)
+    _cap(plan, max_judgments)
+    return plan
+
+
+def _cap(plan: Plan, max_judgments: int | None) -> None:
+    """Keep the first `max_judgments` pending judgments, in prompt order."""
+    if max_judgments is None:
+        return
+    room = max_judgments
+    for job in plan.jobs:
+        kept = job.todo[:max(0, room)]
+        plan.deferred += len(job.todo) - len(kept)
+        room -= len(kept)
+        job.todo = kept
+    plan.jobs = [job for job in plan.jobs if job.todo]
+
+
+def plan_judgments(
+    config: ArenaConfig,
+    model_names: list[str] | None = None,
+    pairs: PairsMode | None = None,
+    per_question: int | None = None,
+    max_judgments: int | None = None,
+    seed: int | None = None,
+    retry_invalid: bool = False,
+) -> list[PlannedJudgment]:
+    """The judgments `run_judge` with these options would make, without calling any model."""
+    rubric = load_rubric(config.rubric)
+    question_list = load_questions(config.questions)
+    store = open_store(config.storage_url)
+    try:
+        plan = build_plan(config, store, rubric, question_list, model_names, pairs, per_question,
+                          max_judgments, seed, retry_invalid)
+    finally:
+        store.close()
+    planned = []
+    for job in plan.jobs:
+        for order in job.todo:
+            model_a, model_b = job.models(order)
+            answer_a, answer_b = job.answer_ids(order)
+            previous = job.stored.get(order)
+            planned.append(PlannedJudgment(job.question.id, model_a, model_b, answer_a, answer_b,
+                                           retry_of=previous.id if previous else None))
+    return planned
+
+
+# --- the summary ------------------------------------------------------------------------------
+
+@dataclass
+class JudgeSummary:
+    judge_key: str
+    judge: str
+    rubric: str
+    constrained: bool = False
+    pairs_selected: int = 0
+    judged: int = 0  # battles completed by this run
+    reused: int = 0  # battles already complete before this run
+    invalid: int = 0  # pairs that ended with an invalid judgment in this run
+    invalid_stored: int = 0  # pairs skipped for a stored invalid judgment (see --retry-invalid)
+    missing_answers: int = 0  # pairs without both current answers (run `arena generate`)
+    too_long: int = 0  # pairs whose prompt cannot fit the judge's context even with short answers
+    deferred: int = 0  # judgments left for a later run by --max-judgments
+    judgments: int = 0  # judgment rows written
+    invalid_judgments: int = 0
+    retries: int = 0  # extra model calls for invalid outputs
+    model_calls: int = 0
+    errors: int = 0  # requests the backend failed (nothing stored for them)
+    truncated: int = 0  # judgments whose answers were shortened to fit
+    disagreements: int = 0  # judged battles whose two orders favoured different models
+    elapsed_s: float = 0.0
+    error_examples: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """The backend failed requests: the run is incomplete (invalid verdicts are not failures)."""
+        return self.errors > 0
+
+    @property
+    def disagreement_share(self) -> float | None:
+        return self.disagreements / self.judged if self.judged else None
+
+    def lines(self) -> list[str]:
+        mode = "constrained decoding" if self.constrained else "parse and retry"
+        lines = [
+            f"judge {self.judge} (key {self.judge_key}), rubric {self.rubric}, {mode}",
+            f"battles: {self.judged} judged, {self.reused} reused, {self.invalid} invalid"
+            f" (of {self.pairs_selected} selected pairs)",
+            f"judgments: {self.judgments} written ({self.invalid_judgments} invalid, {self.truncated} truncated),"
+            f" {self.retries} retries, {self.model_calls} model calls in {self.elapsed_s:.1f} s",
+        ]
+        share = self.disagreement_share
+        if share is not None:
+            lines.append(f"position inconsistency: {self.disagreements} of {self.judged} judged battles "
+                         f"({share:.1%}) split between the two orders (ties)")
+        if self.invalid_stored:
+            lines.append(f"skipped {self.invalid_stored} pairs with a stored invalid judgment "
+                         "(rerun with --retry-invalid to judge them again)")
+        if self.missing_answers:
+            lines.append(f"skipped {self.missing_answers} pairs without both current answers (run `arena generate`)")
+        if self.too_long:
+            lines.append(f"skipped {self.too_long} pairs: question, reference and rubric leave no room "
+                         "for the answers in the judge's context")
+        if self.deferred:
+            lines.append(f"{self.deferred} judgments left for a later run (--max-judgments)")
+        if self.errors:
+            lines.append(f"{self.errors} requests failed: {'; '.join(self.error_examples)}")
+        return lines
+
+
+# --- running ----------------------------------------------------------------------------------
+
+@dataclass
+class Prepared:
+    job: PairJob
+    order: Order
+    parts: PromptParts
+    attempt: int = 1
+
+
+def run_judge(
+    config: ArenaConfig,
+    model_names: list[str] | None = None,
+    pairs: PairsMode | None = None,
+    per_question: int | None = None,
+    max_judgments: int | None = None,
+    seed: int | None = None,
+    retry_invalid: bool = False,
+    backend: Backend | None = None,
+    progress: bool = True,
+) -> JudgeSummary:
+    """Judge the pending pairs; returns what was done. `backend` replaces the configured one."""
+    started = time.perf_counter()
+    judge = require_judge(config)
+    rubric = load_rubric(config.rubric)
+    question_list = load_questions(config.questions)
+    store = open_store(config.storage_url)
+    try:
+        sync_questions(store, question_list)
+        plan = build_plan(config, store, rubric, question_list, model_names, pairs, per_question,
+                          max_judgments, seed, retry_invalid)
+        summary = JudgeSummary(
+            judge_key=plan.judge_key, judge=judge.name, rubric=f"{rubric.id} v{rubric.version}",
+            pairs_selected=plan.pairs_selected, reused=len(plan.complete), invalid_stored=plan.invalid_stored,
+            missing_answers=plan.missing_answers, deferred=plan.deferred,
+        )
+        _repair_battles(store, plan, judge, summary)
+        if plan.jobs:
+            owned = backend is None
+            backend = backend or _make_backend(judge)
+            try:
+                _Runner(store, judge, rubric, plan, backend, summary, progress).run()
+            finally:
+                if owned:
+                    backend.close()
+    finally:
+        store.close()
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+def _make_backend(judge: JudgeConfig) -> Backend:
+    from arena.backends import make_backend
+
+    return make_backend(judge)
+
+
+def _repair_battles(store: Store, plan: Plan, judge: JudgeConfig, summary: JudgeSummary) -> None:
+    """Pairs with two valid judgments but no battle (say, battles deleted) get their battle back."""
+    if not plan.complete:
+        return
+    existing = load_battle_keys(store, plan.judge_key)
+    for job in plan.complete:
+        if battle_dedup_key(plan.judge_key, job.x.id, job.y.id) in existing:
+            continue
+        ab, ba = job.stored["ab"], job.stored["ba"]
+        with store.transaction() as connection:
+            _save_battle(connection, plan.judge_key, judge, job, ab.id, ab.verdict or "", ba.id, ba.verdict or "")
+
+
+def _save_battle(connection, judge_key: str, judge: JudgeConfig, job: PairJob,  # type: ignore[no-untyped-def]
+                 ab_id: int, ab_verdict: str, ba_id: int, ba_verdict: str) -> None:
+    save_battle(
+        connection, judge_key=judge_key, judge_name=judge.name, question_id=job.question.id,
+        category=job.question.category, model_x=job.x.model, model_y=job.y.model,
+        winner=battle_winner(ab_verdict, ba_verdict), judgment_ab_id=ab_id, judgment_ba_id=ba_id,
+        answer_x_id=job.x.id, answer_y_id=job.y.id, answer_x_len=len(job.x.text), answer_y_len=len(job.y.text),
+    )
+
+
+def request_seed(base: int | None, answer_a_id: int, answer_b_id: int, attempt: int) -> int | None:
+    """A per-request seed from the configured seed: repeatable runs, a new seed for each retry."""
+    if base is None:
+        return None
+    return int(fingerprint([base, answer_a_id, answer_b_id, attempt], length=8), 16) % (2**31 - 1)
+
+
+class _Runner:
+    """Sends the prompts, retries invalid outputs, and commits judgments and battles."""
+
+    def __init__(self, store: Store, judge: JudgeConfig, rubric: Rubric, plan: Plan, backend: Backend,
+                 summary: JudgeSummary, progress: bool) -> None:
+        self.store, self.judge, self.rubric, self.plan = store, judge, rubric, plan
+        self.backend, self.summary, self.progress = backend, summary, progress
+        self.constrained = self._constrained()
+        summary.constrained = self.constrained
+        self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
+        self.logprobs = TOP_LOGPROBS if judge.logprobs and getattr(backend, "supports_logprobs", False) else None
+        self.budget = prompt_budget(judge)
+
+    def _constrained(self) -> bool:
+        supports = bool(getattr(self.backend, "supports_regex", False))
+        if self.judge.constrained == "on" and not supports:
+            raise ConfigError(
+                f"judge {self.judge.name!r}: constrained: on, but its backend cannot constrain decoding "
+                "(only vLLM, offline or server, can); use constrained: auto or off"
+            )
+        return self.judge.constrained == "on" or (self.judge.constrained == "auto" and supports)
+
+    def run(self) -> None:
+        counter = load_token_counter(self.judge)
+        prepared = self._prepare(counter)
+        total = len(prepared)
+        from tqdm import tqdm
+
+        with tqdm(total=total, desc="judge", unit="judgment", file=sys.stderr,
+                  disable=not self.progress, dynamic_ncols=True) as bar:
+            round_items = prepared
+            while round_items:
+                round_items = self._round(round_items, bar)
+
+    def _prepare(self, counter: TokenCounter) -> list[Prepared]:
+        """Sanitise and fit each pair's answers once; both orders use the same texts."""
+        token_counts: dict[int, int] = {}
+        parts_by_question: dict[str, PromptParts] = {}
+        specials = counter.special_tokens
+        prepared: list[Prepared] = []
+        for job in self.plan.jobs:
+            question = job.question
+            parts = parts_by_question.get(question.id)
+            if parts is None:
+                reference = sanitize_answer(question.reference_answer, specials) if question.reference_answer else None
+                parts = prompt_parts(sanitize_answer(question.text, specials), self.rubric.text, reference)
+                parts_by_question[question.id] = parts
+            x_text, y_text = sanitize_answer(job.x.text, specials), sanitize_answer(job.y.text, specials)
+            for answer, text in ((job.x, x_text), (job.y, y_text)):
+                if answer.id not in token_counts:
+                    token_counts[answer.id] = counter.count(text)
+            try:
+                job.fitted = fit_answers(parts, x_text, y_text, token_counts[job.x.id], token_counts[job.y.id],
+                                         counter, self.budget)
+            except PromptTooLong as exc:
+                log.warning("question %s: %s; pair %s / %s skipped", question.id, exc, job.x.model, job.y.model)
+                self.summary.too_long += 1
+                continue
+            prepared.extend(Prepared(job, order, parts) for order in job.todo)
+        return prepared
+
+    def _request(self, item: Prepared, key: str) -> GenerationRequest:
+        fitted = item.job.fitted
+        assert fitted is not None
+        shown_a, shown_b = (fitted.x, fitted.y) if item.order == "ab" else (fitted.y, fitted.x)
+        answer_a, answer_b = item.job.answer_ids(item.order)
+        sampling = self.judge.sampling
+        return GenerationRequest(
+            key=key,
+            prompt=item.parts.join(shown_a, shown_b),
+            sampling=SamplingSettings(
+                temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+                repetition_penalty=sampling.repetition_penalty, max_tokens=sampling.max_tokens,
+                seed=request_seed(sampling.seed, answer_a, answer_b, item.attempt), stop=tuple(self.judge.stop),
+            ),
+            regex=self.regex,
+            logprobs=self.logprobs,
+        )
+
+    def _round(self, items: list[Prepared], bar) -> list[Prepared]:  # type: ignore[no-untyped-def]
+        """Send one batch; returns the invalid outputs to try again."""
+        by_key = {str(index): item for index, item in enumerate(items)}
+        requests = [self._request(item, key) for key, item in by_key.items()]
+        retry: list[Prepared] = []
+        for result in self.backend.generate(requests):
+            item = by_key[result.key]
+            self.summary.model_calls += 1
+            if not result.ok:
+                self.summary.errors += 1
+                if len(self.summary.error_examples) < 3:
+                    self.summary.error_examples.append(str(result.error))
+                bar.update(1)
+                continue
+            parsed = parse_verdict(result.text)
+            if not parsed.valid and item.attempt <= self.judge.max_invalid_retries:
+                self.summary.retries += 1
+                retry.append(Prepared(item.job, item.order, item.parts, item.attempt + 1))
+                continue
+            self._commit(item, result, parsed.verdict, parsed.feedback)
+            bar.update(1)
+        return retry
+
+    def _commit(self, item: Prepared, result: GenerationResult, verdict: str | None, feedback: str) -> None:
+        job, order = item.job, item.order
+        model_a, model_b = job.models(order)
+        answer_a, answer_b = job.answer_ids(order)
+        previous = job.stored.get(order)
+        assert job.fitted is not None
+        values = {
+            "judge_key": self.plan.judge_key, "question_id": job.question.id,
+            "model_a": model_a, "model_b": model_b, "answer_a_id": answer_a, "answer_b_id": answer_b,
+            "judge": self.judge.name, "rubric_id": self.rubric.id, "rubric_version": self.rubric.version,
+            "prompt_version": PROMPT_VERSION, "raw_output": result.text, "feedback": feedback,
+            "verdict": verdict, "valid": verdict is not None,
+            "attempts": item.attempt + (previous.attempts if previous else 0),
+            "p_a": p_a_from_logprobs(result.top_logprobs) if verdict is not None else None,
+            "truncated": job.fitted.truncated, "latency_s": result.latency_s,
+        }
+        with self.store.transaction() as connection:
+            judgment_id = save_judgment(connection, values, replace_id=previous.id if previous else None)
+            job.final[order] = (judgment_id, verdict)
+            verdicts = self._verdicts(job)
+            if verdicts is not None and all(verdict is not None for _, verdict in verdicts.values()):
+                (ab_id, ab), (ba_id, ba) = verdicts["ab"], verdicts["ba"]
+                _save_battle(connection, self.plan.judge_key, self.judge, job, ab_id, ab or "", ba_id, ba or "")
+        self._count(job, verdict, verdicts)
+
+    @staticmethod
+    def _verdicts(job: PairJob) -> dict[Order, tuple[int, str | None]] | None:
+        """Both orders' (judgment id, verdict) once both are final, from this run or the store."""
+        known: dict[Order, tuple[int, str | None]] = {}
+        for order in ORDERS:
+            if order in job.final:
+                known[order] = job.final[order]
+            elif order in job.stored and order not in job.todo:
+                known[order] = (job.stored[order].id, job.stored[order].verdict)
+        return known if len(known) == 2 else None
+
+    def _count(self, job: PairJob, verdict: str | None,
+               verdicts: dict[Order, tuple[int, str | None]] | None) -> None:
+        summary = self.summary
+        summary.judgments += 1
+        summary.truncated += int(bool(job.fitted and job.fitted.truncated))
+        if verdict is None:
+            summary.invalid_judgments += 1
+        if verdicts is None:
+            return
+        ab, ba = verdicts["ab"][1], verdicts["ba"][1]
+        if ab is None or ba is None:
+            summary.invalid += 1
+            return
+        summary.judged += 1
+        summary.disagreements += int(orders_disagree(ab, ba))
+
+
+def format_planned(planned: Iterable[PlannedJudgment]) -> list[str]:
+    """One line per planned judgment, for dry runs."""
+    return [f"{p.question_id}: {p.model_a} (A) vs {p.model_b} (B)" + (" [retry]" if p.retry_of else "")
+            for p in planned]
