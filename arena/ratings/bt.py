@@ -112,8 +112,9 @@ def _reaches_all(adjacency: np.ndarray) -> np.ndarray:
     """Whether model 0 reaches every model, per graph in the batch (breadth-first, all at once)."""
     reached = np.zeros(adjacency.shape[:2], dtype=bool)
     reached[:, 0] = True
+    edges = adjacency.astype(np.float32)
     for _ in range(adjacency.shape[1]):
-        step = np.einsum("bm,bmn->bn", reached.astype(np.float32), adjacency.astype(np.float32))
+        step = np.einsum("bm,bmn->bn", reached.astype(np.float32), edges)
         grown = reached | (step > 0)
         if (grown == reached).all():
             break
