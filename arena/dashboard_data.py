@@ -71,19 +71,35 @@ def with_config_flag(command: str, config_path: Path | None) -> str:
     return f"{command} -c {config_path}" if config_path is not None else command
 
 
-def open_project(config_path: Path) -> Project | Guide:
-    """The config and the read-only store, or a guide when either is missing or unusable."""
+def config_or_guide(config_path: Path) -> ArenaConfig | Guide:
+    """The project file, or a guide when it is missing or invalid."""
     try:
-        config = load_config(config_path)
+        return load_config(config_path)
     except ArenaError as exc:
         return Guide(f"No usable project file: {exc}", ("arena.yaml: see the README's example",)
                      + tuple(with_config_flag(c, config_path) for c in PIPELINE_COMMANDS))
+
+
+def store_or_guide(config: ArenaConfig) -> Store | Guide:
+    """The read-only store, or a guide when there is none yet (the dashboard never creates it)."""
     try:
-        store = open_read_only(config.storage_url)
+        return open_read_only(config.storage_url)
     except ArenaError as exc:
-        return Guide(f"Nothing to show yet: {exc}",
-                     tuple(with_config_flag(c, config.path) for c in PIPELINE_COMMANDS))
-    return Project(config, store)
+        return no_store_guide(config, exc)
+
+
+def no_store_guide(config: ArenaConfig, problem: Exception) -> Guide:
+    return Guide(f"Nothing to show yet: {problem}",
+                 tuple(with_config_flag(c, config.path) for c in PIPELINE_COMMANDS))
+
+
+def open_project(config_path: Path) -> Project | Guide:
+    """The config and the read-only store, or a guide when either is missing or unusable."""
+    config = config_or_guide(config_path)
+    if isinstance(config, Guide):
+        return config
+    store = store_or_guide(config)
+    return store if isinstance(store, Guide) else Project(config, store)
 
 
 def progress_guide(store: Store, config_path: Path | None) -> Guide:

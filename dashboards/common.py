@@ -21,8 +21,6 @@ from arena.config import ArenaConfig
 from arena.store import Store
 
 CONFIG_ENV = "ARENA_CONFIG"
-VIEW_KEY = "arena_view"
-GUIDE_KEY = "arena_guide"
 
 
 def config_path_from_args(argv: list[str]) -> Path:
@@ -44,10 +42,7 @@ def store(url: str) -> Store:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _config(path: str, mtime: float) -> ArenaConfig | data.Guide:
-    project = data.open_project(Path(path))
-    if isinstance(project, data.Guide):
-        return project
-    return project.config
+    return data.config_or_guide(Path(path))
 
 
 Version = tuple[int, int, int]
@@ -124,9 +119,17 @@ def _guide_or_project(config_path: Path) -> tuple[ArenaConfig, Store] | data.Gui
         return config
     try:
         return config, store(config.storage_url)
-    except data.ArenaError as exc:
-        commands = tuple(data.with_config_flag(c, config.path) for c in data.PIPELINE_COMMANDS)
-        return data.Guide(f"Nothing to show yet: {exc}", commands)
+    except data.ArenaError as exc:  # not cached: the store shows up once `arena generate` made it
+        return data.no_store_guide(config, exc)
+
+
+def _keep_choice(key: str, options: list[str]) -> None:
+    """Carry a sidebar choice over to the next page (Streamlit forgets widgets a page doesn't draw)."""
+    if key in st.session_state:
+        if st.session_state[key] in options:
+            st.session_state[key] = st.session_state[key]
+        else:
+            del st.session_state[key]
 
 
 def prepare(config_path: Path) -> View | data.Guide:
@@ -141,11 +144,13 @@ def prepare(config_path: Path) -> View | data.Guide:
         return data.progress_guide(opened_store, config.path)
     source = found[0]
     if len(found) > 1:
+        _keep_choice("source", found)
         source = st.sidebar.selectbox("Battles from", found, key="source",
                                       help="Judged by our judge, or imported from elsewhere.")
     snap = snapshot(opened_store.url, version, source)
     assert snap is not None
     options = [data.ALL_CATEGORIES, *data.snapshot_categories(snap)]
+    _keep_choice("category", options)
     chosen = st.sidebar.selectbox("Category", options, key="category",
                                   help="Every page switches to this category's ratings and battles.")
     st.sidebar.caption(
@@ -160,13 +165,16 @@ def show_guide(guide: data.Guide) -> None:
     st.info(guide.message + "\n\n" + "\n".join(f"- `{command}`" for command in guide.commands))
 
 
-def current_view() -> View:
-    """The view prepared by app.py for this run; shows the guide and stops when there is none."""
-    view = st.session_state.get(VIEW_KEY)
-    if isinstance(view, View):
-        return view
-    guide = st.session_state.get(GUIDE_KEY) or data.Guide("Nothing to show yet.")
-    show_guide(guide)
+def page_view() -> View:
+    """Every page starts here: the sidebar and the data to show, or the guide (and stop).
+
+    Pages draw the sidebar themselves rather than the entry script, so the selectors are part of
+    the page run (which is also what Streamlit's AppTest keeps across reruns).
+    """
+    prepared = prepare(config_path_from_args(main_args()))
+    if isinstance(prepared, View):
+        return prepared
+    show_guide(prepared)
     st.stop()
     raise AssertionError("unreachable")
 

@@ -5,7 +5,7 @@ import streamlit as st
 from arena import dashboard_data as data
 from dashboards import common
 
-view = common.current_view()
+view = common.page_view()
 st.title("Downloads")
 source, judge_key = view.snapshot.source, view.snapshot.judge_key
 slug = (view.category or "all").replace(":", "-").replace("/", "-").replace(" ", "_")

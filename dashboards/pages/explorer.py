@@ -8,7 +8,7 @@ from dashboards import common
 PAGE_SIZE = 200
 ANY = "any"
 
-view = common.current_view()
+view = common.page_view()
 st.title("Question explorer")
 models = sorted({row["model"] for row in view.snapshot.payload.get("leaderboard", [])})
 

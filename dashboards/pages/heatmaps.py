@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboards import charts, common
 
-view = common.current_view()
+view = common.page_view()
 st.title("Heatmaps")
 ratings = common.require_ratings(view)
 pairs = common.matrices(view.url, view.version, view.snapshot.source, view.category)

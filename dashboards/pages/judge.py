@@ -5,7 +5,7 @@ import streamlit as st
 from arena import dashboard_data as data
 from dashboards import charts, common
 
-view = common.current_view()
+view = common.page_view()
 st.title("Judge diagnostics")
 st.caption(f"Judge {view.snapshot.judge or 'n/a'} · rubric {view.snapshot.rubric or 'n/a'} · "
            f"snapshot #{view.snapshot.id} (all categories)")

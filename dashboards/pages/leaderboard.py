@@ -5,7 +5,7 @@ import streamlit as st
 from arena import dashboard_data as data
 from dashboards import charts, common
 
-view = common.current_view()
+view = common.page_view()
 st.title("Leaderboard")
 st.caption(f"{view.category_label} · ratings from snapshot #{view.snapshot.id}, "
            f"{view.snapshot.payload.get('bootstrap_rounds', 0)} bootstrap rounds")

@@ -1,0 +1,178 @@
+"""A project made by the real pipeline for the dashboard's tests, and a running dashboard.
+
+`pipeline_project`: three tiny local models (transformers backend, no vLLM engine) answer twelve
+questions with `run_generate`, a scripted OpenAI-compatible judge compares them with
+`run_judge`, and `arena rate --format json` (the CLI, in a subprocess) rates them and stores the
+snapshot. The test then holds the JSON that `arena rate` printed, to compare with the page.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import free_port
+from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script, response_sections
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "dashboards" / "app.py"
+QUESTIONS_PER_CATEGORY = {"cardiology": 4, "nutrition": 4, "mental-health": 4}
+
+
+@dataclass(frozen=True)
+class PipelineProject:
+    config_path: Path
+    rated: dict[str, Any]  # what `arena rate --format json` printed
+    models: tuple[str, ...]
+
+
+def pick_questions(count_by_category: dict[str, int]) -> list[dict[str, Any]]:
+    """A few of the shipped questions, the first ones of each category."""
+    picked: list[dict[str, Any]] = []
+    wanted = dict(count_by_category)
+    for line in (REPO / "questions" / "health-v1.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("//"):
+            continue
+        question = json.loads(line)
+        if wanted.get(question["category"], 0) > 0:
+            wanted[question["category"]] -= 1
+            picked.append(question)
+    return picked
+
+
+@functools.cache
+def judge_rules() -> dict[str, list[str]]:
+    """Question texts (their first 60 characters) by how the scripted judge treats them."""
+    questions = pick_questions(QUESTIONS_PER_CATEGORY)
+    cardiology = [q["text"][:60] for q in questions if q["category"] == "cardiology"]
+    return {
+        "invalid": cardiology[:1],  # never a verdict: an invalid judgment in both orders
+        "first": cardiology[1:2],  # always "A": the two orders disagree
+        "shorter": [q["text"][:60] for q in questions if q["category"] == "mental-health"],
+    }
+
+
+def judge_script(prompt: str) -> str:
+    """Prefers the longer answer, the shorter one on mental-health questions, plus two odd cases."""
+    rules = judge_rules()
+    if any(text in prompt for text in rules["invalid"]):
+        return "I cannot decide between these two responses."
+    if any(text in prompt for text in rules["first"]):
+        return "Response A comes first, so it is better. [RESULT] A"
+    verdict = prefer_longer_answer_script(prompt)
+    if any(text in prompt for text in rules["shorter"]):
+        a, b = response_sections(prompt)
+        winner = "A" if len(a) < len(b) else "B"
+        return f"Response {winner} is more concise. [RESULT] {winner}"
+    return verdict
+
+
+def write_project(root: Path, models: dict[str, tuple[Path, int]], judge_url: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    questions = pick_questions(QUESTIONS_PER_CATEGORY)
+    (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions), encoding="utf-8")
+    project = {
+        "models": [
+            {"name": name, "backend": "transformers", "model": str(folder), "parameters": "tiny",
+             "dtype": "float32", "batch_size": 4,
+             "sampling": {"max_tokens": max_tokens, "temperature": 0.0, "seed": 1}}
+            for name, (folder, max_tokens) in models.items()
+        ],
+        "questions": "questions.jsonl",
+        "rubric": str(REPO / "rubrics" / "medical.yaml"),
+        "judge": {"name": "scripted-judge", "backend": "openai", "model": "scripted", "base_url": judge_url,
+                  "max_retries": 0, "timeout": 10, "max_concurrency": 2, "logprobs": False,
+                  "max_invalid_retries": 1},
+    }
+    path = root / "arena.yaml"
+    path.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def arena_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "arena.cli", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=600, check=False)
+
+
+@pytest.fixture(scope="session")
+def pipeline_project(tiny_model_dir: Path, tiny_chatml_model_dir: Path,
+                     tmp_path_factory: pytest.TempPathFactory) -> PipelineProject:
+    from arena.config import load_config
+    from arena.generate import run_generate
+    from arena.judge import run_judge
+
+    models = {"llama-long": (tiny_model_dir, 48), "chatml-mid": (tiny_chatml_model_dir, 24),
+              "llama-short": (tiny_model_dir, 8)}
+    root = tmp_path_factory.mktemp("dashboard-pipeline")
+    with ScriptedServer(judge_script) as judge_server:
+        config_path = write_project(root, models, judge_server.base_url)
+        config = load_config(config_path)
+        generated = run_generate(config, None, progress=False)
+        assert not generated.failed, generated
+        run_judge(config, progress=False)
+    rated = arena_cli("rate", "-c", str(config_path), "--format", "json", "--bootstrap", "200")
+    assert rated.returncode == 0, rated.stderr
+    return PipelineProject(config_path=config_path, rated=json.loads(rated.stdout), models=tuple(models))
+
+
+@dataclass(frozen=True)
+class RunningDashboard:
+    url: str
+    pid: int
+    log_path: Path
+
+
+@pytest.fixture(scope="module")
+def running_dashboard(pipeline_project: PipelineProject,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDashboard]:
+    """`streamlit run dashboards/app.py -- --config ...` on a free loopback port, stopped by pid."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("dashboard-server") / "streamlit.log"
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+               "--", "--config", str(pipeline_project.config_path)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, "ARENA_CONFIG": ""})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer within 60 s; log: {log_path}")
+            time.sleep(0.5)
+        yield RunningDashboard(url=url, pid=process.pid, log_path=log_path)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,0 +1,240 @@
+"""Every page of the dashboard through Streamlit's AppTest.
+
+On a project made by the real pipeline the numbers shown must be those `arena rate` printed;
+on the hand-built synthetic store the category selector, the explorer's flags and the cache
+invalidation are checked; without a project, store or snapshot every page shows the guide.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from arena.dashboard_data import newest_snapshot
+from arena.store import battles, open_store
+from tests.dashboard.conftest import APP, PipelineProject
+from tests.dashboard.synthetic import Synthetic, make_store, rate_store
+
+PAGES = ("leaderboard", "heatmaps", "explorer", "judge", "history", "downloads")
+TITLES = {"leaderboard": "Leaderboard", "heatmaps": "Heatmaps", "explorer": "Question explorer",
+          "judge": "Judge diagnostics", "history": "History", "downloads": "Downloads"}
+
+
+def open_app(config_path: Path, monkeypatch: pytest.MonkeyPatch, page: str = "leaderboard") -> AppTest:
+    monkeypatch.setenv("ARENA_CONFIG", str(config_path))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    if page != "leaderboard":
+        at.switch_page(f"pages/{page}.py")
+    return run(at)
+
+
+def run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def decode(array: Any) -> np.ndarray:
+    """Plotly's JSON arrays: plain lists, or {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(array, dict) and "bdata" in array:
+        values = np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+        shape = [int(n) for n in str(array.get("shape", len(values))).split(",")]
+        return values.reshape(shape)
+    return np.asarray(array, dtype=float)
+
+
+def chart_by_key(at: AppTest, key: str) -> dict[str, Any]:
+    for chart in at.get("plotly_chart"):
+        if chart.proto.id.endswith(key) or key in chart.proto.id:
+            return json.loads(chart.proto.spec)
+    raise AssertionError(f"no chart {key!r}; ids: {[c.proto.id for c in at.get('plotly_chart')]}")
+
+
+def matrix(payload_matrix: dict[str, dict[str, Any]], order: list[str]) -> np.ndarray:
+    return np.array([[np.nan if r == c or payload_matrix[r].get(c) is None else payload_matrix[r][c]
+                      for c in order] for r in order], dtype=float)
+
+
+# --- nothing to show yet --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_missing_project_shows_the_guide_on_every_page(page: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(tmp_path / "arena.yaml", monkeypatch, page)
+    text = at.info[0].value
+    assert "project file not found" in text
+    assert "arena generate" in text and "arena judge" in text and "arena rate" in text
+    assert not at.title  # no page content below the guide
+
+
+def test_missing_store_and_empty_store_show_the_next_commands(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "q.jsonl").write_text('{"id": "q1", "text": "t", "category": "c"}\n')
+    config = tmp_path / "arena.yaml"
+    config.write_text("models: [{name: m, backend: vllm, model: /m}]\nquestions: q.jsonl\n")
+    assert "no store" in open_app(config, monkeypatch).info[0].value
+    assert not (tmp_path / "arena.db").exists()
+    open_store(f"sqlite:///{tmp_path / 'arena.db'}").close()
+    text = open_app(config, monkeypatch, "heatmaps").info[0].value
+    assert "0 answers, 0 judgments and 0 battles" in text and f"arena generate -c {config}" in text
+
+
+# --- a project made by the real pipeline ----------------------------------------------------
+
+
+def test_leaderboard_shows_what_arena_rate_printed(pipeline_project: PipelineProject,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(pipeline_project.config_path, monkeypatch)
+    rows = pipeline_project.rated["leaderboard"]
+    table = at.dataframe[0].value
+    assert list(table["Model"]) == [r["model"] for r in rows]
+    for column, key in [("Rank", "rank"), ("Rating", "rating"), ("CI low", "ci_low"), ("CI high", "ci_high"),
+                        ("Battles", "battles"), ("Win rate", "win_rate"), ("Rating (LC)", "rating_lc"),
+                        ("LC CI low", "ci_low_lc"), ("LC CI high", "ci_high_lc")]:
+        assert list(table[column]) == [r[key] for r in rows], column
+    assert list(table["Rank (CI)"]) == [
+        str(r["rank_ci_low"]) if r["rank_ci_low"] == r["rank_ci_high"] else f"{r['rank_ci_low']}–{r['rank_ci_high']}"
+        for r in rows]
+    assert set(table["Backend"]) == {"transformers"} and set(table["Parameters"]) == {"tiny"}
+    assert at.markdown[0].value.startswith(f"**{rows[0]['model']}** leads with {rows[0]['rating']:.0f}")
+    forest = chart_by_key(at, "forest")
+    by_model = dict(zip(forest["data"][0]["y"], decode(forest["data"][0]["x"])))
+    assert by_model == pytest.approx({r["model"]: r["rating"] for r in rows})
+    assert len(forest["data"]) == 2  # with the length-controlled ratings
+    at.toggle(key="forest_lc").set_value(False)
+    assert len(chart_by_key(run(at), "forest")["data"]) == 1
+
+
+def test_heatmaps_show_the_snapshot_matrices(pipeline_project: PipelineProject,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    rated = pipeline_project.rated
+    order = [r["model"] for r in rated["leaderboard"]]
+    at = open_app(pipeline_project.config_path, monkeypatch, "heatmaps")
+    observed = chart_by_key(at, "winrate_heatmap")["data"][0]
+    assert observed["y"] == order == observed["x"]
+    np.testing.assert_allclose(decode(observed["z"]), matrix(rated["win_rate_observed"], order))
+    counts = chart_by_key(at, "count_heatmap")["data"][0]
+    np.testing.assert_allclose(decode(counts["z"]), matrix(rated["battle_counts"], order))
+    assert "%{z:.0%}" in observed["hovertemplate"] and "%{y} vs %{x}" in observed["hovertemplate"]
+    at.toggle(key="predicted").set_value(True)
+    predicted = chart_by_key(run(at), "winrate_heatmap")["data"][0]
+    np.testing.assert_allclose(decode(predicted["z"]), matrix(rated["win_prob_predicted"], order))
+
+
+def test_judge_history_and_downloads_pages(pipeline_project: PipelineProject,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    rated = pipeline_project.rated
+    diagnostics = rated["diagnostics"]
+    at = open_app(pipeline_project.config_path, monkeypatch, "judge")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["First-position win share"] == f"{100 * diagnostics['first_position_share']:.1f}%"
+    assert metrics["Invalid verdicts"] == f"{diagnostics['invalid_verdicts']} of {diagnostics['judgments']}"
+    assert diagnostics["invalid_verdicts"] > 0
+    assert at.dataframe[0].value["raw_output"].str.contains("cannot decide").all()
+    assert chart_by_key(at, "length_plot")["data"][0]["mode"] == "lines+markers"
+
+    at.switch_page("pages/history.py")
+    history = chart_by_key(run(at), "history_plot")
+    lines = {trace["name"]: decode(trace["y"]) for trace in history["data"] if trace.get("name")}
+    assert {m: list(v) for m, v in lines.items()} == {r["model"]: [pytest.approx(r["rating"])]
+                                                       for r in rated["leaderboard"]}
+
+    at.switch_page("pages/downloads.py")
+    labels = [button.proto.label for button in run(at).get("download_button")]
+    assert labels == ["Leaderboard (CSV)", "Battles (CSV)", "Battles (JSON)"]
+
+
+def test_explorer_shows_both_answers_and_both_judgments(pipeline_project: PipelineProject,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(pipeline_project.config_path, monkeypatch, "explorer")
+    assert at.caption[0].value.startswith(f"{pipeline_project.rated['n_battles']} battles match")
+    at.selectbox(key="explorer_outcome").select("order disagreement")
+    run(at)
+    found = at.dataframe[0].value
+    assert len(found) == 3 and (found["verdict_ab"] == "A").all() and (found["verdict_ba"] == "A").all()
+    assert found["winner"].str.startswith("tie").all()
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "Verdict **A**" in markdown
+    headers = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    battle = found.iloc[0]
+    assert headers[:2] == [f"#### {battle['model_a']}", f"#### {battle['model_b']}"]
+    assert headers[2:] == [f"#### Judge, {battle['model_a']} shown first", f"#### Judge, {battle['model_b']} shown first"]
+    texts = [t.value for t in at.text]
+    assert "Response A comes first, so it is better." in texts
+
+    at.selectbox(key="explorer_model").select("llama-short")
+    at.selectbox(key="explorer_outcome").select("truncated")
+    run(at)
+    assert at.dataframe[0].value["model_a"].tolist() or at.info  # llama-short stops after 8 tokens
+    assert any("Truncated: the answer hit max_tokens." == w.value for w in at.warning)
+
+    at.selectbox(key="explorer_outcome").select("any")
+    at.text_input(key="explorer_text").input("zzzz no such words")
+    assert "No battle matches" in run(at).info[0].value
+
+
+# --- the synthetic store: categories, flags, caching ---------------------------------------
+
+
+@pytest.fixture()
+def synthetic(tmp_path: Path) -> Synthetic:
+    return make_store(tmp_path / "synthetic")
+
+
+def test_category_selector_switches_every_page(synthetic: Synthetic, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(synthetic.config_path, monkeypatch)
+    store = open_store(synthetic.url)
+    snapshot_rows = newest_snapshot(store, "judge").payload["categories"]["cardiology"]["leaderboard"]
+    store.close()
+    assert at.selectbox(key="category").options[:4] == ["All questions", "cardiology", "dermatology", "nutrition"]
+    at.selectbox(key="category").select("cardiology")
+    table = run(at).dataframe[0].value
+    assert list(table["Rating"]) == [r["rating"] for r in snapshot_rows]
+    assert list(table["Battles"]) == [r["battles"] for r in snapshot_rows]
+    at.switch_page("pages/heatmaps.py")
+    run(at)
+    assert at.selectbox(key="category").value == "cardiology"  # the choice follows the user
+    counts = chart_by_key(at, "count_heatmap")["data"][0]
+    assert np.nansum(decode(counts["z"])) == 2 * 30  # each of the 30 cardiology battles, both ways
+    assert "counted from this category" in " ".join(c.value for c in at.caption)
+    at.selectbox(key="category").select("dermatology")
+    run(at)
+    assert "too few for ratings" in at.warning[0].value and not at.get("plotly_chart")
+    for page in ("leaderboard", "history"):
+        at.switch_page(f"pages/{page}.py")
+        assert "too few for ratings" in run(at).warning[0].value
+    at.switch_page("pages/explorer.py")
+    assert run(at).caption[0].value.startswith("3 battles match in dermatology")
+
+
+def test_explorer_flags_invalid_verdicts(synthetic: Synthetic, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(synthetic.config_path, monkeypatch, "explorer")
+    at.selectbox(key="explorer_outcome").select("invalid verdict")
+    run(at)
+    assert len(at.dataframe[0].value) == 1
+    assert at.error[0].value.startswith("Invalid verdict after 3 attempt(s)")
+
+
+def test_a_new_snapshot_shows_without_restarting(synthetic: Synthetic, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(synthetic.config_path, monkeypatch)
+    assert "snapshot #1" in at.caption[0].value
+    before = at.dataframe[0].value
+    store = open_store(synthetic.url)
+    with store.transaction() as connection:  # gamma wins five more battles, then `arena rate` again
+        row = connection.execute(select(battles).where(battles.c.model_b == "gamma").limit(1)).mappings().one()
+        values = {k: v for k, v in row.items() if k != "id"}
+        for n in range(5):
+            connection.execute(battles.insert().values(**{**values, "dedup_key": f"more-{n}", "winner": "model_b"}))
+    rate_store(store)
+    store.close()
+    after = run(at).dataframe[0].value
+    assert "snapshot #2" in at.caption[0].value
+    assert after.set_index("Model").loc["gamma", "Battles"] == before.set_index("Model").loc["gamma", "Battles"] + 5
