@@ -314,7 +314,7 @@ def dashboard(
     command = [
         sys.executable, "-m", "streamlit", "run", str(app_file),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--", "--config", str(project.path),
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer", "--", "--config", str(project.path),
     ]
     print(f"dashboard of {project.storage_url} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
     try:
