@@ -339,11 +339,45 @@ def stage_questions(context: RunContext) -> StageOutcome:
 
 
 def stage_generate(context: RunContext) -> StageOutcome:
-    raise NotImplementedError
+    """Generate the missing answers; a model that fails (server down) is skipped, not fatal."""
+    import io
+
+    from arena.generate import run_generate
+
+    summary = run_generate(context.config, out=io.StringIO(), progress=sys.stderr.isatty())
+    counts = {"generated": summary.generated, "reused": summary.reused, "failed": summary.failed,
+              "truncated": summary.truncated,
+              "per_model": {m.model: {"generated": m.generated, "reused": m.reused, "failed": m.failed}
+                            for m in summary.models}}
+    skipped = [f"model {m.model}: {m.failed} of {m.questions} answers missing: "
+               f"{m.error or 'some requests failed'}" for m in summary.models if m.failed]
+    text = (f"{summary.generated} answers generated, {summary.reused} reused"
+            + (f", {summary.truncated} truncated" if summary.truncated else ""))
+    return StageOutcome(counts, text, skipped)
 
 
 def stage_judge(context: RunContext) -> StageOutcome:
-    raise NotImplementedError
+    """Judge the pending battles of the current judge key, within the nightly budget."""
+    from arena.judge.run import run_judge
+
+    summary = run_judge(context.config, max_judgments=context.config.nightly.max_judgments,
+                        progress=sys.stderr.isatty())
+    counts = {"judgments": summary.judgments, "battles": summary.judged, "reused": summary.reused,
+              "model_calls": summary.model_calls, "invalid": summary.invalid,
+              "deferred": summary.deferred, "missing_answers": summary.missing_answers,
+              "errors": summary.errors}
+    text = (f"{summary.judged} battles judged ({summary.judgments} judgments, "
+            f"{summary.model_calls} calls), {summary.reused} already done")
+    if summary.deferred:
+        text += f", {summary.deferred} judgments left for the next run (budget)"
+    if summary.missing_answers:
+        text += f", {summary.missing_answers} pairs lack an answer"
+    if summary.failed and summary.judgments == 0:
+        raise ArenaError(f"judge {summary.judge}: {summary.errors} requests failed: "
+                         + "; ".join(summary.error_examples))
+    skipped = [f"{summary.errors} judge requests failed: {'; '.join(summary.error_examples)}"] \
+        if summary.failed else []
+    return StageOutcome(counts, text, skipped)
 
 
 def stage_rate(context: RunContext) -> StageOutcome:
@@ -451,18 +485,24 @@ def _plan_judging(config: ArenaConfig, store: Store | None, questions: list, cur
     done = load_battle_keys(store, key) if store else set()
     judged = load_judgments(store, key, question_ids) if store else {}
 
-    def needs_call(shown_a, shown_b) -> bool:  # type: ignore[no-untyped-def]
-        stored = judged.get((shown_a.id, shown_b.id)) if shown_a and shown_b else None
-        return stored is None or not stored.valid
-
     pairs = config.pairs
+    invalid = 0
     for question_id, x, y in select_pairs(question_ids, [m.name for m in config.models],
                                           pairs.mode, pairs.per_question, pairs.seed):
         answer_x, answer_y = current.get((x, question_id)), current.get((y, question_id))
-        if answer_x and answer_y and battle_dedup_key(key, answer_x.id, answer_y.id) in done:
-            continue
+        stored = []
+        if answer_x and answer_y:
+            if battle_dedup_key(key, answer_x.id, answer_y.id) in done:
+                continue
+            stored = [j for j in (judged.get((answer_x.id, answer_y.id)), judged.get((answer_y.id, answer_x.id))) if j]
+            if any(not j.valid for j in stored):
+                invalid += 1  # the judge stage leaves these to `arena judge --retry-invalid`
+                continue
         plan.battles_to_judge += 1
-        plan.judge_calls += needs_call(answer_x, answer_y) + needs_call(answer_y, answer_x)
+        plan.judge_calls += 2 - len(stored)
+    if invalid:
+        plan.notes.append(f"{invalid} pairs with an invalid stored judgment are left alone "
+                          "(`arena judge --retry-invalid` judges them again)")
 
 
 def format_plan(plan: NightlyPlan) -> str:

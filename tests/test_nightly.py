@@ -1,0 +1,342 @@
+"""`arena nightly` end to end, on the CPU without any vLLM engine.
+
+Each candidate model is a scripted OpenAI-compatible server of its own (answers of different
+lengths, so the ratings have an order), and the judge is the scripted Prometheus-style judge
+that prefers the longer answer. Every generation request is counted, so "zero model calls"
+is checked on the servers themselves. Kill tests run `arena nightly` as a real subprocess and
+SIGKILL it at exact points (see `ARENA_TEST_PAUSE_AT` in arena/nightly.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from arena.config import ArenaConfig, load_config
+from arena.nightly import NightlyReport, run_nightly
+from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
+from tests.nightly.project import read_log, write_project, write_questions
+
+MODELS = ("alpha", "beta", "gamma")
+N_QUESTIONS = 4
+PAIRS = 3  # alpha-beta, alpha-gamma, beta-gamma
+
+
+def candidate_script(name: str, words: int):  # type: ignore[no-untyped-def]
+    def script(prompt: str) -> str:
+        return f"{name} says: " + " ".join(["rest"] * words) + "."
+    return script
+
+
+@dataclass
+class Servers:
+    candidates: dict[str, ScriptedServer]
+    judge: ScriptedServer
+
+    def urls(self) -> dict[str, str]:
+        return {name: server.base_url for name, server in self.candidates.items()}
+
+    def candidate_calls(self) -> dict[str, int]:
+        return {name: len(server.requests) for name, server in self.candidates.items()}
+
+    def judge_calls(self) -> int:
+        return len(self.judge.requests)
+
+    def total_calls(self) -> int:
+        return sum(self.candidate_calls().values()) + self.judge_calls()
+
+
+@pytest.fixture
+def servers() -> Iterator[Servers]:
+    with ExitStack() as stack:
+        candidates = {
+            name: stack.enter_context(ScriptedServer(candidate_script(name, 3 + 4 * i)))
+            for i, name in enumerate((*MODELS, "delta"))
+        }
+        judge = stack.enter_context(ScriptedServer(prefer_longer_answer_script))
+        yield Servers(candidates, judge)
+
+
+@pytest.fixture
+def project(tmp_path: Path, servers: Servers) -> Path:
+    return write_project(tmp_path / "project", model_urls=servers.urls(), judge_url=servers.judge.base_url)
+
+
+def nightly(config_path: Path) -> tuple[NightlyReport, str]:
+    out = io.StringIO()
+    report = run_nightly(load_config(config_path), out=out)
+    return report, out.getvalue()
+
+
+def rewrite(project: Path, servers: Servers, **options) -> ArenaConfig:  # type: ignore[no-untyped-def]
+    return load_config(write_project(project.parent, model_urls=servers.urls(),
+                                     judge_url=servers.judge.base_url, **options))
+
+
+# --- reading the store ----------------------------------------------------------------------
+
+def db(project: Path) -> sqlite3.Connection:
+    return sqlite3.connect(project.parent / "arena.db")
+
+
+def count(project: Path, sql: str) -> int:
+    with db(project) as connection:
+        return connection.execute(sql).fetchone()[0]
+
+
+def assert_store_sound(project: Path) -> None:
+    """Readable, and no row twice under its natural key."""
+    with db(project) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        duplicates = {
+            "answers": "SELECT COUNT(*) FROM (SELECT 1 FROM answers GROUP BY model, question_id, fingerprint HAVING COUNT(*) > 1)",
+            "judgments": "SELECT COUNT(*) FROM (SELECT 1 FROM judgments GROUP BY judge_key, answer_a_id, answer_b_id HAVING COUNT(*) > 1)",
+            "battles": "SELECT COUNT(*) FROM (SELECT 1 FROM battles GROUP BY judge_key, question_id, model_a, model_b HAVING COUNT(*) > 1)",
+            "snapshots": "SELECT COUNT(*) FROM (SELECT 1 FROM snapshots GROUP BY battles_fingerprint, judge_key, category HAVING COUNT(*) > 1)",
+        }
+        for table, sql in duplicates.items():
+            assert connection.execute(sql).fetchone()[0] == 0, f"duplicate rows in {table}"
+        assert connection.execute("SELECT COUNT(*) FROM run_locks").fetchone()[0] == 0
+
+
+def assert_complete(project: Path, models: int = len(MODELS), questions: int = N_QUESTIONS) -> None:
+    pairs = models * (models - 1) // 2
+    assert count(project, "SELECT COUNT(*) FROM answers") == models * questions
+    assert count(project, "SELECT COUNT(*) FROM judgments WHERE valid") == 2 * pairs * questions
+    assert count(project, "SELECT COUNT(*) FROM battles") == pairs * questions
+
+
+def exports(project: Path) -> dict[str, str]:
+    folder = project.parent / "exports"
+    return {p.name: p.read_text() for p in sorted(folder.iterdir())}
+
+
+# --- incremental runs -----------------------------------------------------------------------
+
+def test_first_run_does_everything_and_second_run_makes_no_calls(project: Path, servers: Servers) -> None:
+    report, text = nightly(project)
+    assert report.exit_code == 0, text
+    assert servers.candidate_calls() == {"alpha": N_QUESTIONS, "beta": N_QUESTIONS, "gamma": N_QUESTIONS, "delta": 0}
+    assert servers.judge_calls() == 2 * PAIRS * N_QUESTIONS
+    assert_complete(project)
+    assert count(project, "SELECT COUNT(*) FROM snapshots") == 1
+    first_exports = exports(project)
+    assert set(first_exports) == {"leaderboard.csv", "leaderboard.json", "leaderboard.md"}
+    assert first_exports["leaderboard.csv"].splitlines()[1].split(",")[3] == "gamma"  # longest answers win
+
+    calls = servers.total_calls()
+    report, text = nightly(project)
+    assert report.exit_code == 0, text
+    assert servers.total_calls() == calls  # zero model calls
+    assert count(project, "SELECT COUNT(*) FROM snapshots") == 1  # no duplicate snapshot
+    assert exports(project) == first_exports
+    assert "kept snapshot" in text
+    assert_store_sound(project)
+    log = read_log(load_config(project))
+    runs = [line for line in log if line["stage"] == "run"]
+    assert len(runs) == 2 and all(r["exit_code"] == 0 for r in runs)
+    assert [line["stage"] for line in log[:6]] == ["questions", "generate", "judge", "rate", "export", "run"]
+
+
+def test_a_new_model_costs_only_its_answers_and_battles(project: Path, servers: Servers) -> None:
+    nightly(project)
+    before_candidates, before_judge = servers.candidate_calls(), servers.judge_calls()
+    config = rewrite(project, servers, models=[*MODELS, "delta"])
+    report, text = nightly(config.path)
+    assert report.exit_code == 0, text
+    after = servers.candidate_calls()
+    assert {n: after[n] - before_candidates[n] for n in after} == {"alpha": 0, "beta": 0, "gamma": 0, "delta": N_QUESTIONS}
+    assert servers.judge_calls() - before_judge == 2 * len(MODELS) * N_QUESTIONS  # delta vs each, both orders
+    assert_complete(project, models=4)
+    assert count(project, "SELECT COUNT(*) FROM snapshots") == 2
+    assert "delta" in exports(project)["leaderboard.csv"]
+    assert_store_sound(project)
+
+
+def test_new_questions_cost_only_their_answers_and_battles(project: Path, servers: Servers) -> None:
+    nightly(project)
+    before_candidates, before_judge = servers.total_calls() - servers.judge_calls(), servers.judge_calls()
+    write_questions(project.parent / "more.jsonl", range(101, 103))
+    config = rewrite(project, servers, question_files=["questions.jsonl", "more.jsonl"])
+    report, text = nightly(config.path)
+    assert report.exit_code == 0, text
+    assert servers.total_calls() - servers.judge_calls() - before_candidates == len(MODELS) * 2
+    assert servers.judge_calls() - before_judge == 2 * PAIRS * 2
+    assert_complete(project, questions=N_QUESTIONS + 2)
+    assert_store_sound(project)
+
+
+def test_a_new_rubric_version_rejudges_without_mixing(project: Path, servers: Servers) -> None:
+    nightly(project)
+    candidate_calls = servers.total_calls() - servers.judge_calls()
+    judge_calls = servers.judge_calls()
+    config = rewrite(project, servers, rubric_version="2")
+    report, text = nightly(config.path)
+    assert report.exit_code == 0, text
+    assert servers.total_calls() - servers.judge_calls() == candidate_calls  # answers reused
+    assert servers.judge_calls() - judge_calls == 2 * PAIRS * N_QUESTIONS
+    with db(project) as connection:
+        keys = dict(connection.execute("SELECT judge_key, COUNT(*) FROM judgments GROUP BY judge_key"))
+        assert sorted(keys.values()) == [2 * PAIRS * N_QUESTIONS] * 2  # old judgments kept
+        versions = {row[0] for row in connection.execute("SELECT DISTINCT rubric_version FROM judgments")}
+        assert versions == {"1", "2"}
+        latest = connection.execute("SELECT judge_key, payload FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
+    payload = json.loads(latest[1])
+    assert payload["n_battles"] == PAIRS * N_QUESTIONS  # rated on the new judgments only
+    assert count(project, "SELECT COUNT(*) FROM snapshots") == 2
+    assert_store_sound(project)
+
+
+def test_a_model_whose_server_is_down_is_skipped_and_named(project: Path, servers: Servers) -> None:
+    urls = {**servers.urls(), "delta": "http://127.0.0.1:9/v1"}  # nothing listens on port 9
+    config = load_config(write_project(project.parent, model_urls=urls, judge_url=servers.judge.base_url,
+                                       models=[*MODELS, "delta"]))
+    report, text = nightly(config.path)
+    assert report.exit_code == 1
+    generate = report.result("generate")
+    assert generate is not None and generate.status == "partial"
+    assert any("delta" in item for item in generate.skipped)
+    assert [r.status for r in report.results if r.stage != "generate"] == ["ok"] * 4
+    assert "skipped:" in text and "delta" in text and "partial stage(s): generate" in text
+    assert_complete(project)  # the three reachable models were fully judged and rated
+    assert "delta" not in exports(project)["leaderboard.csv"]
+
+
+def test_the_judgment_budget_spreads_work_over_nights(project: Path, servers: Servers) -> None:
+    config = rewrite(project, servers, max_judgments=10)
+    report, text = nightly(config.path)
+    assert report.exit_code == 0, text
+    assert servers.judge_calls() == 10
+    nightly(config.path)
+    nightly(config.path)
+    assert servers.judge_calls() == 2 * PAIRS * N_QUESTIONS  # 10 + 10 + 4, then done
+    assert_complete(project)
+    assert_store_sound(project)
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(project: Path, servers: Servers) -> None:
+    result = cli("nightly", "-c", str(project), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert not (project.parent / "arena.db").exists()
+    assert not (project.parent / "logs").exists() and not (project.parent / "exports").exists()
+    for name in MODELS:
+        assert f"{name}: {N_QUESTIONS} answers to generate" in result.stdout
+    assert f"{PAIRS * N_QUESTIONS} battles to judge" in result.stdout
+    assert f"{2 * PAIRS * N_QUESTIONS} judge calls" in result.stdout
+    assert servers.total_calls() == 0
+
+    nightly(project)
+    config = rewrite(project, servers, models=[*MODELS, "delta"])
+    before = (project.parent / "arena.db").stat().st_mtime_ns, servers.total_calls()
+    result = cli("nightly", "-c", str(config.path), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "delta: 4 answers to generate" in result.stdout and "alpha: 0 answers" in result.stdout
+    assert f"{len(MODELS) * N_QUESTIONS} battles to judge" in result.stdout
+    assert ((project.parent / "arena.db").stat().st_mtime_ns, servers.total_calls()) == before
+
+
+# --- the real command: concurrency and kills --------------------------------------------------
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "arena.cli", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+def start_paused(project: Path, point: str) -> subprocess.Popen[str]:
+    """Start `arena nightly` and return once it announced it is paused at `point`."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arena.cli", "nightly", "-c", str(project)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "ARENA_TEST_PAUSE_AT": point},
+    )
+    assert process.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith("nightly: paused at"):
+            return process
+    process.kill()
+    process.wait()
+    raise AssertionError(f"the run never paused at {point}:\n{''.join(seen)}")
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_a_second_concurrent_run_exits_at_once_naming_the_holder(project: Path, servers: Servers) -> None:
+    first = start_paused(project, "generate")
+    try:
+        started = time.monotonic()
+        second = cli("nightly", "-c", str(project))
+        assert second.returncode == 3
+        assert time.monotonic() - started < 30
+        assert f"pid {first.pid} on host " in second.stderr and "started 20" in second.stderr
+        assert servers.total_calls() == 0
+    finally:
+        kill(first)
+    # the dead run's lock is taken over, and the run completes
+    third = cli("nightly", "-c", str(project))
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "took over the lock of a dead run" in third.stdout and f"pid {first.pid}" in third.stdout
+    assert_complete(project)
+    assert_store_sound(project)
+
+
+KILL_POINTS = [
+    "insert:answers@3",       # mid-generation, an answer inserted but not committed
+    "insert:judgments@5",     # mid-judging
+    "insert:battles@2",       # a battle being recorded from its two judgments
+    "insert:snapshots",       # during the snapshot write
+    "write:leaderboard.json",  # an export written to its temp file, not yet moved into place
+]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_killed_at_any_point_the_next_run_finishes_the_work(point: str, project: Path, servers: Servers) -> None:
+    victim = start_paused(project, point)
+    kill(victim)
+    with db(project) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    calls_before = servers.candidate_calls()
+    answers_before = count(project, "SELECT COUNT(*) FROM answers")
+    table, _, nth = point.removeprefix("insert:").partition("@")
+    if point.startswith("insert:") and table in ("answers", "snapshots"):
+        # killed inside the Nth insert's transaction: only the N-1 before it were committed
+        assert count(project, f"SELECT COUNT(*) FROM {table}") == int(nth or 1) - 1
+
+    rerun, text = nightly(project)  # in-process: the CLI path is covered by the concurrency test
+    assert rerun.exit_code == 0, text
+    assert f"took over the lock of a dead run (pid {victim.pid}" in text
+    assert_complete(project)
+    assert_store_sound(project)
+    # finished work was not redone: each candidate answered each question exactly once overall
+    after = servers.candidate_calls()
+    generated_again = sum(after.values()) - sum(calls_before.values())
+    assert generated_again == len(MODELS) * N_QUESTIONS - answers_before
+    assert count(project, "SELECT COUNT(*) FROM snapshots") == 1
+    board = exports(project)  # complete files, and no temp file left behind
+    assert sorted(board) == ["leaderboard.csv", "leaderboard.json", "leaderboard.md"]
+    assert json.loads(board["leaderboard.json"])["n_battles"] == PAIRS * N_QUESTIONS
+    # a third run has nothing to do
+    calls = servers.total_calls()
+    again, text = nightly(project)
+    assert again.exit_code == 0 and servers.total_calls() == calls, text
