@@ -18,14 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboards/ on the path
     sys.path.insert(0, str(ROOT))
 
-st.set_page_config(page_title="Medical LLM Arena", page_icon="⚕️", layout="wide")
+st.set_page_config(page_title="Medical LLM Arena", page_icon=":material/medical_services:", layout="wide")
 
 PAGES = Path(__file__).resolve().parent / "pages"
 st.navigation([
-    st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon="🏆", default=True),
-    st.Page(PAGES / "heatmaps.py", title="Heatmaps", icon="🟥"),
-    st.Page(PAGES / "explorer.py", title="Question explorer", icon="🔎"),
-    st.Page(PAGES / "judge.py", title="Judge diagnostics", icon="⚖️"),
-    st.Page(PAGES / "history.py", title="History", icon="📈"),
-    st.Page(PAGES / "downloads.py", title="Downloads", icon="⬇️"),
+    st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", default=True),
+    st.Page(PAGES / "heatmaps.py", title="Heatmaps", icon=":material/grid_on:"),
+    st.Page(PAGES / "explorer.py", title="Question explorer", icon=":material/search:"),
+    st.Page(PAGES / "judge.py", title="Judge diagnostics", icon=":material/balance:"),
+    st.Page(PAGES / "history.py", title="History", icon=":material/timeline:"),
+    st.Page(PAGES / "downloads.py", title="Downloads", icon=":material/download:"),
 ]).run()

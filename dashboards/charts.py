@@ -39,11 +39,11 @@ def forest_plot(frame: pd.DataFrame, with_lc: bool) -> go.Figure:
 
 
 def heatmap(matrix: pd.DataFrame, title: str, value_format: str, colorscale: str,
-            zmid: float | None = None, hover_label: str = "value") -> go.Figure:
+            zrange: tuple[float, float] | None = None, hover_label: str = "value") -> go.Figure:
     """Row model against column model, values on hover (and printed in cells when few models)."""
     figure = go.Figure(go.Heatmap(
         z=matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index), colorscale=colorscale,
-        zmid=zmid, hoverongaps=False,
+        zmin=zrange[0] if zrange else None, zmax=zrange[1] if zrange else None, hoverongaps=False,
         texttemplate=f"%{{z:{value_format}}}" if len(matrix) <= 12 else None,
         hovertemplate=f"%{{y}} vs %{{x}}<br>{hover_label}: %{{z:{value_format}}}<extra></extra>",
     ))

@@ -15,7 +15,7 @@ if pairs.note:
 predicted = st.toggle("Win probability predicted by the fit (instead of observed)", key="predicted")
 matrix = pairs.predicted if predicted else pairs.observed
 title = "Predicted win probability" if predicted else "Observed win rate (ties count half)"
-st.plotly_chart(charts.heatmap(matrix, title, ".0%", "RdBu", zmid=0.5, hover_label="win rate"),
+st.plotly_chart(charts.heatmap(matrix, title, ".0%", "RdBu", zrange=(0.0, 1.0), hover_label="win rate"),
                 key="winrate_heatmap")
 st.plotly_chart(charts.heatmap(pairs.counts, "Battles per pair", ".0f", "Blues", hover_label="battles"),
                 key="count_heatmap")

@@ -173,7 +173,7 @@ def test_explorer_shows_both_answers_and_both_judgments(pipeline_project: Pipeli
     at.selectbox(key="explorer_model").select("llama-short")
     at.selectbox(key="explorer_outcome").select("truncated")
     run(at)
-    assert at.dataframe[0].value["model_a"].tolist() or at.info  # llama-short stops after 8 tokens
+    assert len(at.dataframe[0].value) > 0  # llama-short stops after 8 tokens
     assert any("Truncated: the answer hit max_tokens." == w.value for w in at.warning)
 
     at.selectbox(key="explorer_outcome").select("any")
