@@ -1,21 +1,17 @@
-"""Judgments and battles in the store: what is already judged, and writing new results.
+"""Judgments and battles in the store: what is already judged.
 
 A judgment is one order of one pair, unique per (judge key, answer shown as A, answer shown as
-B). A battle is written in the same transaction as the second valid judgment of its pair, so a
-run that dies leaves no pair with two valid judgments and no battle.
+B). Writing them is `writer.py`'s job.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import select
 
-from arena.store import Store, battles, judgments, utcnow
+from arena.store import Store, battles, judgments
 
 JUDGE_SOURCE = "judge"
 
@@ -54,24 +50,3 @@ def load_battle_keys(store: Store, judge_key: str) -> set[str]:
 
 def battle_dedup_key(judge_key: str, answer_x_id: int, answer_y_id: int) -> str:
     return f"{judge_key}:{answer_x_id}:{answer_y_id}"
-
-
-def save_judgment(connection: Connection, values: dict[str, Any], replace_id: int | None = None) -> int:
-    """Insert a judgment, or overwrite a stored invalid one in place (same id); returns its id."""
-    values = {**values, "created_at": utcnow()}
-    if replace_id is not None:
-        connection.execute(update(judgments).where(judgments.c.id == replace_id).values(**values))
-        return replace_id
-    return int(connection.execute(judgments.insert().values(**values)).inserted_primary_key[0])
-
-
-def save_battle(connection: Connection, *, judge_key: str, judge_name: str, question_id: str,
-                category: str, model_x: str, model_y: str, winner: str, judgment_ab_id: int,
-                judgment_ba_id: int, answer_x_id: int, answer_y_id: int, answer_x_len: int,
-                answer_y_len: int) -> None:
-    connection.execute(battles.insert().values(
-        source=JUDGE_SOURCE, question_id=question_id, category=category, model_a=model_x, model_b=model_y,
-        winner=winner, judge=judge_name, judge_key=judge_key, judgment_ab_id=judgment_ab_id,
-        judgment_ba_id=judgment_ba_id, answer_a_len=answer_x_len, answer_b_len=answer_y_len,
-        dedup_key=battle_dedup_key(judge_key, answer_x_id, answer_y_id), tstamp=time.time(),
-    ))

@@ -28,16 +28,9 @@ from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ArenaError, ConfigError
 from arena.fingerprint import fingerprint
 from arena.judge.key import judge_key_for, require_judge
-from arena.judge.pairs import ORDERS, Order, battle_winner, orders_disagree, select_pairs
+from arena.judge.pairs import ORDERS, Order, orders_disagree, select_pairs
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
-from arena.judge.records import (
-    StoredJudgment,
-    battle_dedup_key,
-    load_battle_keys,
-    load_judgments,
-    save_battle,
-    save_judgment,
-)
+from arena.judge.records import StoredJudgment, battle_dedup_key, load_battle_keys, load_judgments
 from arena.judge.rubric import Rubric, load_rubric
 from arena.judge.sanitize import sanitize_answer
 from arena.judge.truncate import (
@@ -45,12 +38,14 @@ from arena.judge.truncate import (
     PromptTooLong,
     TokenCounter,
     fit_answers,
+    fixed_tokens,
     load_token_counter,
     prompt_budget,
 )
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
+from arena.judge.writer import Finished, JudgmentWriter, battle_row
 from arena.questions import Question, load_questions
-from arena.store import Store, open_store
+from arena.store import Store, battles, open_store
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +67,7 @@ class PairJob:
     # filled while running: order -> (judgment id, verdict or None)
     final: dict[Order, tuple[int, str | None]] = field(default_factory=dict)
     fitted: FittedAnswers | None = None
+    closed: bool = False  # both orders final and counted
 
     def answer_ids(self, order: Order) -> tuple[int, int]:
         """(answer shown as A, answer shown as B)."""
@@ -323,22 +319,14 @@ def _repair_battles(store: Store, plan: Plan, judge: JudgeConfig, summary: Judge
     if not plan.complete:
         return
     existing = load_battle_keys(store, plan.judge_key)
+    rows = []
     for job in plan.complete:
-        if battle_dedup_key(plan.judge_key, job.x.id, job.y.id) in existing:
-            continue
-        ab, ba = job.stored["ab"], job.stored["ba"]
+        if battle_dedup_key(plan.judge_key, job.x.id, job.y.id) not in existing:
+            ab, ba = job.stored["ab"], job.stored["ba"]
+            rows.append(battle_row(plan.judge_key, judge.name, job, ab.id, ab.verdict or "", ba.id, ba.verdict or ""))
+    if rows:
         with store.transaction() as connection:
-            _save_battle(connection, plan.judge_key, judge, job, ab.id, ab.verdict or "", ba.id, ba.verdict or "")
-
-
-def _save_battle(connection, judge_key: str, judge: JudgeConfig, job: PairJob,  # type: ignore[no-untyped-def]
-                 ab_id: int, ab_verdict: str, ba_id: int, ba_verdict: str) -> None:
-    save_battle(
-        connection, judge_key=judge_key, judge_name=judge.name, question_id=job.question.id,
-        category=job.question.category, model_x=job.x.model, model_y=job.y.model,
-        winner=battle_winner(ab_verdict, ba_verdict), judgment_ab_id=ab_id, judgment_ba_id=ba_id,
-        answer_x_id=job.x.id, answer_y_id=job.y.id, answer_x_len=len(job.x.text), answer_y_len=len(job.y.text),
-    )
+            connection.execute(battles.insert(), rows)
 
 
 def request_seed(base: int | None, answer_a_id: int, answer_b_id: int, attempt: int) -> int | None:
@@ -360,6 +348,7 @@ class _Runner:
         self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
         self.logprobs = TOP_LOGPROBS if judge.logprobs and getattr(backend, "supports_logprobs", False) else None
         self.budget = prompt_budget(judge)
+        self.bar = None
 
     def _constrained(self) -> bool:
         supports = bool(getattr(self.backend, "supports_regex", False))
@@ -378,30 +367,33 @@ class _Runner:
 
         with tqdm(total=total, desc="judge", unit="judgment", file=sys.stderr,
                   disable=not self.progress, dynamic_ncols=True) as bar:
-            round_items = prepared
-            while round_items:
-                round_items = self._round(round_items, bar)
+            self.bar = bar
+            writer = JudgmentWriter(self.store, self.plan.judge_key, self.judge.name, self._committed)
+            try:
+                round_items = prepared
+                while round_items:
+                    round_items = self._round(round_items, writer)
+            finally:
+                writer.close()
 
     def _prepare(self, counter: TokenCounter) -> list[Prepared]:
-        """Sanitise and fit each pair's answers once; both orders use the same texts."""
-        token_counts: dict[int, int] = {}
-        parts_by_question: dict[str, PromptParts] = {}
+        """Sanitise and count each answer once, fit each pair once; both orders use the same texts."""
         specials = counter.special_tokens
+        answers = {a.id: a for job in self.plan.jobs for a in (job.x, job.y)}
+        clean = {answer_id: sanitize_answer(a.text, specials) for answer_id, a in answers.items()}
+        token_counts = dict(zip(clean, counter.count_many(list(clean.values()))))
+        parts_by_question: dict[str, tuple[PromptParts, int]] = {}
         prepared: list[Prepared] = []
         for job in self.plan.jobs:
             question = job.question
-            parts = parts_by_question.get(question.id)
-            if parts is None:
+            if question.id not in parts_by_question:
                 reference = sanitize_answer(question.reference_answer, specials) if question.reference_answer else None
                 parts = prompt_parts(sanitize_answer(question.text, specials), self.rubric.text, reference)
-                parts_by_question[question.id] = parts
-            x_text, y_text = sanitize_answer(job.x.text, specials), sanitize_answer(job.y.text, specials)
-            for answer, text in ((job.x, x_text), (job.y, y_text)):
-                if answer.id not in token_counts:
-                    token_counts[answer.id] = counter.count(text)
+                parts_by_question[question.id] = (parts, fixed_tokens(parts, counter))
+            parts, fixed = parts_by_question[question.id]
             try:
-                job.fitted = fit_answers(parts, x_text, y_text, token_counts[job.x.id], token_counts[job.y.id],
-                                         counter, self.budget)
+                job.fitted = fit_answers(parts, clean[job.x.id], clean[job.y.id], token_counts[job.x.id],
+                                         token_counts[job.y.id], counter, self.budget, fixed)
             except PromptTooLong as exc:
                 log.warning("question %s: %s; pair %s / %s skipped", question.id, exc, job.x.model, job.y.model)
                 self.summary.too_long += 1
@@ -427,7 +419,7 @@ class _Runner:
             logprobs=self.logprobs,
         )
 
-    def _round(self, items: list[Prepared], bar) -> list[Prepared]:  # type: ignore[no-untyped-def]
+    def _round(self, items: list[Prepared], writer: JudgmentWriter) -> list[Prepared]:
         """Send one batch; returns the invalid outputs to try again."""
         by_key = {str(index): item for index, item in enumerate(items)}
         requests = [self._request(item, key) for key, item in by_key.items()]
@@ -439,24 +431,22 @@ class _Runner:
                 self.summary.errors += 1
                 if len(self.summary.error_examples) < 3:
                     self.summary.error_examples.append(str(result.error))
-                bar.update(1)
                 continue
             parsed = parse_verdict(result.text)
             if not parsed.valid and item.attempt <= self.judge.max_invalid_retries:
                 self.summary.retries += 1
                 retry.append(Prepared(item.job, item.order, item.parts, item.attempt + 1))
                 continue
-            self._commit(item, result, parsed.verdict, parsed.feedback)
-            bar.update(1)
+            writer.submit(Finished(item.job, item.order, self._values(item, result, parsed.verdict, parsed.feedback)))
         return retry
 
-    def _commit(self, item: Prepared, result: GenerationResult, verdict: str | None, feedback: str) -> None:
+    def _values(self, item: Prepared, result: GenerationResult, verdict: str | None, feedback: str) -> dict:
+        """The judgment's columns."""
         job, order = item.job, item.order
         model_a, model_b = job.models(order)
         answer_a, answer_b = job.answer_ids(order)
         previous = job.stored.get(order)
-        assert job.fitted is not None
-        values = {
+        return {
             "judge_key": self.plan.judge_key, "question_id": job.question.id,
             "model_a": model_a, "model_b": model_b, "answer_a_id": answer_a, "answer_b_id": answer_b,
             "judge": self.judge.name, "rubric_id": self.rubric.id, "rubric_version": self.rubric.version,
@@ -464,38 +454,21 @@ class _Runner:
             "verdict": verdict, "valid": verdict is not None,
             "attempts": item.attempt + (previous.attempts if previous else 0),
             "p_a": p_a_from_logprobs(result.top_logprobs) if verdict is not None else None,
-            "truncated": job.fitted.truncated, "latency_s": result.latency_s,
+            "truncated": bool(job.fitted and job.fitted.truncated), "latency_s": result.latency_s,
         }
-        with self.store.transaction() as connection:
-            judgment_id = save_judgment(connection, values, replace_id=previous.id if previous else None)
-            job.final[order] = (judgment_id, verdict)
-            verdicts = self._verdicts(job)
-            if verdicts is not None and all(verdict is not None for _, verdict in verdicts.values()):
-                (ab_id, ab), (ba_id, ba) = verdicts["ab"], verdicts["ba"]
-                _save_battle(connection, self.plan.judge_key, self.judge, job, ab_id, ab or "", ba_id, ba or "")
-        self._count(job, verdict, verdicts)
 
-    @staticmethod
-    def _verdicts(job: PairJob) -> dict[Order, tuple[int, str | None]] | None:
-        """Both orders' (judgment id, verdict) once both are final, from this run or the store."""
-        known: dict[Order, tuple[int, str | None]] = {}
-        for order in ORDERS:
-            if order in job.final:
-                known[order] = job.final[order]
-            elif order in job.stored and order not in job.todo:
-                known[order] = (job.stored[order].id, job.stored[order].verdict)
-        return known if len(known) == 2 else None
-
-    def _count(self, job: PairJob, verdict: str | None,
-               verdicts: dict[Order, tuple[int, str | None]] | None) -> None:
+    def _committed(self, finished: Finished, pair: tuple[str | None, str | None] | None) -> None:
+        """Count a committed judgment (runs on the writer thread)."""
         summary = self.summary
         summary.judgments += 1
-        summary.truncated += int(bool(job.fitted and job.fitted.truncated))
-        if verdict is None:
+        summary.truncated += int(bool(finished.values["truncated"]))
+        if finished.values["verdict"] is None:
             summary.invalid_judgments += 1
-        if verdicts is None:
+        if self.bar is not None:
+            self.bar.update(1)
+        if pair is None:
             return
-        ab, ba = verdicts["ab"][1], verdicts["ba"][1]
+        ab, ba = pair
         if ab is None or ba is None:
             summary.invalid += 1
             return

@@ -34,6 +34,8 @@ class TokenCounter(Protocol):
 
     def count(self, text: str) -> int: ...
 
+    def count_many(self, texts: list[str]) -> list[int]: ...
+
     def head(self, text: str, tokens: int) -> str:
         """The longest start of `text` that is at most `tokens` tokens."""
         ...
@@ -50,11 +52,38 @@ class HfTokenCounter:
     def count(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
+    def count_many(self, texts: list[str]) -> list[int]:
+        return [self.count(text) for text in texts]
+
     def head(self, text: str, tokens: int) -> str:
         ids = self.tokenizer.encode(text, add_special_tokens=False)
         if len(ids) <= tokens:
             return text
         return self.tokenizer.decode(ids[: max(0, tokens)]).rstrip("\ufffd")
+
+
+class FastTokenCounter:
+    """A local `tokenizer.json` read with the `tokenizers` library: quick to load, batched counts."""
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(path))
+        self.name = str(path.parent)
+        added = self.tokenizer.get_added_tokens_decoder().values()
+        self.special_tokens = tuple(token.content for token in added if token.special)
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def count_many(self, texts: list[str]) -> list[int]:
+        return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    def head(self, text: str, tokens: int) -> str:
+        ids = self.tokenizer.encode(text, add_special_tokens=False).ids
+        if len(ids) <= tokens:
+            return text
+        return self.tokenizer.decode(ids[: max(0, tokens)], skip_special_tokens=False).rstrip("\ufffd")
 
 
 class EstimatedTokenCounter:
@@ -66,6 +95,9 @@ class EstimatedTokenCounter:
     def count(self, text: str) -> int:
         return math.ceil(len(text) / ESTIMATE_CHARS_PER_TOKEN)
 
+    def count_many(self, texts: list[str]) -> list[int]:
+        return [self.count(text) for text in texts]
+
     def head(self, text: str, tokens: int) -> str:
         return text[: max(0, int(tokens * ESTIMATE_CHARS_PER_TOKEN))]
 
@@ -73,6 +105,11 @@ class EstimatedTokenCounter:
 def load_token_counter(judge: JudgeConfig) -> TokenCounter:
     """The judge's tokenizer from local files (its `tokenizer`, else `model`), or the estimate."""
     source = judge.tokenizer or judge.model
+    if (Path(source) / "tokenizer.json").is_file():
+        try:
+            return FastTokenCounter(Path(source) / "tokenizer.json")
+        except Exception:  # noqa: BLE001 - fall through to transformers, which reads more formats
+            pass
     try:
         from transformers import AutoTokenizer
 
@@ -118,10 +155,18 @@ def _shares(length_x: int, length_y: int, room: int) -> tuple[int, int]:
     return room - half, half
 
 
+def fixed_tokens(parts: PromptParts, counter: TokenCounter) -> int:
+    """Tokens of the prompt without the two answers."""
+    return counter.count(parts.head) + counter.count(parts.middle) + counter.count(parts.tail)
+
+
 def fit_answers(parts: PromptParts, x: str, y: str, x_tokens: int, y_tokens: int,
-                counter: TokenCounter, budget: int) -> FittedAnswers:
-    """Shorten X and Y (token counts given) so the prompt fits in `budget` tokens."""
-    fixed = counter.count(parts.head) + counter.count(parts.middle) + counter.count(parts.tail)
+                counter: TokenCounter, budget: int, fixed: int | None = None) -> FittedAnswers:
+    """Shorten X and Y (token counts given) so the prompt fits in `budget` tokens.
+
+    `fixed` is `fixed_tokens(parts, counter)`, when the caller has it already.
+    """
+    fixed = fixed_tokens(parts, counter) if fixed is None else fixed
     room = budget - fixed - _BOS - _SEAM_MARGIN
     if x_tokens + y_tokens <= room:
         return FittedAnswers(x=x, y=y, truncated=False)

@@ -1,0 +1,150 @@
+"""Committing judgments and battles as they finish, from a writer thread (group commit).
+
+Each finished judgment is handed to the writer at once. The writer commits whatever has
+arrived: one judgment alone when results come one at a time (a real judge), or everything
+that arrived during the previous commit in one transaction when results come in bursts (a
+batch finishing together). No finished judgment ever waits for a later one. The battle of a
+pair goes into the same transaction as its second valid judgment.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+
+from arena.judge.pairs import ORDERS, Order, battle_winner, orders_disagree
+from arena.judge.records import JUDGE_SOURCE, battle_dedup_key
+from arena.store import Store, battles, judgments, utcnow
+
+MAX_GROUP = 1000
+
+
+@dataclass
+class Finished:
+    """A judgment ready to store: the pair's job, the order, and the judgment's column values."""
+
+    job: Any  # run.PairJob (kept loose to avoid an import cycle)
+    order: Order
+    values: dict[str, Any]
+
+
+class JudgmentWriter:
+    """A thread that commits `Finished` judgments in arrival order; `close()` flushes and joins."""
+
+    def __init__(self, store: Store, judge_key: str, judge_name: str,
+                 on_committed: Callable[[Finished, tuple[str | None, str | None] | None], None]) -> None:
+        self.store = store
+        self.judge_key = judge_key
+        self.judge_name = judge_name
+        self.on_committed = on_committed
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Finished | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="arena-judgment-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, finished: Finished) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(finished)
+
+    def close(self) -> None:
+        """Commit everything submitted, stop the thread, and re-raise a write error if any."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+            try:
+                outcomes = self._commit(group)
+            except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread
+                self.error = exc
+                return
+            for finished, outcome in zip(group, outcomes):
+                self.on_committed(finished, outcome)
+
+    def _commit(self, group: list[Finished]) -> list[tuple[str | None, str | None] | None]:
+        """One transaction: the group's judgments, then the battles they complete.
+
+        Returns, per judgment, the pair's (AB verdict, BA verdict) when this judgment completed
+        the pair, else None.
+        """
+        now = utcnow()
+        with self.store.transaction() as connection:
+            new = [f for f in group if f.order not in f.job.stored]
+            for finished in group:
+                previous = finished.job.stored.get(finished.order)
+                if previous is not None:  # --retry-invalid: overwrite the stored invalid judgment
+                    connection.execute(update(judgments).where(judgments.c.id == previous.id),
+                                       {**finished.values, "created_at": now})
+                    finished.job.final[finished.order] = (previous.id, finished.values["verdict"])
+            if new:
+                statement = judgments.insert().returning(judgments.c.id, sort_by_parameter_order=True)
+                ids = connection.execute(statement, [{**f.values, "created_at": now} for f in new]).scalars().all()
+                for finished, judgment_id in zip(new, ids):
+                    finished.job.final[finished.order] = (judgment_id, finished.values["verdict"])
+            outcomes: list[tuple[str | None, str | None] | None] = []
+            battle_rows = []
+            for finished in group:
+                pair = completed_pair(finished.job)
+                if pair is None or finished.job.closed:
+                    outcomes.append(None)
+                    continue
+                finished.job.closed = True
+                (ab_id, ab), (ba_id, ba) = pair
+                outcomes.append((ab, ba))
+                if ab is not None and ba is not None:
+                    battle_rows.append(self._battle_row(finished.job, ab_id, ab, ba_id, ba))
+            if battle_rows:
+                connection.execute(battles.insert(), battle_rows)
+        return outcomes
+
+    def _battle_row(self, job: Any, ab_id: int, ab: str, ba_id: int, ba: str) -> dict[str, Any]:
+        return battle_row(self.judge_key, self.judge_name, job, ab_id, ab, ba_id, ba)
+
+
+def completed_pair(job: Any) -> tuple[tuple[int, str | None], tuple[int, str | None]] | None:
+    """Both orders' (judgment id, verdict) once both are final, from this run or the store."""
+    known: dict[Order, tuple[int, str | None]] = {}
+    for order in ORDERS:
+        if order in job.final:
+            known[order] = job.final[order]
+        elif order in job.stored and order not in job.todo:
+            known[order] = (job.stored[order].id, job.stored[order].verdict)
+    return (known["ab"], known["ba"]) if len(known) == 2 else None
+
+
+def battle_row(judge_key: str, judge_name: str, job: Any, ab_id: int, ab: str, ba_id: int, ba: str) -> dict[str, Any]:
+    """The battle of a pair with two valid judgments: X is model_a, winner by the both-orders rule."""
+    import time
+
+    return dict(
+        source=JUDGE_SOURCE, question_id=job.question.id, category=job.question.category,
+        model_a=job.x.model, model_b=job.y.model, winner=battle_winner(ab, ba), judge=judge_name,
+        judge_key=judge_key, judgment_ab_id=ab_id, judgment_ba_id=ba_id,
+        answer_a_len=len(job.x.text), answer_b_len=len(job.y.text),
+        dedup_key=battle_dedup_key(judge_key, job.x.id, job.y.id), tstamp=time.time(),
+    )
+
+
+__all__ = ["Finished", "JudgmentWriter", "battle_row", "completed_pair", "orders_disagree"]
