@@ -57,8 +57,8 @@ def rows(db: Path, query: str = "SELECT model, question_id, text, finish_reason,
 def summary_table(stdout: str) -> dict[str, dict[str, int]]:
     """The closing table as {model: {column: value}}."""
     lines = [line.split() for line in stdout.splitlines() if line.strip()]
+    assert lines and lines[0][:2] == ["model", "questions"], stdout[-2000:]  # nothing else on stdout
     header = lines[0]
-    assert header[0] == "model"
     table = {}
     for parts in lines[1:]:
         if len(parts) == len(header) and all(p.isdigit() for p in parts[1:]):

@@ -9,6 +9,7 @@ shuts the engine down and frees its memory before the next model loads.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,10 @@ from typing import Any
 from arena.backends.base import GenerationRequest, GenerationResult, SamplingSettings
 from arena.config import ModelConfig
 from arena.errors import BackendError
+
+# vLLM logs to stdout by default; arena's stdout carries results (the summary table), so
+# vLLM's logs (and its engine processes', which inherit this) go to stderr unless set otherwise.
+os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 
 
 def one_line(exc: BaseException) -> str:
