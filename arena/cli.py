@@ -285,8 +285,13 @@ def nightly(
     if dry_run:
         print(format_plan(plan_nightly(project)))
         return
-    with stop_on_sigterm():
-        report = run_nightly(project)
+    try:
+        with stop_on_sigterm():
+            report = run_nightly(project)
+    except KeyboardInterrupt:
+        print("interrupted: finished work is saved and the lock released; the next run continues",
+              file=sys.stderr)
+        raise typer.Exit(130) from None
     if report.exit_code:
         problems = [f"failed: {', '.join(report.failed_stages)}"] if report.failed_stages else []
         problems += [f"partial: {', '.join(report.partial_stages)}"] if report.partial_stages else []
@@ -314,7 +319,8 @@ def dashboard(
     command = [
         sys.executable, "-m", "streamlit", "run", str(app_file),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer", "--", "--config", str(project.path),
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+        "--server.fileWatcherType", "none", "--", "--config", str(project.path),
     ]
     print(f"dashboard of {project.storage_url} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
     try:
@@ -357,6 +363,31 @@ def judge(
         print(line)
     if summary.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--dir", help="Where the demo project is written.")] = Path("demo"),
+    questions: Annotated[int, typer.Option(min=2, help="How many shipped questions to use.")] = 12,
+) -> None:
+    """Smoke demo: build tiny local models and run generate, judge and rate end to end (offline)."""
+    from arena.config import load_config
+    from arena.demo import prepare_demo
+    from arena.generate import run_generate
+    from arena.judge import run_judge
+    from arena.ratings.rate import RateRequest, run_rate
+    from arena.ratings.render import render
+
+    print("arena demo: a SMOKE TEST on tiny random-weight models built locally; their answers are "
+          "gibberish and the ratings mean nothing medically.", file=sys.stderr)
+    config = load_config(prepare_demo(out_dir, question_count=questions))
+    generated = run_generate(config, None)
+    judged = run_judge(config)
+    if generated.failed or judged.failed:
+        raise typer.Exit(1)
+    result = run_rate(config, RateRequest())
+    sys.stdout.write(render(result.snapshot.payload, "table"))
+    print(f"\nProject: {config.path}\nDashboard: arena dashboard -c {config.path}", file=sys.stderr)
 
 
 def main() -> None:

@@ -247,6 +247,45 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Path, servers: Ser
     assert ((project.parent / "arena.db").stat().st_mtime_ns, servers.total_calls()) == before
 
 
+def test_a_tiny_local_model_is_generated_once(project: Path, servers: Servers, tiny_model_dir: Path) -> None:
+    tiny = {"name": "tiny-hf", "backend": "transformers", "model": str(tiny_model_dir), "batch_size": 4,
+            "sampling": {"max_tokens": 16, "seed": 1}}
+    config = rewrite(project, servers, models=["alpha", "beta"], extra_models=[tiny])
+    report, text = nightly(config.path)
+    assert report.exit_code == 0, text
+    assert report.result("generate").counts["per_model"]["tiny-hf"]["generated"] == N_QUESTIONS
+    assert_complete(project, models=3)
+    calls = servers.total_calls()
+    report, text = nightly(config.path)
+    assert report.exit_code == 0, text
+    assert report.result("generate").counts["generated"] == 0  # the local model was not even loaded
+    assert servers.total_calls() == calls
+    assert count(project, "SELECT COUNT(*) FROM snapshots") == 1
+
+
+def test_a_judge_that_is_down_fails_its_stage_but_exports_are_refreshed(project: Path, servers: Servers) -> None:
+    nightly(project)
+    write_questions(project.parent / "more.jsonl", range(101, 103))
+    config = load_config(write_project(project.parent, model_urls=servers.urls(), judge_url="http://127.0.0.1:9/v1",
+                                       question_files=["questions.jsonl", "more.jsonl"]))
+    report, text = nightly(config.path)
+    assert report.exit_code == 1
+    assert [(r.stage, r.status) for r in report.results] == [
+        ("questions", "ok"), ("generate", "ok"), ("judge", "failed"), ("rate", "ok"), ("export", "ok")]
+    assert "failed stage(s): judge" in text and "127.0.0.1:9" in text
+    assert count(project, "SELECT COUNT(*) FROM answers") == len(MODELS) * (N_QUESTIONS + 2)  # kept for tomorrow
+    assert count(project, "SELECT COUNT(*) FROM snapshots") == 1  # battles unchanged: no new snapshot
+    assert read_log(config)[-1]["failed_stages"] == ["judge"]
+
+
+def test_a_bad_project_file_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "arena.yaml").write_text("models: [\n")
+    result = cli("nightly", "-c", str(tmp_path / "arena.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "malformed YAML" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 # --- the real command: concurrency and kills --------------------------------------------------
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -299,6 +338,20 @@ def test_a_second_concurrent_run_exits_at_once_naming_the_holder(project: Path, 
     assert "took over the lock of a dead run" in third.stdout and f"pid {first.pid}" in third.stdout
     assert_complete(project)
     assert_store_sound(project)
+
+
+def test_sigterm_stops_cleanly_and_releases_the_lock(project: Path, servers: Servers) -> None:
+    victim = start_paused(project, "judge")
+    victim.send_signal(signal.SIGTERM)
+    _, stderr = victim.communicate(timeout=60)
+    assert victim.returncode == 130, stderr
+    assert "interrupted: finished work is saved" in stderr
+    assert count(project, "SELECT COUNT(*) FROM run_locks") == 0
+    log = read_log(load_config(project))
+    assert log[-1]["stage"] == "run" and log[-1]["status"] == "interrupted"
+    report, text = nightly(project)
+    assert report.exit_code == 0 and "took over" not in text
+    assert_complete(project)
 
 
 KILL_POINTS = [

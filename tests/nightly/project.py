@@ -35,7 +35,8 @@ def write_questions(path: Path, numbers: range) -> Path:
 def write_project(root: Path, *, candidates_url: str = "http://127.0.0.1:9/v1",
                   judge_url: str = "http://127.0.0.1:9/v1", models: list[str] | None = None,
                   question_files: list[str] | None = None, rubric_version: str = "1",
-                  model_urls: dict[str, str] | None = None, **nightly: Any) -> Path:
+                  model_urls: dict[str, str] | None = None,
+                  extra_models: list[dict[str, Any]] | None = None, **nightly: Any) -> Path:
     """Write (or rewrite) `root/arena.yaml`; candidates and judge on OpenAI-compatible servers."""
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "questions.jsonl").exists():
@@ -49,7 +50,7 @@ def write_project(root: Path, *, candidates_url: str = "http://127.0.0.1:9/v1",
              "base_url": model_urls.get(name, candidates_url), "max_retries": 0, "timeout": 10,
              "max_concurrency": 2, "sampling": {"max_tokens": 32, "seed": 1}}
             for name in names
-        ],
+        ] + list(extra_models or []),
         "questions": question_files or ["questions.jsonl"],
         "rubric": "rubric.yaml",
         "judge": {"name": "scripted-judge", "backend": "openai", "model": "scripted",
