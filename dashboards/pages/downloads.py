@@ -20,9 +20,12 @@ else:
     st.caption(f"No leaderboard for {view.category_label} ({ratings.status}).")
 
 
-def battles_file(fmt: str):  # the file is made only when the button is pressed
+opened = common.store(view.url)
+
+
+def battles_file(fmt: str):  # the file is made only when the button is pressed, in another thread
     def make() -> bytes:
-        return data.battles_download(common.store(view.url), source, judge_key, view.category, fmt)
+        return data.battles_download(opened, source, judge_key, view.category, fmt)
     return make
 
 

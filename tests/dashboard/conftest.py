@@ -139,14 +139,11 @@ class RunningDashboard:
 @pytest.fixture(scope="module")
 def running_dashboard(pipeline_project: PipelineProject,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDashboard]:
-    """`streamlit run dashboards/app.py -- --config ...` on a free loopback port, stopped by pid."""
+    """`arena dashboard -c ... --port P` on a free loopback port, stopped by its process group."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("dashboard-server") / "streamlit.log"
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-               "--client.toolbarMode", "viewer",
-               "--", "--config", str(pipeline_project.config_path)]
+    command = [sys.executable, "-m", "arena.cli", "dashboard", "-c", str(pipeline_project.config_path),
+               "--port", str(port), "--address", "127.0.0.1"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                    env={**os.environ, "ARENA_CONFIG": ""})
