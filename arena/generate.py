@@ -7,6 +7,10 @@ and the next run picks up the rest. One model is loaded at a time and released b
 next. A model that fails (server down, weights that do not load) is reported and the others
 still run; the summary's `failed` count makes the command exit non-zero.
 
+Answers are committed by a writer thread that puts every answer waiting for it into one
+transaction (group commit): each is saved within moments of arriving, and a fast backend is
+never held back by one commit per answer.
+
 `--force` regenerates the selected models' current answers: each answer row is updated in
 place (same id) and the judgments and battles that judged its old text are deleted in the
 same transaction, so `arena judge` judges the new text.
@@ -14,7 +18,9 @@ same transaction, so `arena judge` judges the new text.
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -35,7 +41,7 @@ from arena.answers import (
 from arena.backends import Backend, make_backend, sampling_for
 from arena.backends.base import GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, ModelConfig
-from arena.errors import ArenaError
+from arena.errors import ArenaError, StoreError
 from arena.questions import Question, load_questions
 from arena.store import Store, open_store
 
@@ -137,58 +143,124 @@ def generate_for_model(
     finished = 0
     backend: Backend | None = None
     bar: tqdm | None = None
+    writer = AnswerWriter(store, summary, fingerprints, current if force else {})
     try:
         backend = backend_factory(model)
         bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=sys.stderr, disable=not progress,
                    dynamic_ncols=True)
-        with store.connect() as connection:
-            for result in backend.generate(requests):
-                finished += 1
-                record(connection, summary, model.name, result, fingerprints, current if force else {})
-                bar.update(1)
+        for result in backend.generate(requests):
+            finished += 1
+            if result.ok:
+                writer.submit(result)
+            else:
+                count_failure(summary, result)
+            bar.update(1)
     except ArenaError as exc:
         summary.error = str(exc)
     except Exception as exc:  # an engine crash is this model's failure, not the run's
         summary.error = f"model {model.name!r}: {type(exc).__name__}: {first_line(exc)}"
     finally:
+        writer.close()  # commits whatever is still queued, even on Ctrl-C
         if bar is not None:
             bar.close()
         if backend is not None:
             close_quietly(backend)
-    summary.failed += len(todo) - finished
+    if writer.error is not None and summary.error is None:
+        summary.error = f"model {model.name!r}: saving answers failed: {writer.error}"
+    summary.failed += len(todo) - finished + writer.lost
     if summary.error:
         report_error(summary.error)
     return summary
 
 
-def record(
-    connection: Connection,
-    summary: ModelSummary,
-    model: str,
-    result: GenerationResult,
-    fingerprints: dict[tuple[str, str], str],
-    replaceable: dict[tuple[str, str], StoredAnswer],
-) -> None:
-    """Commit one result at once (or count its failure)."""
-    if not result.ok:
-        summary.failed += 1
-        if summary.failed <= MAX_ERRORS_SHOWN:
-            tqdm.write(f"error: model {model!r}, question {result.key}: {result.error}", file=sys.stderr)
-        elif summary.failed == MAX_ERRORS_SHOWN + 1:
-            tqdm.write(f"error: model {model!r}: more failed answers not shown", file=sys.stderr)
-        return
-    key = (model, result.key)
-    try:
-        with connection.begin():
-            if key in replaceable:
-                replace_answer(connection, replaceable[key].id, result)
-            else:
-                insert_answer(connection, model, result.key, fingerprints[key], result)
-    except IntegrityError:
-        summary.reused += 1  # another run stored this answer meanwhile; keep theirs
-        return
-    summary.generated += 1
-    summary.truncated += int(result.truncated)
+def count_failure(summary: ModelSummary, result: GenerationResult) -> None:
+    summary.failed += 1
+    if summary.failed <= MAX_ERRORS_SHOWN:
+        tqdm.write(f"error: model {summary.model!r}, question {result.key}: {result.error}", file=sys.stderr)
+    elif summary.failed == MAX_ERRORS_SHOWN + 1:
+        tqdm.write(f"error: model {summary.model!r}: more failed answers not shown", file=sys.stderr)
+
+
+class AnswerWriter:
+    """Commits answers on a background thread, the moment it is free (group commit).
+
+    The thread takes every answer waiting in its queue and commits them in one transaction,
+    so nothing finished waits for anything unfinished, and a fast backend is not held back by
+    one commit per answer. It alone updates the summary's generated/truncated/reused counts.
+    """
+
+    def __init__(self, store: Store, summary: ModelSummary, fingerprints: dict[tuple[str, str], str],
+                 replaceable: dict[tuple[str, str], StoredAnswer]) -> None:
+        self.store = store
+        self.summary = summary
+        self.fingerprints = fingerprints
+        self.replaceable = replaceable
+        self.error: str | None = None
+        self.lost = 0  # answers that could not be saved after a store error
+        self.queue: queue.Queue[GenerationResult | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name=f"arena-writer-{summary.model}", daemon=True)
+        self.thread.start()
+
+    def submit(self, result: GenerationResult) -> None:
+        if self.error is not None:
+            raise StoreError(f"saving answers failed: {self.error}")
+        self.queue.put(result)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        done = False
+        with self.store.connect() as connection:
+            while not done:
+                batch = [self.queue.get()]
+                while True:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                done = batch[-1] is None
+                results = [r for r in batch if r is not None]
+                if self.error is not None:
+                    self.lost += len(results)
+                elif results:
+                    self._commit(connection, results)
+
+    def _commit(self, connection: Connection, results: list[GenerationResult]) -> None:
+        try:
+            try:
+                with connection.begin():
+                    for result in results:
+                        self._save(connection, result)
+            except IntegrityError:
+                # another run stored one of these meanwhile: save them one by one, keep theirs
+                for result in results:
+                    try:
+                        with connection.begin():
+                            self._save(connection, result)
+                    except IntegrityError:
+                        self.summary.reused += 1
+                        continue
+                    self._count(result)
+                return
+        except Exception as exc:  # a full disk, a locked or vanished database
+            self.error = f"{type(exc).__name__}: {first_line(exc)}"
+            self.lost += len(results)
+            return
+        for result in results:
+            self._count(result)
+
+    def _save(self, connection: Connection, result: GenerationResult) -> None:
+        key = (self.summary.model, result.key)
+        if key in self.replaceable:
+            replace_answer(connection, self.replaceable[key].id, result)
+        else:
+            insert_answer(connection, self.summary.model, result.key, self.fingerprints[key], result)
+
+    def _count(self, result: GenerationResult) -> None:
+        self.summary.generated += 1
+        self.summary.truncated += int(result.truncated)
 
 
 def close_quietly(backend: Backend) -> None:

@@ -287,3 +287,41 @@ def test_sync_questions_is_idempotent(tmp_path: Path) -> None:
     with store.connect() as c:
         assert c.execute(select(func.count()).select_from(questions)).scalar() == 3
     store.close()
+
+
+def test_an_answer_stored_meanwhile_by_another_run_is_kept(tmp_path: Path) -> None:
+    config = project(tmp_path, questions_count=3)
+    question_list = load_questions(config.questions)
+    alpha = config.models[0]
+
+    class RacingBackend(ScriptedBackend):
+        def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+            store = open_store(config.storage_url)
+            with store.transaction() as c:  # another process finishes q1 first
+                c.execute(answers.insert().values(model="alpha", question_id="q1", text="theirs",
+                                                  fingerprint=answer_fingerprint(config, alpha, question_list[1]),
+                                                  created_at=utcnow()))
+            store.close()
+            yield from super().generate(requests)
+
+    summary = run_generate(config, ["alpha"], backend_factory=RacingBackend, out=io.StringIO(), progress=False)
+    assert (summary.generated, summary.reused, summary.failed) == (2, 1, 0)
+    texts = {r[2]: r[3] for r in answer_rows(config)}
+    assert texts == {"q0": "alpha: What is symptom 0?", "q1": "theirs", "q2": "alpha: What is symptom 2?"}
+
+
+def test_a_store_that_fails_while_saving_fails_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import arena.generate
+    from sqlalchemy.exc import OperationalError
+
+    config = project(tmp_path, questions_count=3)
+
+    def broken_insert(*args: object, **kwargs: object) -> int:
+        raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(arena.generate, "insert_answer", broken_insert)
+    summary, out = generate(config, ["alpha"])
+    (alpha,) = summary.models
+    assert (alpha.generated, alpha.failed) == (0, 3)
+    assert alpha.error is not None and "saving answers failed: OperationalError" in alpha.error
+    assert "database or disk is full" in alpha.error and "\n" not in alpha.error

@@ -41,6 +41,7 @@ class VllmBackend:
 
     def __init__(self, model: ModelConfig) -> None:
         import vllm
+        import vllm.platforms
 
         self.model = model
         self.name = model.name
@@ -48,6 +49,10 @@ class VllmBackend:
             raise BackendError(f"model {model.name!r}: model folder not found: {model.model}")
         self.chat_template = model.chat_template_text()
         self.engine = f"vllm {vllm.__version__}"
+        # vLLM 0.32 on CPU crashes the engine ("CPU Generator does not use offset") when a
+        # request with its own seed is prefilled in chunks. There the seed seeds the engine
+        # instead: runs stay reproducible for the same batch of questions.
+        self.per_request_seed = not vllm.platforms.current_platform.is_cpu()
         try:
             self.llm: Any = vllm.LLM(**self.engine_options())
         except Exception as exc:  # vLLM raises many kinds while loading; all mean "cannot load"
@@ -65,7 +70,8 @@ class VllmBackend:
             "enforce_eager": model.enforce_eager,
         }
         optional = {"revision": model.revision, "tokenizer": model.tokenizer,
-                    "quantization": model.quantization, "max_model_len": model.max_model_len}
+                    "quantization": model.quantization, "max_model_len": model.max_model_len,
+                    "seed": model.sampling.seed}
         options.update({k: v for k, v in optional.items() if v is not None})
         return options
 
@@ -100,7 +106,7 @@ class VllmBackend:
             top_k=sampling.top_k,
             repetition_penalty=sampling.repetition_penalty,
             max_tokens=sampling.max_tokens,
-            seed=sampling.seed,
+            seed=sampling.seed if self.per_request_seed else None,
             stop=list(sampling.stop) or None,
             stop_token_ids=self.stop_token_ids(sampling.stop) or None,
             logprobs=request.logprobs,
