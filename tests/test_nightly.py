@@ -278,6 +278,19 @@ def test_a_judge_that_is_down_fails_its_stage_but_exports_are_refreshed(project:
     assert read_log(config)[-1]["failed_stages"] == ["judge"]
 
 
+def test_a_broken_question_file_stops_generation_and_judging_only(project: Path, servers: Servers) -> None:
+    nightly(project)
+    calls = servers.total_calls()
+    questions = project.parent / "questions.jsonl"
+    questions.write_text(questions.read_text() + "{not json\n")
+    report, text = nightly(project)
+    assert report.exit_code == 1
+    assert [(r.stage, r.status) for r in report.results] == [
+        ("questions", "failed"), ("generate", "skipped"), ("judge", "skipped"), ("rate", "ok"), ("export", "ok")]
+    assert f"{questions}:{N_QUESTIONS + 1}: malformed JSON" in text
+    assert servers.total_calls() == calls
+
+
 def test_a_bad_project_file_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "arena.yaml").write_text("models: [\n")
     result = cli("nightly", "-c", str(tmp_path / "arena.yaml"))
