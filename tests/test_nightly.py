@@ -386,8 +386,9 @@ def test_killed_at_any_point_the_next_run_finishes_the_work(point: str, project:
     answers_before = count(project, "SELECT COUNT(*) FROM answers")
     table, _, nth = point.removeprefix("insert:").partition("@")
     if point.startswith("insert:") and table in ("answers", "snapshots"):
-        # killed inside the Nth insert's transaction: only the N-1 before it were committed
-        assert count(project, f"SELECT COUNT(*) FROM {table}") == int(nth or 1) - 1
+        # killed inside the Nth insert's transaction: at most the N-1 before it were committed
+        # (fewer when the stage groups several rows in one transaction)
+        assert count(project, f"SELECT COUNT(*) FROM {table}") < int(nth or 1)
 
     rerun, text = nightly(project)  # in-process: the CLI path is covered by the concurrency test
     assert rerun.exit_code == 0, text
