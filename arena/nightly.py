@@ -147,6 +147,7 @@ def run_nightly(config: ArenaConfig, stages: Iterable[Stage] | None = None,
     out = out or sys.stdout
     stages = list(stages) if stages is not None else default_stages()
     install_pause_hook()
+    check_writable(config.nightly.log_file)
     store = open_store(config.storage_url)
     try:
         with run_lock(store, "nightly") as lock:
@@ -170,7 +171,11 @@ def _run_stages(context: RunContext, stages: list[Stage]) -> NightlyReport:
             report.results.append(result)
             append_log(log_file, result.record())
             if lock is not None and lock.lost.is_set():
-                report.notes.append("another run took the lock over (this run looked dead): stopped")
+                lost = StageResult(context.run_id, "lock", "failed", utcnow().isoformat(), 0.0,
+                                   error="another run took the lock over (this run looked dead): stopped")
+                lost.summary = lost.error or ""
+                report.results.append(lost)
+                append_log(log_file, lost.record())
                 break
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from systemd/SLURM via stop_on_sigterm()
         report.duration_s = time.monotonic() - started
@@ -267,6 +272,16 @@ def append_log(path: Path, record: dict[str, Any]) -> None:
         handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def check_writable(path: Path) -> None:
+    """Fail before doing any work if the log cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ArenaError(f"{path}: cannot write the nightly log: {exc.strerror}") from None
 
 
 def write_atomic(path: Path, text: str) -> None:

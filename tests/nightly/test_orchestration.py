@@ -120,3 +120,24 @@ def test_write_atomic_replaces_whole_files(tmp_path: Path) -> None:
     write_atomic(target, "a,b\n1,2\n")
     assert target.read_text() == "a,b\n1,2\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["board.csv"]
+
+
+def test_a_run_whose_lock_was_taken_over_stops_and_fails(tmp_path: Path) -> None:
+    config = project_config(tmp_path)
+
+    def steal(context):  # type: ignore[no-untyped-def]
+        context.lock.lost.set()  # what the heartbeat does when our row names another run
+        return StageOutcome()
+
+    report, text = run(config, [Stage("first", steal), ok("never")])
+    assert [r.stage for r in report.results] == ["first", "lock"]
+    assert report.exit_code == 1 and "took the lock over" in text
+
+
+def test_an_unwritable_log_fails_before_any_work(tmp_path: Path) -> None:
+    config = project_config(tmp_path, log_file="blocker/nightly.jsonl")
+    (tmp_path / "blocker").write_text("a file where the log folder should be")
+    calls: list[str] = []
+    with pytest.raises(ArenaError, match="cannot write the nightly log"):
+        run_nightly(config, [Stage("x", lambda c: calls.append("x") or StageOutcome())], out=io.StringIO())
+    assert calls == []
