@@ -6,9 +6,10 @@ unless `retry_invalid`; the rest are judged, at most `max_judgments` judgments p
 Prompts go to the backend in one batch ordered question by question, pair by pair, the two
 orders adjacent, so prefix caching computes a question's shared prefix once.
 
-Each finished judgment is committed at once; the battle of a pair is committed with its
-second valid judgment. An output without a valid final verdict is retried with a new seed up
-to `judge.max_invalid_retries` times, then stored as invalid: counted and reported, never
+Each finished judgment is handed at once to a writer thread that commits it (`writer.py`,
+group commit for bursts); the battle of a pair is committed with its second valid judgment.
+An output without a valid final verdict is retried with a new seed up to
+`judge.max_invalid_retries` times, then stored as invalid: counted and reported, never
 turned into a tie or a win. Stored invalid judgments are retried only with `retry_invalid`
 (`arena judge --retry-invalid`), which overwrites them in place.
 """
@@ -293,7 +294,7 @@ def run_judge(
             pairs_selected=plan.pairs_selected, reused=len(plan.complete), invalid_stored=plan.invalid_stored,
             missing_answers=plan.missing_answers, deferred=plan.deferred,
         )
-        _repair_battles(store, plan, judge, summary)
+        _repair_battles(store, plan, judge)
         if plan.jobs:
             owned = backend is None
             backend = backend or _make_backend(judge)
@@ -314,7 +315,7 @@ def _make_backend(judge: JudgeConfig) -> Backend:
     return make_backend(judge)
 
 
-def _repair_battles(store: Store, plan: Plan, judge: JudgeConfig, summary: JudgeSummary) -> None:
+def _repair_battles(store: Store, plan: Plan, judge: JudgeConfig) -> None:
     """Pairs with two valid judgments but no battle (say, battles deleted) get their battle back."""
     if not plan.complete:
         return

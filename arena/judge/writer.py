@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
 
-from arena.judge.pairs import ORDERS, Order, battle_winner, orders_disagree
+from arena.judge.pairs import ORDERS, Order, battle_winner
 from arena.judge.records import JUDGE_SOURCE, battle_dedup_key
 from arena.store import Store, battles, judgments, utcnow
 
@@ -114,13 +115,10 @@ class JudgmentWriter:
                 (ab_id, ab), (ba_id, ba) = pair
                 outcomes.append((ab, ba))
                 if ab is not None and ba is not None:
-                    battle_rows.append(self._battle_row(finished.job, ab_id, ab, ba_id, ba))
+                    battle_rows.append(battle_row(self.judge_key, self.judge_name, finished.job, ab_id, ab, ba_id, ba))
             if battle_rows:
                 connection.execute(battles.insert(), battle_rows)
         return outcomes
-
-    def _battle_row(self, job: Any, ab_id: int, ab: str, ba_id: int, ba: str) -> dict[str, Any]:
-        return battle_row(self.judge_key, self.judge_name, job, ab_id, ab, ba_id, ba)
 
 
 def completed_pair(job: Any) -> tuple[tuple[int, str | None], tuple[int, str | None]] | None:
@@ -136,8 +134,6 @@ def completed_pair(job: Any) -> tuple[tuple[int, str | None], tuple[int, str | N
 
 def battle_row(judge_key: str, judge_name: str, job: Any, ab_id: int, ab: str, ba_id: int, ba: str) -> dict[str, Any]:
     """The battle of a pair with two valid judgments: X is model_a, winner by the both-orders rule."""
-    import time
-
     return dict(
         source=JUDGE_SOURCE, question_id=job.question.id, category=job.question.category,
         model_a=job.x.model, model_b=job.y.model, winner=battle_winner(ab, ba), judge=judge_name,
@@ -145,6 +141,3 @@ def battle_row(judge_key: str, judge_name: str, job: Any, ab_id: int, ab: str, b
         answer_a_len=len(job.x.text), answer_b_len=len(job.y.text),
         dedup_key=battle_dedup_key(judge_key, job.x.id, job.y.id), tstamp=time.time(),
     )
-
-
-__all__ = ["Finished", "JudgmentWriter", "battle_row", "completed_pair", "orders_disagree"]

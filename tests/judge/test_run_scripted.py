@@ -285,3 +285,48 @@ def test_cli_judge_prints_the_summary_and_dry_run_calls_nothing(tmp_path: Path) 
     assert "position inconsistency: 0 of 6" in done.stdout
     bad = runner.invoke(app, ["judge", "-c", str(project.config_path), "--pairs", "some"])
     assert bad.exit_code != 0
+
+
+class InstantBackend:
+    """Answers at once, all in one burst: exercises the writer's group commits."""
+
+    name = "instant"
+    supports_regex = False
+    supports_logprobs = False
+
+    def generate(self, requests):  # type: ignore[no-untyped-def]
+        from arena.backends.base import GenerationResult
+
+        for request in requests:
+            yield GenerationResult(key=request.key, text=prefer_longer_answer_script(request.prompt or ""))
+
+    def close(self) -> None:
+        pass
+
+
+def test_bursts_of_results_are_committed_with_their_battles(tmp_path: Path) -> None:
+    models = tuple(f"m{i}" for i in range(6))
+    project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"), models=models)
+    add_answers(project, answers_of_length(models))
+    summary = run_judge(project.config(), backend=InstantBackend(), progress=False)  # type: ignore[arg-type]
+    assert (summary.judged, summary.judgments, summary.model_calls) == (30, 60, 60)
+    rows = project.battles()
+    assert len(rows) == 30 and all(b["winner"] == "model_b" for b in rows)
+    ids = {j["id"] for j in project.judgments()}
+    assert {b["judgment_ab_id"] for b in rows} | {b["judgment_ba_id"] for b in rows} == ids
+
+
+def test_lost_battles_are_rebuilt_from_stored_judgments_without_model_calls(tmp_path: Path) -> None:
+    from arena.store import battles, open_store
+
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        project, _ = judged_project(tmp_path, server)
+        run_judge(project.config(), progress=False)
+        before = [(b["dedup_key"], b["winner"]) for b in project.battles()]
+        store = open_store(project.config().storage_url)
+        with store.transaction() as connection:
+            connection.execute(battles.delete())
+        store.close()
+        again = run_judge(project.config(), progress=False)
+    assert (again.model_calls, again.reused) == (0, PAIRS)
+    assert sorted((b["dedup_key"], b["winner"]) for b in project.battles()) == sorted(before)
