@@ -69,6 +69,9 @@ def start_vllm_server(model_dir: Path, served_name: str, log_path: Path,
         "--host", "127.0.0.1", "--port", str(port),
         "--dtype", "bfloat16", "--max-model-len", str(max_model_len),
         "--enforce-eager", "--gpu-memory-utilization", "0.15",
+        # vLLM's CPU sampler crashes on seeded requests whose prefill is chunked
+        # ("CPU Generator does not use offset"); the judge sends seeds with long prompts.
+        "--no-enable-chunked-prefill",
     ]
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
