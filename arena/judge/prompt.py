@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROMPT_VERSION = "prometheus2-relative-1"
+PROMPT_VERSION = "prometheus2-relative-2"
 
 REL_SYSTEM_PROMPT = (
     "You are a fair judge assistant assigned to deliver insightful feedback that compares "
@@ -37,9 +37,10 @@ _STEPS = (
     "4. Please do not generate any other opening, closing, and explanations."
 )
 
-# FastChat's mistral template: system_template "[INST] {system_message}\n", then the user
-# message, a space, and "[/INST]".
-SYSTEM_SEPARATOR = "\n"
+# The judge's model card feeds one user turn, system prompt + blank line + filled template,
+# through the Mistral chat template (which has no system role). prometheus-eval's FastChat path
+# writes a single newline instead; we follow the model card.
+SYSTEM_SEPARATOR = "\n\n"
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def test_missing_rubric_file(tmp_path: Path) -> None:
 
 def test_prompt_is_prometheus_relative_format_in_one_mistral_turn() -> None:
     prompt = judge_prompt("What is X?", "answer one", "answer two", "[Better?]")
-    assert prompt.startswith(f"[INST] {REL_SYSTEM_PROMPT}\n###Task Description:\n")
+    # one user turn: system prompt, a blank line, the filled template
+    assert prompt.startswith(f"[INST] {REL_SYSTEM_PROMPT}\n\n###Task Description:\n")
     assert prompt.endswith("###Feedback:  [/INST]")
     assert prompt.count("[INST]") == 1 and "<s>" not in prompt
     assert '3. The output format should look as follows: "(write a feedback for criteria) [RESULT] (A or B)"' in prompt
