@@ -97,7 +97,7 @@ TRAINING_SENTENCES = [
 
 
 def _train_tokenizer(spec: FlavourSpec, vocab_size: int):  # type: ignore[no-untyped-def]
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
@@ -110,6 +110,13 @@ def _train_tokenizer(spec: FlavourSpec, vocab_size: int):  # type: ignore[no-unt
         show_progress=False,
     )
     tokenizer.train_from_iterator(TRAINING_SENTENCES * 4, trainer=trainer)
+    if spec.bos_token:
+        # Like the real Llama/Mistral tokenizers: encoding a prompt adds the BOS token.
+        bos_id = tokenizer.token_to_id(spec.bos_token)
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{spec.bos_token} $A", pair=f"{spec.bos_token} $A $B",
+            special_tokens=[(spec.bos_token, bos_id)],
+        )
     extra = [t for t in spec.special_tokens if t not in (spec.bos_token, spec.eos_token, spec.pad_token)]
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
@@ -119,23 +126,6 @@ def _train_tokenizer(spec: FlavourSpec, vocab_size: int):  # type: ignore[no-unt
         additional_special_tokens=extra,
     )
     wrapped.chat_template = spec.chat_template
-    if spec.bos_token:
-        # Like the real Llama/Mistral tokenizers: encoding a prompt adds the BOS token.
-        from tokenizers import processors
-
-        bos_id = wrapped.convert_tokens_to_ids(spec.bos_token)
-        tokenizer.post_processor = processors.TemplateProcessing(
-            single=f"{spec.bos_token} $A", pair=f"{spec.bos_token} $A $B",
-            special_tokens=[(spec.bos_token, bos_id)],
-        )
-        wrapped = PreTrainedTokenizerFast(
-            tokenizer_object=tokenizer,
-            bos_token=spec.bos_token,
-            eos_token=spec.eos_token,
-            pad_token=spec.pad_token,
-            additional_special_tokens=extra,
-        )
-        wrapped.chat_template = spec.chat_template
     return wrapped
 
 
@@ -168,7 +158,7 @@ def build_tiny_model(out_dir: str | Path, flavour: Flavour = "llama3", seed: int
     from transformers import AutoModelForCausalLM, GenerationConfig
 
     out_dir = Path(out_dir)
-    recipe = {"flavour": flavour, "seed": seed, "vocab_size": vocab_size, "recipe": 1}
+    recipe = {"flavour": flavour, "seed": seed, "vocab_size": vocab_size, "recipe": 2}
     marker = out_dir / "arena_tiny_model.json"
     if marker.is_file() and json.loads(marker.read_text()) == recipe:
         return out_dir

@@ -50,9 +50,8 @@ class VllmBackend:
         self.chat_template = model.chat_template_text()
         self.engine = f"vllm {vllm.__version__}"
         # vLLM 0.32 on CPU crashes the engine ("CPU Generator does not use offset") when a
-        # request with its own seed is prefilled in chunks. There the seed seeds the engine
-        # instead: runs stay reproducible for the same batch of questions.
-        self.per_request_seed = not vllm.platforms.current_platform.is_cpu()
+        # request with its own seed is prefilled in chunks, so on CPU prompts are prefilled whole.
+        self.on_cpu = vllm.platforms.current_platform.is_cpu()
         try:
             self.llm: Any = vllm.LLM(**self.engine_options())
         except Exception as exc:  # vLLM raises many kinds while loading; all mean "cannot load"
@@ -69,6 +68,8 @@ class VllmBackend:
             "enable_prefix_caching": model.enable_prefix_caching,
             "enforce_eager": model.enforce_eager,
         }
+        if self.on_cpu:
+            options["enable_chunked_prefill"] = False
         optional = {"revision": model.revision, "tokenizer": model.tokenizer,
                     "quantization": model.quantization, "max_model_len": model.max_model_len,
                     "seed": model.sampling.seed}
@@ -106,7 +107,7 @@ class VllmBackend:
             top_k=sampling.top_k,
             repetition_penalty=sampling.repetition_penalty,
             max_tokens=sampling.max_tokens,
-            seed=sampling.seed if self.per_request_seed else None,
+            seed=sampling.seed,
             stop=list(sampling.stop) or None,
             stop_token_ids=self.stop_token_ids(sampling.stop) or None,
             logprobs=request.logprobs,
