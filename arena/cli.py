@@ -14,6 +14,13 @@ import typer
 
 from arena.errors import ArenaError
 
+try:  # typer >= 0.16 vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import ClickException
+
+INTERRUPTED = 130
+
 app = typer.Typer(
     name="arena",
     help="An LLM-as-judge Elo arena for medical language models.",
@@ -38,6 +45,30 @@ def split_names(value: str | None) -> list[str] | None:
         return None
     return [name.strip() for name in value.split(",") if name.strip()]
 
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--dir", help="Where the demo project is written.")] = Path("demo"),
+    questions: Annotated[int, typer.Option(min=2, help="How many shipped questions to use.")] = 12,
+) -> None:
+    """Smoke demo: build tiny local models and run generate, judge and rate end to end (offline)."""
+    from arena.config import load_config
+    from arena.demo import prepare_demo
+    from arena.generate import run_generate
+    from arena.judge import run_judge
+    from arena.ratings.rate import RateRequest, run_rate
+    from arena.ratings.render import render
+
+    print("arena demo: a SMOKE TEST on tiny random-weight models built locally; their answers are "
+          "gibberish and the ratings mean nothing medically.", file=sys.stderr)
+    config = load_config(prepare_demo(out_dir, question_count=questions))
+    generated = run_generate(config, None)
+    judged = run_judge(config)
+    if generated.failed or judged.failed:
+        raise typer.Exit(1)
+    result = run_rate(config, RateRequest())
+    sys.stdout.write(render(result.snapshot.payload, "table"))
+    print(f"\nProject: {config.path}\nDashboard: arena dashboard -c {config.path}", file=sys.stderr)
+
 
 @app.command()
 def generate(
@@ -53,6 +84,138 @@ def generate(
     summary = run_generate(load_config(config), split_names(models), limit=limit, force=force)
     if summary.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def judge(
+    config: ConfigOption = Path("arena.yaml"),
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated model names (default: all).")] = None,
+    pairs: Annotated[Optional[str], typer.Option(
+        help="all (every pair on every question) or sample (K pairs per question); default from arena.yaml.")] = None,
+    per_question: Annotated[Optional[int], typer.Option(min=1, help="K for --pairs sample.")] = None,
+    max_judgments: Annotated[Optional[int], typer.Option(min=1, help="Make at most N judgments this run.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the --pairs sample draw.")] = None,
+    retry_invalid: Annotated[bool, typer.Option(
+        "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the judgments to make; call no model.")] = False,
+) -> None:
+    """Judge stored answers pairwise in both orders with the Prometheus 2 judge; store battles."""
+    from arena.config import load_config
+    from arena.judge.run import format_planned, plan_judgments, run_judge
+
+    if pairs not in (None, "all", "sample"):
+        raise typer.BadParameter("expected all or sample", param_hint="--pairs")
+    project = load_config(config)
+    options = dict(model_names=split_names(models), pairs=pairs, per_question=per_question,
+                   max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
+    if dry_run:
+        planned = plan_judgments(project, **options)  # type: ignore[arg-type]
+        for line in format_planned(planned):
+            print(line)
+        print(f"{len(planned)} judgment(s) to make", file=sys.stderr)
+        return
+    summary = run_judge(project, **options)  # type: ignore[arg-type]
+    for line in summary.lines():
+        print(line)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("rate")
+def rate_command(
+    config: ConfigOption = Path("arena.yaml"),
+    category: Annotated[Optional[str], typer.Option(
+        help="Rate one question category, or one audience as audience:patient.")] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the 95% intervals.")] = 1000,
+    anchor: Annotated[Optional[str], typer.Option(
+        help="Pin MODEL=RATING instead of a mean rating of 1000.")] = None,
+    source: Annotated[str, typer.Option(
+        help="judge (battles of the current judge and rubric) or an import label.")] = "judge",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
+    out: Annotated[Optional[Path], typer.Option(help="Write to FILE instead of stdout.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Fit Bradley-Terry ratings with 95% intervals, print the leaderboard, store a snapshot."""
+    from arena.config import load_config
+    from arena.ratings.rate import RateRequest, run_rate
+    from arena.ratings.render import FORMATS, render
+    from arena.ratings.report import Anchor
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
+    request = RateRequest(source=source, category=category, bootstrap_rounds=bootstrap,
+                          anchor=Anchor.parse(anchor) if anchor else None, seed=seed)
+    result = run_rate(load_config(config), request)
+    text = render(result.snapshot.payload, fmt)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    what = "battles unchanged: reused" if result.reused else "stored"
+    print(f"{what} rating snapshot {result.snapshot.id}" + (f"; wrote {out}" if out else ""), file=sys.stderr)
+
+
+@app.command()
+def dashboard(
+    config: ConfigOption = Path("arena.yaml"),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+) -> None:
+    """Serve the read-only Streamlit dashboard of the project's store."""
+    import subprocess
+
+    from arena.config import load_config
+    from arena.errors import ConfigError
+
+    project = load_config(config)  # a broken project file fails here, in one line
+    app_file = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    if not app_file.is_file():
+        raise ConfigError(f"{app_file}: dashboard app not found (install arena from its source tree)")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app_file),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+        "--server.fileWatcherType", "none", "--", "--config", str(project.path),
+    ]
+    print(f"dashboard of {project.storage_url} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
+    try:
+        status = subprocess.call(command)
+    except KeyboardInterrupt:
+        status = 0  # Ctrl+C is how a dashboard is meant to stop
+    raise typer.Exit(status)
+
+
+@app.command()
+def nightly(
+    config: ConfigOption = Path("arena.yaml"),
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print what would be done (answers, battles, judge calls); change nothing.")] = False,
+) -> None:
+    """One idempotent run of the whole pipeline: questions, answers, judgments, ratings, exports.
+
+    Exit status: 0 all done; 1 a stage failed or a model was skipped (named in the summary);
+    2 bad project file; 3 another run holds the store's lock.
+    """
+    from arena.config import load_config
+    from arena.nightly import format_plan, plan_nightly, run_nightly, stop_on_sigterm
+
+    project = load_config(config)
+    if dry_run:
+        print(format_plan(plan_nightly(project)))
+        return
+    try:
+        with stop_on_sigterm():
+            report = run_nightly(project)
+    except KeyboardInterrupt:
+        print("interrupted: finished work is saved and the lock released; the next run continues",
+              file=sys.stderr)
+        raise typer.Exit(130) from None
+    if report.exit_code:
+        problems = [f"failed: {', '.join(report.failed_stages)}"] if report.failed_stages else []
+        problems += [f"partial: {', '.join(report.partial_stages)}"] if report.partial_stages else []
+        print(f"error: nightly run {report.run_id} {'; '.join(problems)} "
+              f"(log: {project.nightly.log_file})", file=sys.stderr)
+        raise typer.Exit(report.exit_code)
 
 
 questions_app = typer.Typer(
@@ -162,40 +325,6 @@ def questions_import(
           f"skipped {result.skipped} row(s), dropped {result.duplicates} duplicate(s)")
 
 
-@app.command("rate")
-def rate_command(
-    config: ConfigOption = Path("arena.yaml"),
-    category: Annotated[Optional[str], typer.Option(
-        help="Rate one question category, or one audience as audience:patient.")] = None,
-    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the 95% intervals.")] = 1000,
-    anchor: Annotated[Optional[str], typer.Option(
-        help="Pin MODEL=RATING instead of a mean rating of 1000.")] = None,
-    source: Annotated[str, typer.Option(
-        help="judge (battles of the current judge and rubric) or an import label.")] = "judge",
-    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
-    out: Annotated[Optional[Path], typer.Option(help="Write to FILE instead of stdout.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
-) -> None:
-    """Fit Bradley-Terry ratings with 95% intervals, print the leaderboard, store a snapshot."""
-    from arena.config import load_config
-    from arena.ratings.rate import RateRequest, run_rate
-    from arena.ratings.render import FORMATS, render
-    from arena.ratings.report import Anchor
-
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
-    request = RateRequest(source=source, category=category, bootstrap_rounds=bootstrap,
-                          anchor=Anchor.parse(anchor) if anchor else None, seed=seed)
-    result = run_rate(load_config(config), request)
-    text = render(result.snapshot.payload, fmt)
-    if out is not None:
-        out.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    what = "battles unchanged: reused" if result.reused else "stored"
-    print(f"{what} rating snapshot {result.snapshot.id}" + (f"; wrote {out}" if out else ""), file=sys.stderr)
-
-
 battles_app = typer.Typer(
     help="Battles in and out, in the Chatbot Arena battle format.", no_args_is_help=True,
     add_completion=False,
@@ -267,139 +396,22 @@ def battles_import(
           f"skipped {report.skipped} malformed row(s); {report.already_present} already present")
 
 
-@app.command()
-def nightly(
-    config: ConfigOption = Path("arena.yaml"),
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print what would be done (answers, battles, judge calls); change nothing.")] = False,
-) -> None:
-    """One idempotent run of the whole pipeline: questions, answers, judgments, ratings, exports.
-
-    Exit status: 0 all done; 1 a stage failed or a model was skipped (named in the summary);
-    2 bad project file; 3 another run holds the store's lock.
-    """
-    from arena.config import load_config
-    from arena.nightly import format_plan, plan_nightly, run_nightly, stop_on_sigterm
-
-    project = load_config(config)
-    if dry_run:
-        print(format_plan(plan_nightly(project)))
-        return
-    try:
-        with stop_on_sigterm():
-            report = run_nightly(project)
-    except KeyboardInterrupt:
-        print("interrupted: finished work is saved and the lock released; the next run continues",
-              file=sys.stderr)
-        raise typer.Exit(130) from None
-    if report.exit_code:
-        problems = [f"failed: {', '.join(report.failed_stages)}"] if report.failed_stages else []
-        problems += [f"partial: {', '.join(report.partial_stages)}"] if report.partial_stages else []
-        print(f"error: nightly run {report.run_id} {'; '.join(problems)} "
-              f"(log: {project.nightly.log_file})", file=sys.stderr)
-        raise typer.Exit(report.exit_code)
-
-
-@app.command()
-def dashboard(
-    config: ConfigOption = Path("arena.yaml"),
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8501,
-    address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
-) -> None:
-    """Serve the read-only Streamlit dashboard of the project's store."""
-    import subprocess
-
-    from arena.config import load_config
-    from arena.errors import ConfigError
-
-    project = load_config(config)  # a broken project file fails here, in one line
-    app_file = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
-    if not app_file.is_file():
-        raise ConfigError(f"{app_file}: dashboard app not found (install arena from its source tree)")
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(app_file),
-        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-        "--server.fileWatcherType", "none", "--", "--config", str(project.path),
-    ]
-    print(f"dashboard of {project.storage_url} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
-    try:
-        status = subprocess.call(command)
-    except KeyboardInterrupt:
-        status = 0  # Ctrl+C is how a dashboard is meant to stop
-    raise typer.Exit(status)
-
-
-@app.command()
-def judge(
-    config: ConfigOption = Path("arena.yaml"),
-    models: Annotated[Optional[str], typer.Option(help="Comma-separated model names (default: all).")] = None,
-    pairs: Annotated[Optional[str], typer.Option(
-        help="all (every pair on every question) or sample (K pairs per question); default from arena.yaml.")] = None,
-    per_question: Annotated[Optional[int], typer.Option(min=1, help="K for --pairs sample.")] = None,
-    max_judgments: Annotated[Optional[int], typer.Option(min=1, help="Make at most N judgments this run.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the --pairs sample draw.")] = None,
-    retry_invalid: Annotated[bool, typer.Option(
-        "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the judgments to make; call no model.")] = False,
-) -> None:
-    """Judge stored answers pairwise in both orders with the Prometheus 2 judge; store battles."""
-    from arena.config import load_config
-    from arena.judge.run import format_planned, plan_judgments, run_judge
-
-    if pairs not in (None, "all", "sample"):
-        raise typer.BadParameter("expected all or sample", param_hint="--pairs")
-    project = load_config(config)
-    options = dict(model_names=split_names(models), pairs=pairs, per_question=per_question,
-                   max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
-    if dry_run:
-        planned = plan_judgments(project, **options)  # type: ignore[arg-type]
-        for line in format_planned(planned):
-            print(line)
-        print(f"{len(planned)} judgment(s) to make", file=sys.stderr)
-        return
-    summary = run_judge(project, **options)  # type: ignore[arg-type]
-    for line in summary.lines():
-        print(line)
-    if summary.failed:
-        raise typer.Exit(1)
-
-
-@app.command()
-def demo(
-    out_dir: Annotated[Path, typer.Option("--dir", help="Where the demo project is written.")] = Path("demo"),
-    questions: Annotated[int, typer.Option(min=2, help="How many shipped questions to use.")] = 12,
-) -> None:
-    """Smoke demo: build tiny local models and run generate, judge and rate end to end (offline)."""
-    from arena.config import load_config
-    from arena.demo import prepare_demo
-    from arena.generate import run_generate
-    from arena.judge import run_judge
-    from arena.ratings.rate import RateRequest, run_rate
-    from arena.ratings.render import render
-
-    print("arena demo: a SMOKE TEST on tiny random-weight models built locally; their answers are "
-          "gibberish and the ratings mean nothing medically.", file=sys.stderr)
-    config = load_config(prepare_demo(out_dir, question_count=questions))
-    generated = run_generate(config, None)
-    judged = run_judge(config)
-    if generated.failed or judged.failed:
-        raise typer.Exit(1)
-    result = run_rate(config, RateRequest())
-    sys.stdout.write(render(result.snapshot.payload, "table"))
-    print(f"\nProject: {config.path}\nDashboard: arena dashboard -c {config.path}", file=sys.stderr)
-
-
 def main() -> None:
     """Entry point: one-line errors and a non-zero exit instead of tracebacks."""
     try:
-        app()
+        # Not standalone, so that errors and interrupts reach the handlers below.
+        status = app(standalone_mode=False)
     except ArenaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        status = INTERRUPTED
+    if status == INTERRUPTED:  # typer turns Ctrl-C into this exit status
         print("interrupted: finished work is saved; run the command again to continue", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

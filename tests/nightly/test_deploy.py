@@ -58,7 +58,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
 
 
 def test_crontab_line_has_five_schedule_fields_and_runs_nightly() -> None:
-    lines = [l for l in CRONTAB.read_text().splitlines() if l.strip() and not l.startswith("#")]
+    lines = [line for line in CRONTAB.read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert len(lines) == 1
     fields = lines[0].split(maxsplit=5)
     minute, hour, day, month, weekday, command = fields
