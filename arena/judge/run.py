@@ -202,7 +202,7 @@ class JudgeSummary:
     judge_key: str
     judge: str
     rubric: str
-    constrained: bool = False
+    constrained: bool | None = None  # None: no judge was loaded (nothing to judge)
     pairs_selected: int = 0
     judged: int = 0  # battles completed by this run
     reused: int = 0  # battles already complete before this run
@@ -231,7 +231,8 @@ class JudgeSummary:
         return self.disagreements / self.judged if self.judged else None
 
     def lines(self) -> list[str]:
-        mode = "constrained decoding" if self.constrained else "parse and retry"
+        modes = {True: "constrained decoding", False: "parse and retry", None: "judge not loaded"}
+        mode = modes[self.constrained]
         lines = [
             f"judge {self.judge} (key {self.judge_key}), rubric {self.rubric}, {mode}",
             f"battles: {self.judged} judged, {self.reused} reused, {self.invalid} invalid"
