@@ -25,6 +25,11 @@ DEFAULT_SYSTEM_PROMPT = (
 Backend = Literal["vllm", "openai", "transformers"]
 
 
+def repeated(values: list[str]) -> list[str]:
+    """The values that occur more than once, sorted."""
+    return sorted({v for v in values if values.count(v) > 1})
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -156,8 +161,7 @@ class ArenaConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> ArenaConfig:
-        names = [m.name for m in self.models]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated([m.name for m in self.models])
         if duplicates:
             raise ValueError(f"duplicate model names: {', '.join(duplicates)}")
         return self
@@ -257,11 +261,8 @@ def _location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     return ".".join(parts)
 
 
-def load_config(path: str | Path) -> ArenaConfig:
-    """Read and validate a project file. Raises ConfigError naming the file and field."""
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise ConfigError(f"{path}: project file not found (create one, or pass -c FILE)")
+def read_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; ConfigError naming file:line:col otherwise."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -272,8 +273,16 @@ def load_config(path: str | Path) -> ArenaConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    raw = _resolve_paths(raw, path.parent)
+        raise ConfigError(f"{path}: expected a mapping of {expected} at the top level")
+    return raw
+
+
+def load_config(path: str | Path) -> ArenaConfig:
+    """Read and validate a project file. Raises ConfigError naming the file and field."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{path}: project file not found (create one, or pass -c FILE)")
+    raw = _resolve_paths(read_yaml_mapping(path, "settings"), path.parent)
     try:
         config = ArenaConfig.model_validate({**raw, "path": path})
     except ValidationError as exc:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from arena.config import read_yaml_mapping, repeated
 from arena.errors import ConfigError
 
 
@@ -35,8 +35,7 @@ class RubricFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique_criteria(self) -> RubricFile:
-        ids = [c.id for c in self.criteria]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        duplicates = repeated([c.id for c in self.criteria])
         if duplicates:
             raise ValueError(f"duplicate criterion ids: {', '.join(duplicates)}")
         return self
@@ -63,16 +62,7 @@ def load_rubric(path: str | Path) -> Rubric:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: rubric file not found (set `rubric:` in arena.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with id, version, name, question and criteria")
+    raw = read_yaml_mapping(path, "id, version, name, question and criteria")
     if isinstance(raw.get("version"), (int, float)):
         raw["version"] = str(raw["version"])
     try:
