@@ -154,6 +154,14 @@ def test_transformers_backend_and_a_server_that_is_down(tmp_path: Path, tiny_mod
     assert all(r[8].startswith("transformers ") and 1 <= r[6] <= 16 for r in stored)
 
 
+def answers_so_far(db: Path) -> int:
+    """Answers stored by a running process; 0 while it has not yet made the store's tables."""
+    try:
+        return rows(db, "SELECT count(*) FROM answers")[0][0] if db.exists() else 0
+    except sqlite3.OperationalError:  # "no such table" until the schema is committed
+        return 0
+
+
 def test_a_killed_run_resumes_with_exactly_the_missing_answers(tmp_path: Path, tiny_model_dir: Path) -> None:
     total = 120
     entry = tiny_entry("tiny-hf", "transformers", tiny_model_dir, batch_size=1,
@@ -166,7 +174,7 @@ def test_a_killed_run_resumes_with_exactly_the_missing_answers(tmp_path: Path, t
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
-            if db.exists() and rows(db, "SELECT count(*) FROM answers")[0][0] >= 5:
+            if answers_so_far(db) >= 5:
                 break
             time.sleep(0.05)
         assert process.poll() is None, "the run finished before it could be killed"
