@@ -133,13 +133,13 @@ RACER = textwrap.dedent("""
         lock.acquire()
     except RunLockedError:
         sys.exit(3)
-    time.sleep(1.5)
+    time.sleep(4.0)  # hold long enough that a racer slowed by a busy machine still finds it held
     lock.release()
 """)
 
 
 def test_concurrent_processes_get_exactly_one_lock(store, tmp_path: Path) -> None:
-    start_at = time.time() + 4.0
+    start_at = time.time() + 6.0  # time for four interpreters to start
     racers = [subprocess.Popen([sys.executable, "-c", RACER, store.url, str(start_at)])
               for _ in range(4)]
     codes = sorted(p.wait(timeout=60) for p in racers)
