@@ -1,6 +1,17 @@
 """Errors that the CLI reports as one line and a non-zero exit, never a traceback."""
 
 
+from pydantic import ValidationError
+
+
+def first_problem(error: ValidationError, fallback_field: str = "") -> str:
+    """`field.path: message` for the first problem pydantic found, as one line."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or fallback_field
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{field}: {message}" if field else message
+
+
 class ArenaError(Exception):
     """A user-facing error. Its message is printed as one line; `exit_code` is the process status."""
 

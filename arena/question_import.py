@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from arena.errors import DataError
+from arena.errors import DataError, first_problem
 from arena.question_checks import KNOWN_KINDS, normalise_text
 from arena.questions import CATEGORIES, MAX_QUESTION_CHARS, Question
 
@@ -388,8 +388,7 @@ def _question_from_row(row: Row, fmt: str, source_name: str, options: ImportOpti
     try:
         return Question.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        return Skip(row.where, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        return Skip(row.where, first_problem(exc))
 
 
 def import_questions(source: Path, fmt: str, options: ImportOptions) -> ImportResult:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from arena.errors import DataError
+from arena.errors import DataError, first_problem
 
 MAX_QUESTION_CHARS = 4000
 
@@ -57,9 +57,7 @@ def parse_question_line(line: str, where: str) -> Question:
     try:
         question = Question.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "question"
-        raise DataError(f"{where}: {field}: {first['msg']}") from None
+        raise DataError(f"{where}: {first_problem(exc, 'question')}") from None
     if not question.text.strip():
         raise DataError(f"{where}: text: empty question text")
     return question

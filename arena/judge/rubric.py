@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from arena.config import read_yaml_mapping, repeated
-from arena.errors import ConfigError
+from arena.errors import ConfigError, first_problem
 
 
 class Criterion(BaseModel):
@@ -68,7 +68,5 @@ def load_rubric(path: str | Path) -> Rubric:
     try:
         parsed = RubricFile.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "rubric"
-        raise ConfigError(f"{path}: {field}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise ConfigError(f"{path}: {first_problem(exc, 'rubric')}") from None
     return Rubric(id=parsed.id, version=parsed.version, name=parsed.name, text=render_rubric(parsed), path=path)
