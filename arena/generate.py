@@ -18,9 +18,7 @@ same transaction, so `arena judge` judges the new text.
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -43,7 +41,7 @@ from arena.backends.base import GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, ModelConfig
 from arena.errors import ArenaError, StoreError
 from arena.questions import Question, load_questions
-from arena.store import Store, open_store
+from arena.store import GroupCommitThread, Store, open_store
 
 MAX_ERRORS_SHOWN = 5
 
@@ -182,11 +180,9 @@ def count_failure(summary: ModelSummary, result: GenerationResult) -> None:
 
 
 class AnswerWriter:
-    """Commits answers on a background thread, the moment it is free (group commit).
+    """Commits answers on a group-commit thread (see `store.GroupCommitThread`).
 
-    The thread takes every answer waiting in its queue and commits them in one transaction,
-    so nothing finished waits for anything unfinished, and a fast backend is not held back by
-    one commit per answer. It alone updates the summary's generated/truncated/reused counts.
+    The thread alone updates the summary's generated/truncated/reused counts.
     """
 
     def __init__(self, store: Store, summary: ModelSummary, fingerprints: dict[tuple[str, str], str],
@@ -197,35 +193,22 @@ class AnswerWriter:
         self.replaceable = replaceable
         self.error: str | None = None
         self.lost = 0  # answers that could not be saved after a store error
-        self.queue: queue.Queue[GenerationResult | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name=f"arena-writer-{summary.model}", daemon=True)
-        self.thread.start()
+        self.thread = GroupCommitThread(self._commit_group, name=f"arena-writer-{summary.model}")
 
     def submit(self, result: GenerationResult) -> None:
         if self.error is not None:
             raise StoreError(f"saving answers failed: {self.error}")
-        self.queue.put(result)
+        self.thread.put(result)
 
     def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
+        self.thread.close()
 
-    def _run(self) -> None:
-        done = False
+    def _commit_group(self, results: list[GenerationResult]) -> None:
+        if self.error is not None:
+            self.lost += len(results)
+            return
         with self.store.connect() as connection:
-            while not done:
-                batch = [self.queue.get()]
-                while True:
-                    try:
-                        batch.append(self.queue.get_nowait())
-                    except queue.Empty:
-                        break
-                done = batch[-1] is None
-                results = [r for r in batch if r is not None]
-                if self.error is not None:
-                    self.lost += len(results)
-                elif results:
-                    self._commit(connection, results)
+            self._commit(connection, results)
 
     def _commit(self, connection: Connection, results: list[GenerationResult]) -> None:
         try:

@@ -1,16 +1,13 @@
-"""Committing judgments and battles as they finish, from a writer thread (group commit).
+"""Committing judgments and battles as they finish, from a group-commit thread.
 
-Each finished judgment is handed to the writer at once. The writer commits whatever has
-arrived: one judgment alone when results come one at a time (a real judge), or everything
-that arrived during the previous commit in one transaction when results come in bursts (a
-batch finishing together). No finished judgment ever waits for a later one. The battle of a
-pair goes into the same transaction as its second valid judgment.
+Each finished judgment is handed to the writer at once (`store.GroupCommitThread`): alone when
+results come one at a time (a real judge), together with everything that arrived during the
+previous commit when they come in bursts. The battle of a pair goes into the same transaction
+as its second valid judgment.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +17,7 @@ from sqlalchemy import update
 
 from arena.judge.pairs import ORDERS, Order, battle_winner
 from arena.judge.records import JUDGE_SOURCE, battle_dedup_key
-from arena.store import Store, battles, judgments, utcnow
-
-MAX_GROUP = 1000
+from arena.store import GroupCommitThread, Store, battles, judgments, utcnow
 
 
 @dataclass
@@ -44,45 +39,29 @@ class JudgmentWriter:
         self.judge_name = judge_name
         self.on_committed = on_committed
         self.error: BaseException | None = None
-        self._queue: queue.Queue[Finished | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="arena-judgment-writer", daemon=True)
-        self._thread.start()
+        self._thread = GroupCommitThread(self._commit_group, name="arena-judgment-writer")
 
     def submit(self, finished: Finished) -> None:
         if self.error is not None:
             raise self.error
-        self._queue.put(finished)
+        self._thread.put(finished)
 
     def close(self) -> None:
         """Commit everything submitted, stop the thread, and re-raise a write error if any."""
-        self._queue.put(None)
-        self._thread.join()
+        self._thread.close()
         if self.error is not None:
             raise self.error
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            group = [first]
-            while len(group) < MAX_GROUP:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                group.append(item)
-            try:
-                outcomes = self._commit(group)
-            except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread
-                self.error = exc
-                return
-            for finished, outcome in zip(group, outcomes):
-                self.on_committed(finished, outcome)
+    def _commit_group(self, group: list[Finished]) -> None:
+        if self.error is not None:  # after a write error nothing more is stored
+            return
+        try:
+            outcomes = self._commit(group)
+        except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread
+            self.error = exc
+            return
+        for finished, outcome in zip(group, outcomes):
+            self.on_committed(finished, outcome)
 
     def _commit(self, group: list[Finished]) -> list[tuple[str | None, str | None] | None]:
         """One transaction: the group's judgments, then the battles they complete.
