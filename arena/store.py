@@ -34,13 +34,20 @@ from sqlalchemy import (
     event,
     inspect,
     select,
+    text,
+    update,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.schema import CreateColumn
 
 from arena.errors import StoreError
 
+# Bump when the tables change. Changes between versions are additive (new tables, new nullable
+# columns, new indexes), so an older store is upgraded in place by `upgrade_schema`; a step that
+# must also rewrite data goes into DATA_MIGRATIONS under the version it upgrades from.
 SCHEMA_VERSION = 1
+DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 metadata = MetaData()
 
@@ -277,7 +284,7 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
         with engine.begin() as connection:
             existing = set(inspect(connection).get_table_names())
             if "meta" in existing:
-                _check_version(connection, url)
+                _check_version(connection, url, upgrade=not read_only)
             elif existing - {"meta"} and "answers" in existing:
                 raise StoreError(f"{url}: store has no schema version; it was not made by arena")
             elif read_only or not create:
@@ -294,10 +301,44 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
     return store
 
 
-def _check_version(connection: Connection, url: str) -> None:
-    version = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-    if version != str(SCHEMA_VERSION):
+def _check_version(connection: Connection, url: str, *, upgrade: bool) -> None:
+    """An older store is upgraded when this is a writing open; a newer one is refused."""
+    found = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    version = int(found) if found is not None and str(found).isdigit() else None
+    if version == SCHEMA_VERSION:
+        return
+    if version is not None and version < SCHEMA_VERSION and upgrade:
+        upgrade_schema(connection, version)
+        return
+    if version is not None and version < SCHEMA_VERSION:
         raise StoreError(
-            f"{url}: store schema version {version}, this arena reads version {SCHEMA_VERSION}; "
-            "use a matching arena release or a new store"
+            f"{url}: store schema version {version} is older than this arena's {SCHEMA_VERSION}; "
+            "run any writing command (for example `arena generate`) once to upgrade it"
         )
+    raise StoreError(
+        f"{url}: store schema version {found}, this arena reads version {SCHEMA_VERSION}; "
+        "use a matching arena release or a new store"
+    )
+
+
+def upgrade_schema(connection: Connection, version: int) -> None:
+    """Bring a store at `version` up to SCHEMA_VERSION in the caller's transaction."""
+    metadata.create_all(connection)  # new tables, with their indexes
+    inspector = inspect(connection)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise StoreError(f"schema upgrade: new column {table.name}.{column.name} needs a default")
+            spec = CreateColumn(column).compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {spec}"))
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(connection)
+    for step in range(version, SCHEMA_VERSION):
+        if step in DATA_MIGRATIONS:
+            DATA_MIGRATIONS[step](connection)
+    connection.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))

@@ -84,3 +84,36 @@ def test_unusable_urls(tmp_path: Path) -> None:
     (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="cannot open store"):
         open_store(url(tmp_path / "garbage.db"))
+
+
+def _make_older(path: Path) -> None:
+    """A store as an earlier release left it: an older version, a table and a column missing."""
+    store = open_store(url(path))
+    store.close()
+    connection = sqlite3.connect(path)
+    connection.execute("DROP TABLE run_locks")
+    connection.execute("DROP INDEX ix_answers_model_fp")
+    connection.execute("ALTER TABLE answers DROP COLUMN engine")
+    connection.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    connection.commit()
+    connection.close()
+
+
+def test_an_older_store_is_upgraded_in_place_by_a_writing_open(tmp_path: Path) -> None:
+    _make_older(tmp_path / "old.db")
+    store = open_store(url(tmp_path / "old.db"))
+    with store.transaction() as c:
+        c.execute(answers.insert().values(model="m", question_id="q", fingerprint="f", text="t",
+                                          engine="e", created_at=utcnow()))
+        assert c.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar() == str(SCHEMA_VERSION)
+    store.close()
+    connection = sqlite3.connect(tmp_path / "old.db")
+    names = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+    connection.close()
+    assert {"run_locks", "ix_answers_model_fp"} <= names
+
+
+def test_an_older_store_opened_read_only_says_how_to_upgrade(tmp_path: Path) -> None:
+    _make_older(tmp_path / "old.db")
+    with pytest.raises(StoreError, match=r"schema version 0 is older than this arena's .*run any writing command"):
+        open_store(url(tmp_path / "old.db"), read_only=True)
