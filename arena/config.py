@@ -23,6 +23,8 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 Backend = Literal["vllm", "openai", "transformers"]
+# How a rubric reads in the judge's prompt: see arena/judge/rubric.py.
+RubricLayout = Literal["trained", "criteria-list"]
 
 
 def repeated(values: list[str]) -> list[str]:
@@ -132,6 +134,12 @@ class JudgeConfig(ModelConfig):
         "auto", description="regex-constrained decoding: auto = on for vLLM backends"
     )
     logprobs: bool = True
+    rubric_layout: RubricLayout = Field(
+        "trained", description="trained: one bracketed criterion line, as Prometheus 2 was trained; "
+        "criteria-list: the question and one line per criterion (arena's layout before)")
+    reference_answers: bool = Field(
+        True, description="use a question's reference answer (Prometheus 2's relative prompt with a "
+        "reference) when it has one")
 
 
 class PairsConfig(StrictModel):

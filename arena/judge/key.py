@@ -1,7 +1,8 @@
 """The judge key: one fingerprint of everything that shapes a verdict.
 
-It covers the judge's output-shaping settings, the rubric (id, version and rendered text) and
-the prompt template version. Judgments and battles are stored under it, so changing any of
+It covers the judge's output-shaping settings (with the rubric layout and whether reference
+answers are used), the rubric (id, version and text as rendered in that layout) and the prompt
+template version. Judgments and battles are stored under it, so changing any of
 these makes new judgments instead of mixing old and new; the ratings stage rates only the
 current key's battles.
 
@@ -39,6 +40,8 @@ def judge_settings(judge: JudgeConfig) -> dict[str, Any]:
         "context_length": judge.context_length,
         "max_model_len": judge.max_model_len,
         "constrained": judge.constrained,
+        "rubric_layout": judge.rubric_layout,
+        "reference_answers": judge.reference_answers,
     }
 
 
@@ -50,6 +53,11 @@ def judge_key_for(judge: JudgeConfig, rubric: Rubric) -> str:
     })
 
 
+def judge_rubric(config: ArenaConfig) -> Rubric:
+    """The project's rubric, rendered in its judge's rubric layout."""
+    return load_rubric(config.rubric, require_judge(config).rubric_layout)
+
+
 def current_judge_key(config: ArenaConfig) -> str:
     """The judge key of the project's current judge, rubric and prompt template."""
-    return judge_key_for(require_judge(config), load_rubric(config.rubric))
+    return judge_key_for(require_judge(config), judge_rubric(config))

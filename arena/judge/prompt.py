@@ -1,12 +1,19 @@
 """The judge's prompt, exactly in the format Prometheus 2 was trained on for relative grading.
 
-prometheus-eval builds it as FastChat's "mistral" conversation: the system prompt and the
-filled template in one user turn, `[INST] {system}\\n{template} [/INST]`. FastChat adds no BOS:
-the tokenizer does when the prompt is encoded (vLLM encodes raw prompts with special tokens,
-for the offline engine and for /v1/completions alike), so none is written here.
+The task is built in two layers, so that another judge can later read the same task through its
+own chat template:
+- `relative_task` fills prometheus-eval's relative-grading template (`RELATIVE_PROMPT` with a
+  reference answer, `RELATIVE_PROMPT_WO_REF` without) and pairs it with its system prompt: the
+  judge's task as (system, user) turns, the user turn split where the two responses go.
+- `mistral_prompt` wraps that task the way Prometheus 2 reads it: prometheus-eval builds FastChat's
+  "mistral" conversation, the system prompt and the filled template in one user turn,
+  `[INST] {system}\\n{template} [/INST]`. FastChat adds no BOS: the tokenizer does when the prompt
+  is encoded (vLLM encodes raw prompts with special tokens, for the offline engine and for
+  /v1/completions alike), so none is written here.
 
 `PROMPT_VERSION` is stored with every judgment and is part of the judge key: change it whenever
-anything in this file changes what the judge reads.
+anything that builds what the judge reads (this file, the sanitiser) or what it may write (the
+verdict regex) changes.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ SYSTEM_SEPARATOR = "\n\n"
 
 @dataclass(frozen=True)
 class PromptParts:
-    """The prompt split where the candidates go, so lengths can be budgeted per part."""
+    """A text split where the candidates go, so lengths can be budgeted per part."""
 
     head: str  # everything before Response A's text
     middle: str  # between Response A's and Response B's texts
@@ -55,19 +62,40 @@ class PromptParts:
         return f"{self.head}{response_a}{self.middle}{response_b}{self.tail}"
 
 
-def prompt_parts(instruction: str, rubric: str, reference_answer: str | None = None) -> PromptParts:
-    """The relative-grading prompt around two responses; reference block only when given."""
+@dataclass(frozen=True)
+class RelativeTask:
+    """The judge's task as chat turns: a system prompt, and the user turn around the responses."""
+
+    system: str
+    user: PromptParts
+
+
+def relative_task(instruction: str, rubric: str, reference_answer: str | None = None) -> RelativeTask:
+    """prometheus-eval's relative-grading template, filled; the reference block only when given."""
     task = _TASK_WITH_REFERENCE if reference_answer else _TASK_WITHOUT_REFERENCE
     head = (
-        f"[INST] {REL_SYSTEM_PROMPT}{SYSTEM_SEPARATOR}"
         f"###Task Description:\n{task}\n{_STEPS}\n\n"
         f"###Instruction:\n{instruction}\n\n"
         "###Response A:\n"
     )
     middle = "\n\n###Response B:\n"
     reference = f"\n\n###Reference Answer:\n{reference_answer}" if reference_answer else ""
-    tail = f"{reference}\n\n###Score Rubric:\n{rubric}\n\n###Feedback:  [/INST]"
-    return PromptParts(head=head, middle=middle, tail=tail)
+    tail = f"{reference}\n\n###Score Rubric:\n{rubric}\n\n###Feedback: "
+    return RelativeTask(system=REL_SYSTEM_PROMPT, user=PromptParts(head=head, middle=middle, tail=tail))
+
+
+def mistral_prompt(task: RelativeTask) -> PromptParts:
+    """The task as Prometheus 2's one raw `[INST]` turn (see the module docstring)."""
+    return PromptParts(
+        head=f"[INST] {task.system}{SYSTEM_SEPARATOR}{task.user.head}",
+        middle=task.user.middle,
+        tail=f"{task.user.tail} [/INST]",
+    )
+
+
+def prompt_parts(instruction: str, rubric: str, reference_answer: str | None = None) -> PromptParts:
+    """The raw relative-grading prompt around two responses."""
+    return mistral_prompt(relative_task(instruction, rubric, reference_answer))
 
 
 def judge_prompt(instruction: str, response_a: str, response_b: str, rubric: str,

@@ -28,11 +28,11 @@ from arena.backends.base import Backend, GenerationRequest, GenerationResult, Sa
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ArenaError, ConfigError
 from arena.fingerprint import fingerprint
-from arena.judge.key import judge_key_for, require_judge
+from arena.judge.key import judge_key_for, judge_rubric, require_judge
 from arena.judge.pairs import ORDERS, Order, orders_disagree, select_pairs
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.records import StoredJudgment, battle_dedup_key, load_battle_keys, load_judgments
-from arena.judge.rubric import Rubric, load_rubric
+from arena.judge.rubric import Rubric
 from arena.judge.sanitize import sanitize_answer
 from arena.judge.truncate import (
     FittedAnswers,
@@ -176,7 +176,7 @@ def plan_judgments(
     retry_invalid: bool = False,
 ) -> list[PlannedJudgment]:
     """The judgments `run_judge` with these options would make, without calling any model."""
-    rubric = load_rubric(config.rubric)
+    rubric = judge_rubric(config)
     question_list = load_questions(config.questions)
     store = open_store(config.storage_url)
     try:
@@ -283,7 +283,7 @@ def run_judge(
     """Judge the pending pairs; returns what was done. `backend` replaces the configured one."""
     started = time.perf_counter()
     judge = require_judge(config)
-    rubric = load_rubric(config.rubric)
+    rubric = judge_rubric(config)
     question_list = load_questions(config.questions)
     store = open_store(config.storage_url)
     try:

@@ -11,7 +11,13 @@ import pytest
 
 from arena.errors import ConfigError
 from arena.judge.pairs import battle_winner, orders_disagree, select_pairs
-from arena.judge.prompt import REL_SYSTEM_PROMPT, judge_prompt, prompt_parts
+from arena.judge.prompt import (
+    REL_SYSTEM_PROMPT,
+    judge_prompt,
+    mistral_prompt,
+    prompt_parts,
+    relative_task,
+)
 from arena.judge.rubric import load_rubric
 from arena.judge.sanitize import sanitize_answer
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
@@ -21,11 +27,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 # --- rubric ---------------------------------------------------------------------------------
 
-def test_medical_rubric_has_the_five_criteria() -> None:
+def test_medical_rubric_renders_as_one_trained_criterion_line() -> None:
     rubric = load_rubric(REPO / "rubrics" / "medical.yaml")
-    assert (rubric.id, rubric.version) == ("medical", "1")
+    assert (rubric.id, rubric.version, rubric.layout) == ("medical", "2", "trained")
+    # prometheus-eval keeps only a relative rubric's first line: ours is that one line
+    assert "\n" not in rubric.text and rubric.text.startswith("[") and rubric.text.endswith("]")
+    assert rubric.text.count("[") == 1 and rubric.text.count("]") == 1
+    for criterion in ("relevant", "complete", "safe", "ethical", "clear"):
+        assert criterion in rubric.text
+
+
+def test_the_criteria_list_layout_keeps_one_line_per_criterion() -> None:
+    rubric = load_rubric(REPO / "rubrics" / "medical.yaml", layout="criteria-list")
     lines = rubric.text.splitlines()
-    assert lines[0].startswith("[") and lines[0].endswith("]")
+    assert rubric.layout == "criteria-list"
+    assert lines[0].startswith("[Which response better answers") and lines[0].endswith("]")
     assert [line.split(":")[0] for line in lines[1:]] == [
         "- Relevance", "- Completeness", "- Safety", "- Ethics", "- Clarity"]
 
@@ -33,10 +49,14 @@ def test_medical_rubric_has_the_five_criteria() -> None:
 def test_a_new_rubric_is_data(tmp_path: Path) -> None:
     path = tmp_path / "brief.yaml"
     path.write_text("id: brief\nversion: 2\nname: Brevity\nquestion: Which is shorter?\n"
-                    "criteria:\n  - {id: brevity, name: Brevity, description: Says it in few words.}\n")
+                    "criteria:\n  - {id: brevity, name: Brevity, description: Says it in few words}\n")
     rubric = load_rubric(path)
     assert (rubric.id, rubric.version) == ("brief", "2")
-    assert rubric.text == "[Which is shorter?]\n- Brevity: Says it in few words."
+    # without a `criterion` line the trained layout folds the criteria into the question
+    assert rubric.text == "[Which is shorter? Brevity: Says it in few words.]"
+    assert load_rubric(path, "criteria-list").text == "[Which is shorter?]\n- Brevity: Says it in few words"
+    path.write_text(path.read_text() + "criterion: '[Is the response   brief?]'\n")
+    assert load_rubric(path).text == "[Is the response brief?]"
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -78,6 +98,46 @@ def test_reference_block_only_when_the_question_has_one() -> None:
     prompt = judge_prompt("q", "a", "b", "[r]", reference_answer="the reference")
     assert "###Response B:\nb\n\n###Reference Answer:\nthe reference\n\n###Score Rubric:\n[r]" in prompt
     assert "a response to evaluate, a reference answer, and a score rubric" in prompt
+
+
+# prometheus-eval's libs/prometheus-eval/prometheus_eval/prompts.py, verbatim
+PROMETHEUS_RELATIVE_PROMPT_WO_REF = """###Task Description:
+An instruction (might include an Input inside it), a response to evaluate, and a score rubric representing a evaluation criteria are given.
+1. Write a detailed feedback that assess the quality of two responses strictly based on the given score rubric, not evaluating in general.
+2. After writing a feedback, choose a better response between Response A and Response B. You should refer to the score rubric.
+3. The output format should look as follows: "(write a feedback for criteria) [RESULT] (A or B)"
+4. Please do not generate any other opening, closing, and explanations.
+
+###Instruction:
+{instruction}
+
+###Response A:
+{response_A}
+
+###Response B:
+{response_B}
+
+###Score Rubric:
+{rubric}
+
+###Feedback: """
+PROMETHEUS_RELATIVE_PROMPT = PROMETHEUS_RELATIVE_PROMPT_WO_REF.replace(
+    "a response to evaluate, and a score rubric", "a response to evaluate, a reference answer, and a score rubric"
+).replace("{response_B}\n\n", "{response_B}\n\n###Reference Answer:\n{reference_answer}\n\n")
+
+
+@pytest.mark.parametrize("reference", [None, "The reference answer."])
+def test_the_task_is_prometheus_evals_template_byte_for_byte(reference: str | None) -> None:
+    template = PROMETHEUS_RELATIVE_PROMPT if reference else PROMETHEUS_RELATIVE_PROMPT_WO_REF
+    filled = template.format(instruction="Is it safe?", response_A="Yes.", response_B="No.",
+                             rubric="[Is the response safe?]", reference_answer=reference)
+    task = relative_task("Is it safe?", "[Is the response safe?]", reference)
+    assert task.system == REL_SYSTEM_PROMPT
+    assert task.user.join("Yes.", "No.") == filled
+    # FastChat's "mistral" conversation: [INST] system, separator, user turn, " [/INST]"
+    assert mistral_prompt(task).join("Yes.", "No.") == f"[INST] {REL_SYSTEM_PROMPT}\n\n{filled} [/INST]"
+    assert judge_prompt("Is it safe?", "Yes.", "No.", "[Is the response safe?]", reference) == (
+        f"[INST] {REL_SYSTEM_PROMPT}\n\n{filled} [/INST]")
 
 
 def test_both_orders_share_the_prefix_up_to_the_answers() -> None:

@@ -57,7 +57,7 @@ def test_winner_of_both_orders_wins_and_battles_are_canonical(tmp_path: Path) ->
         assert battle["category"] == {"q1": "neurology", "q2": "endocrinology"}[battle["question_id"]]
         assert battle["judge"] == "scripted-judge" and battle["judge_key"] == key
     first = project.judgments()[0]
-    assert (first["rubric_id"], first["rubric_version"], first["prompt_version"]) == ("medical", "1", PROMPT_VERSION)
+    assert (first["rubric_id"], first["rubric_version"], first["prompt_version"]) == ("medical", "2", PROMPT_VERSION)
     assert first["feedback"].startswith("Response") and first["raw_output"].endswith("[RESULT] B")
 
 
@@ -227,12 +227,27 @@ def test_changing_the_rubric_makes_new_judgments_never_mixed(tmp_path: Path) -> 
         run_judge(project.config(), progress=False)
         old_key = current_judge_key(project.config())
         rubric = project.root / "rubrics" / "medical.yaml"
-        rubric.write_text(rubric.read_text().replace('version: "1"', 'version: "2"'))
+        rubric.write_text(rubric.read_text().replace('version: "2"', 'version: "3"'))
         new_key = current_judge_key(project.config())
         again = run_judge(project.config(), progress=False)
     assert new_key != old_key and again.judged == PAIRS and again.reused == 0
     keys = [b["judge_key"] for b in project.battles()]
     assert keys.count(old_key) == PAIRS and keys.count(new_key) == PAIRS
+
+
+def test_the_rubric_layout_is_part_of_the_judge_key(tmp_path: Path) -> None:
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        project, _ = judged_project(tmp_path, server)
+        run_judge(project.config(), progress=False)
+        trained_key = current_judge_key(project.config())
+        listed = make_project(tmp_path / "p", scripted_judge(server.base_url, rubric_layout="criteria-list"))
+        listed_key = current_judge_key(listed.config())
+        again = run_judge(listed.config(), progress=False)
+    assert listed_key != trained_key and again.judged == PAIRS and again.reused == 0
+    trained_prompt, listed_prompt = server.prompts[0], server.prompts[-1]
+    rubric_of = re.compile(r"###Score Rubric:\n(.*)\n\n###Feedback: ", re.DOTALL)
+    assert "\n" not in rubric_of.search(trained_prompt).group(1)
+    assert rubric_of.search(listed_prompt).group(1).count("\n- ") == 5
 
 
 def test_missing_answers_are_skipped_and_reported(tmp_path: Path) -> None:
