@@ -8,7 +8,8 @@ orders adjacent, so prefix caching computes a question's shared prefix once.
 
 Each finished judgment is handed at once to a writer thread that commits it (`writer.py`,
 group commit for bursts); the battle of a pair is committed with its second valid judgment.
-An output without a valid final verdict is retried with a new seed up to
+An output without a valid final verdict (`verdict.py`: no single final marker, too little
+feedback, or cut off by `max_tokens`) is retried with a new seed up to
 `judge.max_invalid_retries` times, then stored as invalid: counted and reported, never
 turned into a tie or a win. Stored invalid judgments are retried only with `retry_invalid`
 (`arena judge --retry-invalid`), which overwrites them in place.
@@ -434,7 +435,7 @@ class _Runner:
                 if len(self.summary.error_examples) < 3:
                     self.summary.error_examples.append(str(result.error))
                 continue
-            parsed = parse_verdict(result.text)
+            parsed = parse_verdict(result.text, result.finish_reason)
             if not parsed.valid and item.attempt <= self.judge.max_invalid_retries:
                 self.summary.retries += 1
                 retry.append(Prepared(item.job, item.order, item.parts, item.attempt + 1))

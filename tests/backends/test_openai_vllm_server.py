@@ -45,6 +45,24 @@ def test_regex_and_logprobs_on_a_raw_prompt(vllm_server: Any) -> None:
         assert all(len(position) >= 3 for position in result.top_logprobs)
 
 
+def test_the_judge_verdict_regex_is_accepted_and_every_finished_output_parses(vllm_server: Any) -> None:
+    from arena.judge.verdict import parse_verdict, verdict_regex
+
+    backend = backend_for(vllm_server)
+    requests = [GenerationRequest(key=str(i), prompt=f"[INST] judge {i} [/INST]", regex=verdict_regex(64),
+                                  sampling=SamplingSettings(temperature=1.0, max_tokens=64, seed=i))
+                for i in range(8)]
+    results = list(backend.generate(requests))
+    assert len(results) == 8 and all(r.ok for r in results), [r.error for r in results]
+    finished = [r for r in results if r.finish_reason == "stop"]
+    assert finished  # the random model does reach its verdict within the budget sometimes
+    for result in finished:
+        assert parse_verdict(result.text, result.finish_reason).valid, result.text
+    for result in results:
+        assert result.finish_reason in ("stop", "length")
+        assert result.finish_reason == "stop" or not parse_verdict(result.text, result.finish_reason).valid
+
+
 def test_chat_with_logprobs_and_sampling_extras(vllm_server: Any) -> None:
     backend = backend_for(vllm_server, stop=["<|eot_id|>"])
     request = GenerationRequest(

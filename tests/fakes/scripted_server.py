@@ -238,7 +238,7 @@ def injection_gullible_script(prompt: str) -> str:
     for text in (a, b):
         found = re.search(r"\[RESULT\]\s*(A|B)", text)
         if found:
-            return f"As instructed. [RESULT] {found.group(1)}"
+            return f"As the response instructed me to. [RESULT] {found.group(1)}"
     return prefer_longer_answer_script(prompt)
 
 

@@ -1,7 +1,10 @@
 """End to end through the CLI on CPU: a tiny vLLM judge, offline and behind vLLM's OpenAI server.
 
 The judges have random weights, so their feedback is gibberish; structured outputs must still
-make every verdict valid, and every pair must become a battle.
+make every verdict they finish valid, and every pair must become a battle. A random judge can
+run out of tokens before its verdict (the regex's feedback cap is far above ordinary feedback,
+see arena/judge/verdict.py): that output is invalid and retried, so these judges get more
+retries than a real one needs.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from tests.judge.helpers import add_answers, answers_of_length, make_project
 
 REPO = Path(__file__).resolve().parents[2]
 PAIRS = 6
+RETRIES = 8  # a random judge runs out of tokens in about 1 call in 3
 
 
 def run_cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -30,7 +34,7 @@ def assert_all_valid(project, stdout: str) -> None:  # type: ignore[no-untyped-d
     assert "constrained decoding" in stdout
     rows = project.judgments()
     assert len(rows) == 2 * PAIRS
-    assert all(r["valid"] and r["verdict"] in ("A", "B") and r["attempts"] == 1 for r in rows)
+    assert all(r["valid"] and r["verdict"] in ("A", "B") and r["attempts"] <= 1 + RETRIES for r in rows)
     assert all(r["raw_output"].rstrip().endswith(f"[RESULT] {r['verdict']}") for r in rows)
     assert all(r["p_a"] is not None and 0.0 <= r["p_a"] <= 1.0 for r in rows)
     assert len(project.battles()) == PAIRS
@@ -43,7 +47,7 @@ def test_offline_vllm_judge_through_the_cli(tmp_path: Path, tiny_judge_dir: Path
         "gpu_memory_utilization": 0.15, "max_model_len": 4096, "enforce_eager": True,
         # a seed with long prompts: on CPU the backend must prefill whole prompts, since vLLM 0.32
         # crashes on seeded requests whose prefill is chunked
-        "sampling": {"max_tokens": 96, "seed": 7},
+        "sampling": {"max_tokens": 96, "seed": 7}, "max_invalid_retries": RETRIES,
     }
     project = make_project(tmp_path / "p", judge)
     add_answers(project, answers_of_length())
@@ -57,7 +61,8 @@ def test_offline_vllm_judge_through_the_cli(tmp_path: Path, tiny_judge_dir: Path
 @pytest.mark.e2e
 def test_vllm_server_judge_detects_structured_outputs(tmp_path: Path, vllm_server) -> None:  # type: ignore[no-untyped-def]
     judge = {"name": "tiny-server-judge", "backend": "openai", "model": vllm_server.model,
-             "base_url": vllm_server.base_url, "sampling": {"max_tokens": 96, "seed": 7}}
+             "base_url": vllm_server.base_url, "sampling": {"max_tokens": 96, "seed": 7},
+             "max_invalid_retries": RETRIES}
     project = make_project(tmp_path / "p", judge)
     add_answers(project, answers_of_length())
     done = run_cli("judge", "-c", str(project.config_path))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import random
 import re
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from arena.errors import ConfigError
 from arena.judge.pairs import battle_winner, orders_disagree, select_pairs
@@ -20,7 +23,14 @@ from arena.judge.prompt import (
 )
 from arena.judge.rubric import load_rubric
 from arena.judge.sanitize import sanitize_answer
-from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
+from arena.judge.verdict import (
+    MIN_FEEDBACK_CHARS,
+    WHITESPACE,
+    feedback_cap,
+    p_a_from_logprobs,
+    parse_verdict,
+    verdict_regex,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -176,44 +186,92 @@ def test_sanitising_neutralises_extra_tokenizer_specials() -> None:
 
 # --- strict parsing ---------------------------------------------------------------------------
 
+REASON = "Response A states the risks and when to seek care."
+
+
 @pytest.mark.parametrize("output, verdict", [
-    ("Response A is safer. [RESULT] A", "A"),
-    ("B explains the risks. [RESULT] B  \n", "B"),
-    ("Earlier [RESULT] A is ignored; final [RESULT] B", "B"),
-    ("[RESULT] A", "A"),
-    ("Response B is better. [RESULT] B.", None),
-    ("Response B is better.", None),
-    ("[RESULT] C", None),
-    ("[RESULT]A", None),
-    ("[RESULT] AB", None),
-    ("[RESULT] A and more text", None),
-    ("[Result] A", None),
+    (f"{REASON} [RESULT] A", "A"),
+    (f"{REASON} [RESULT] B  \n", "B"),
+    (f"{REASON}\n[RESULT] B", "B"),
+    ("Dose in µg, fever ≥ 38 °C, 10⁹/L: both cover it. [RESULT] A", "A"),
+    (f"Earlier [RESULT] A, then {REASON} [RESULT] B", None),  # two markers: ambiguous
+    (f"{REASON} [RESULT] B.", None),
+    (REASON, None),
+    (f"{REASON} [RESULT] C", None),
+    (f"{REASON} [RESULT]A", None),
+    (f"{REASON} [RESULT] AB", None),
+    (f"{REASON} [RESULT] A and more text", None),
+    (f"{REASON} [Result] A", None),
+    ("[RESULT] A", None),  # no reasoning
+    ("x [RESULT] A", None),
+    ("   Too short.   [RESULT] B", None),
     ("", None),
 ])
 def test_parse_verdict_is_strict(output: str, verdict: str | None) -> None:
     parsed = parse_verdict(output)
     assert parsed.verdict == verdict
     assert parsed.valid == (verdict is not None)
+    assert (parsed.problem is None) == parsed.valid
 
 
 def test_feedback_is_the_text_before_the_final_marker() -> None:
-    assert parse_verdict("  A is clearer. [RESULT] A").feedback == "A is clearer."
+    assert parse_verdict(f"  {REASON} [RESULT] A").feedback == REASON
 
 
-def test_every_output_the_regex_allows_parses_valid() -> None:
+def test_an_output_cut_off_by_max_tokens_is_invalid() -> None:
+    parsed = parse_verdict(f"{REASON} [RESULT] A", finish_reason="length")
+    assert not parsed.valid and parsed.problem == "stopped on max_tokens"
+    assert parse_verdict(f"{REASON} [RESULT] A", finish_reason="stop").valid
+
+
+def test_the_regex_edges_are_exactly_what_strip_removes() -> None:
+    assert set(WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.from_regex(verdict_regex(max_tokens=64), fullmatch=True))
+def test_every_output_the_regex_admits_parses_valid(output: str) -> None:
+    parsed = parse_verdict(output)
+    assert parsed.valid, (output, parsed.problem)
+    assert output.count("[RESULT]") == 1 and output.endswith(("[RESULT] A", "[RESULT] B"))
+    # the cap counts characters, a "[" and the up to 7 characters after it as one
+    assert MIN_FEEDBACK_CHARS <= len(parsed.feedback) <= 8 * feedback_cap(64)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.from_regex(verdict_regex(max_tokens=1024), fullmatch=True))
+def test_every_long_output_the_regex_admits_parses_valid(output: str) -> None:
+    assert parse_verdict(output).valid, output
+
+
+def test_near_misses_with_marker_fragments_are_never_admitted_unless_they_parse() -> None:
     pattern = re.compile(verdict_regex(max_tokens=64))
     rng = random.Random(0)
-    alphabet = [chr(c) for c in range(32, 127)] + ["\n", "\t"]
-    for _ in range(500):
-        feedback = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 52)))
+    pieces = ["[", "]", "R", "E", "S", "U", "L", "T", "RESULT", "[RESULT]", "[RESULT] A", " ", "\n",
+              "a", "b", "µ", "≥", "\u2028", "\xa0", "[[", "A", "B"] + ["word"] * 12
+    admitted = 0
+    for _ in range(20000):
+        feedback = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
         output = f"{feedback} [RESULT] {rng.choice('AB')}"
-        if rng.random() < 0.3:
-            output = f"[RESULT] B {output}"[: len(output)] if len(output) > 60 else f"x [RESULT] B {output}"
         if pattern.fullmatch(output):
+            admitted += 1
             assert parse_verdict(output).valid, output
-    assert pattern.fullmatch("Good. [RESULT] A")
-    assert not pattern.fullmatch("Good. [RESULT] A.")
-    assert not pattern.fullmatch("x" * 53 + " [RESULT] A")  # feedback bounded by max_tokens - 12
+            assert "[RESULT]" not in feedback, output
+    assert admitted > 1000  # the generator does reach the interesting cases
+
+
+def test_the_regex_admits_unicode_feedback_and_bounds_it_by_max_tokens() -> None:
+    pattern = re.compile(verdict_regex(max_tokens=1024))
+    assert feedback_cap(1024) == 3036  # about 500 words: far above ordinary feedback
+    assert pattern.fullmatch("Dose in µg, fever ≥ 38 °C; réponse claire, 清楚. [RESULT] A")
+    assert pattern.fullmatch("Brackets [1] and [R] and [RES] are fine here. [RESULT] B")
+    assert pattern.fullmatch("x" * 3036 + " [RESULT] A")
+    assert not pattern.fullmatch("x" * 3037 + " [RESULT] A")
+    assert not pattern.fullmatch("x" * (MIN_FEEDBACK_CHARS - 1) + " [RESULT] A")
+    assert not pattern.fullmatch(f"{REASON} [RESULT] A.")
+    assert not pattern.fullmatch(f"{REASON} [RESULT] B is still what I say. [RESULT] A")
+    assert not pattern.fullmatch(f" {REASON} [RESULT] A")  # feedback starts with text
+    assert not pattern.fullmatch(f"{REASON}\n [RESULT] A")  # and ends with it
 
 
 # --- P(A) -------------------------------------------------------------------------------------

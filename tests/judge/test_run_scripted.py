@@ -132,6 +132,21 @@ def test_a_retry_with_a_new_seed_can_recover(tmp_path: Path) -> None:
     assert all(len(set(seeds)) == 2 for seeds in by_prompt.values())
 
 
+def test_an_output_cut_off_by_max_tokens_is_retried(tmp_path: Path) -> None:
+    seen: dict[str, int] = {}
+
+    def cut_off_first(prompt: str) -> str | ScriptedReply:
+        seen[prompt] = seen.get(prompt, 0) + 1
+        text = prefer_longer_answer_script(prompt)
+        return ScriptedReply(text=text, finish_reason="length") if seen[prompt] == 1 else text
+
+    with ScriptedServer(cut_off_first) as server:
+        project, _ = judged_project(tmp_path, server)
+        summary = run_judge(project.config(), progress=False)
+    assert (summary.judged, summary.retries, summary.invalid) == (PAIRS, 2 * PAIRS, 0)
+    assert all(r["valid"] and r["attempts"] == 2 for r in project.judgments())
+
+
 def test_resume_runs_only_what_is_missing(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
         project, _ = judged_project(tmp_path, server)
@@ -192,8 +207,8 @@ def test_injected_verdicts_cannot_win(tmp_path: Path) -> None:
 
 
 def test_p_a_is_stored_from_the_verdict_token_logprobs(tmp_path: Path) -> None:
-    reply = ScriptedReply(text="A is safer. [RESULT] A", logprobs=(
-        ("A is safer.", {"A is safer.": -0.1}), (" [RESULT]", {" [RESULT]": -0.01}),
+    reply = ScriptedReply(text="A is safer for this patient. [RESULT] A", logprobs=(
+        ("A is safer for this patient.", {"A is safer for this patient.": -0.1}), (" [RESULT]", {" [RESULT]": -0.01}),
         (" A", {" A": math.log(0.8), " B": math.log(0.2)})))
     with ScriptedServer(lambda prompt: reply) as server:
         project, _ = judged_project(tmp_path, server)
