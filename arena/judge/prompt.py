@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROMPT_VERSION = "prometheus2-relative-2"
+# 3: answers sanitised on a Unicode-folded view; the constrained-decoding regex admits Unicode
+# feedback of a minimum length and no earlier [RESULT] (the template text itself is unchanged).
+PROMPT_VERSION = "prometheus2-relative-3"
 
 REL_SYSTEM_PROMPT = (
     "You are a fair judge assistant assigned to deliver insightful feedback that compares "
