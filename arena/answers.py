@@ -113,7 +113,7 @@ def _question_row(question: Question) -> dict[str, object]:
         "audience": question.audience,
         "kind": question.kind,
         "safety_critical": question.safety_critical,
-        "reference_answer": question.reference_answer,
+        "reference_answer": question.reference,
     }
 
 

@@ -55,12 +55,18 @@ class Sampling(StrictModel):
 
 
 class JudgeSampling(Sampling):
-    """The Prometheus 2 paper's sampling; a partial override keeps the other defaults."""
+    """The Prometheus 2 paper's sampling; a partial override keeps the other defaults.
+
+    The judge is seeded by default: each request gets a seed derived from this one and what it
+    judges (`arena.judge.run.request_seed`), so a rerun draws the same verdicts. `seed: null`
+    sends none.
+    """
 
     temperature: float = Field(1.0, ge=0.0, le=5.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(1.03, gt=0.0, le=5.0)
     max_tokens: int = Field(1024, ge=1)
+    seed: int | None = 0
 
 
 class ModelConfig(StrictModel):

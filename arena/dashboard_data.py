@@ -504,6 +504,7 @@ class BattleDetail:
     answer_a: AnswerView | None
     answer_b: AnswerView | None
     judgments: list[JudgmentView] = field(default_factory=list)
+    reference: str | None = None  # the question's reference answer, when it has one
 
 
 def _judgment_view(row: Any, order: str) -> JudgmentView:
@@ -529,7 +530,9 @@ def battle_detail(store: Store, battle_id: int) -> BattleDetail | None:
         battle = connection.execute(select(battles).where(battles.c.id == battle_id)).first()
         if battle is None:
             return None
-        question = connection.execute(select(questions.c.text).where(questions.c.id == battle.question_id)).scalar()
+        question_row = connection.execute(select(questions.c.text, questions.c.reference_answer)
+                                          .where(questions.c.id == battle.question_id)).first()
+        question, reference = (question_row.text, question_row.reference_answer) if question_row else (None, None)
         ab = ba = None
         if battle.judgment_ab_id is not None:
             ab = connection.execute(select(judgments).where(judgments.c.id == battle.judgment_ab_id)).first()
@@ -548,7 +551,7 @@ def battle_detail(store: Store, battle_id: int) -> BattleDetail | None:
     return BattleDetail(battle_id=battle.id, question_id=battle.question_id, question=question or "",
                         category=battle.category, model_a=battle.model_a, model_b=battle.model_b,
                         winner=battle.winner, judge=battle.judge, answer_a=answer_a, answer_b=answer_b,
-                        judgments=views)
+                        judgments=views, reference=reference)
 
 
 def winner_name(detail: BattleDetail) -> str:

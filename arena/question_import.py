@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from arena.errors import DataError, first_problem
 from arena.question_checks import KNOWN_KINDS, normalise_text
-from arena.questions import CATEGORIES, MAX_QUESTION_CHARS, Question
+from arena.questions import CATEGORIES, MAX_QUESTION_CHARS, REFERENCE_ALIAS, Question
 
 FORMATS = ("jsonl", "csv", "medquad", "kqa")
 DEFAULT_CATEGORY = "general-practice"
@@ -119,6 +119,7 @@ def parse_field_map(value: str | None) -> dict[str, str]:
         ours, theirs = ours.strip(), theirs.strip()
         if not sep or not ours or not theirs:
             raise DataError(f"--map: expected ourfield=theirfield, got {part.strip()!r}")
+        ours = "reference" if ours == REFERENCE_ALIAS else ours
         if ours not in MAPPABLE_FIELDS:
             raise DataError(f"--map: unknown field {ours!r} (one of: {', '.join(MAPPABLE_FIELDS)})")
         mapping[ours] = theirs
@@ -202,6 +203,8 @@ def _mapped_row(where: str, record: dict[str, Any], field_map: dict[str, str]) -
 def _default_map(columns: set[str], field_map: dict[str, str]) -> dict[str, str]:
     """Their columns named like our fields map to them; `question`/`Question` stand in for text."""
     mapping = {name: name for name in MAPPABLE_FIELDS if name in columns}
+    if "reference" not in mapping and REFERENCE_ALIAS in columns:
+        mapping["reference"] = REFERENCE_ALIAS
     if "text" not in mapping:
         mapping.update({"text": name for name in ("question", "Question") if name in columns})
     mapping.update(field_map)
@@ -321,7 +324,7 @@ def read_medquad(root: Path, options: ImportOptions) -> Iterator[Row | Skip]:
             if category:
                 fields["category"] = category
             if answer:
-                fields["reference_answer"] = answer
+                fields["reference"] = answer
             yield Row(where, f"{collection}/{qid}", fields)
 
 
@@ -340,7 +343,7 @@ def read_kqa(path: Path, options: ImportOptions) -> Iterator[Row | Skip]:
         fields: dict[str, Any] = {"text": text, "source": "K-QA", "source_id": f"{path.name}:{line}"}
         answer = record.get("Free_form_answer")
         if isinstance(answer, str) and answer.strip():
-            fields["reference_answer"] = answer.strip()
+            fields["reference"] = answer.strip()
         # K-QA rows have no id; its own evaluation keys rows by question text, and so do we.
         yield Row(where, normalise_text(text), fields)
 
@@ -377,7 +380,7 @@ def _question_from_row(row: Row, fmt: str, source_name: str, options: ImportOpti
         audience = "patient"
     source = str(fields.pop("source", None) or source_name)
     values = {
-        **{k: str(v) for k, v in fields.items() if k in ("reference_answer", "source_id", "license")},
+        **{k: str(v) for k, v in fields.items() if k in ("reference", "source_id", "license")},
         "id": stable_id(ID_PREFIXES.get(fmt, slug(source_name)), source_name, row.original_id),
         "text": text, "category": category, "kind": kind, "audience": audience, "source": source,
         "safety_critical": _truthy(fields.get("safety_critical", False)),

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from arena.errors import DataError, first_problem
 
 MAX_QUESTION_CHARS = 4000
+REFERENCE_ALIAS = "reference_answer"
 
 # The controlled vocabularies of the shipped sets; `arena questions validate` flags other values.
 CATEGORIES = (
@@ -40,10 +41,24 @@ class Question(BaseModel):
     audience: Literal["patient", "clinician"] = "patient"
     kind: str = Field("general", min_length=1, max_length=100)
     safety_critical: bool = False
-    reference_answer: str | None = None
+    # An answer the judge may compare against (Prometheus 2's relative prompt with a reference).
+    # `reference_answer`, this field's name before, is read as an alias.
+    reference: str | None = None  # empty means none
     source: str | None = None
     license: str | None = None
     source_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reference_alias(cls, raw: object) -> object:
+        if isinstance(raw, dict) and REFERENCE_ALIAS in raw:
+            if "reference" in raw:
+                raise ValueError(f"give reference or {REFERENCE_ALIAS}, not both")
+            raw = {**raw, "reference": raw[REFERENCE_ALIAS]}
+            del raw[REFERENCE_ALIAS]
+        if isinstance(raw, dict) and isinstance(raw.get("reference"), str) and not raw["reference"].strip():
+            raw = {**raw, "reference": None}
+        return raw
 
 
 def parse_question_line(line: str, where: str) -> Question:

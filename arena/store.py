@@ -46,7 +46,9 @@ from arena.errors import StoreError
 # Bump when the tables change. Changes between versions are additive (new tables, new nullable
 # columns, new indexes), so an older store is upgraded in place by `upgrade_schema`; a step that
 # must also rewrite data goes into DATA_MIGRATIONS under the version it upgrades from.
-SCHEMA_VERSION = 1
+# 2: judgments record the seed sent, the finish reason and the reference answer's fingerprint;
+#    the validation_items and validation_judgments tables (`arena judge validate`).
+SCHEMA_VERSION = 2
 DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 metadata = MetaData()
@@ -115,6 +117,10 @@ judgments = Table(
     Column("truncated", Boolean, nullable=False, default=False),
     Column("latency_s", Float),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("seed", Integer),  # the seed sent with the final attempt (NULL: none sent)
+    Column("finish_reason", String(32)),  # the backend's, for the final attempt
+    # fingerprint of the question's reference answer the judge read (NULL: none)
+    Column("reference_fingerprint", String(32)),
     UniqueConstraint("judge_key", "answer_a_id", "answer_b_id", name="uq_judgment"),
 )
 
@@ -138,6 +144,52 @@ battles = Table(
     Column("dedup_key", String(64), nullable=False),
     Column("tstamp", Float, nullable=False),
     UniqueConstraint("source", "dedup_key", name="uq_battle"),
+)
+
+# `arena judge validate`: labelled pairs, and the judge's verdicts on them in both orders.
+validation_items = Table(
+    "validation_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(200), nullable=False),
+    Column("item_id", String(200), nullable=False),
+    # fingerprint of what the judge reads: instruction, both responses, reference, rubric
+    Column("fingerprint", String(32), nullable=False),
+    Column("category", String(100), nullable=False, default=""),
+    Column("label", String(3), nullable=False),  # "A", "B" or "tie" (the human preference)
+    Column("instruction", Text, nullable=False),
+    Column("response_a", Text, nullable=False),
+    Column("response_b", Text, nullable=False),
+    Column("reference", Text),
+    Column("rubric", Text),  # the item's own rubric line; NULL: the project's rubric
+    Column("source_file", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("dataset", "item_id", name="uq_validation_item"),
+)
+
+validation_judgments = Table(
+    "validation_judgments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("judge_key", String(32), nullable=False),
+    Column("item_fingerprint", String(32), nullable=False),
+    Column("position", String(2), nullable=False),  # "ab": the item's response_a shown as Response A
+    Column("judge", String(200), nullable=False),
+    Column("rubric_id", String(100), nullable=False),
+    Column("rubric_version", String(50), nullable=False),
+    Column("prompt_version", String(50), nullable=False),
+    Column("raw_output", Text, nullable=False),
+    Column("feedback", Text),
+    Column("verdict", String(1)),  # "A", "B", or NULL when invalid
+    Column("valid", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("p_a", Float),
+    Column("truncated", Boolean, nullable=False, default=False),
+    Column("seed", Integer),
+    Column("finish_reason", String(32)),
+    Column("latency_s", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("judge_key", "item_fingerprint", "position", name="uq_validation_judgment"),
 )
 
 snapshots = Table(
@@ -169,6 +221,7 @@ Index("ix_answers_model_fp", answers.c.model, answers.c.fingerprint)
 Index("ix_judgments_question", judgments.c.judge_key, judgments.c.question_id)
 Index("ix_battles_source", battles.c.source, battles.c.judge_key)
 Index("ix_snapshots_time", snapshots.c.source, snapshots.c.created_at)
+Index("ix_validation_items_dataset", validation_items.c.dataset, validation_items.c.fingerprint)
 
 
 def utcnow() -> dt.datetime:

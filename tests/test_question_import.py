@@ -19,6 +19,7 @@ from arena.question_import import (
     known_category,
     parse_field_map,
     stable_id,
+    write_questions,
 )
 from arena.questions import load_questions
 
@@ -162,11 +163,11 @@ def test_medquad_import(medquad_dir: Path, tmp_path: Path) -> None:
     assert first["text"] == "What is (are) Adult Acute Lymphoblastic Leukemia?"
     assert first["category"] == "oncology"  # CancerGov's subject
     assert first["source"] == "MedQuAD/CancerGov" and first["license"] == "CC-BY-4.0"
-    assert first["reference_answer"] == "Key Points\n- ALL is a cancer of the blood and bone marrow."
+    assert first["reference"] == "Key Points\n- ALL is a cancer of the blood and bone marrow."
     assert first["id"] == stable_id("medquad", "MedQuAD", "CancerGov/0000001_1-1")
     assert rows[2]["text"] == "Who is at risk for Adult Acute Lymphoblastic Leukemia?"
     assert [r["kind"] for r in rows] == ["general", "symptoms", "prevention", "general", "medication", "medication"]
-    assert rows[3]["category"] == "general-practice" and "reference_answer" not in rows[3]
+    assert rows[3]["category"] == "general-practice" and "reference" not in rows[3]
     assert [r["safety_critical"] for r in rows] == [False, False, False, False, True, False]
     assert rows[4]["category"] == "pharmacology"
     # the broken file and the empty question are reported with their location; the repeat is dropped
@@ -194,8 +195,8 @@ def test_kqa_import(kqa_file: Path, tmp_path: Path) -> None:
     assert [r["text"] for r in rows] == [
         "Can I take probiotics while breastfeeding?", "Is it contagious?",
         "Will Claritin affect breastfeeding supply?"]
-    assert rows[0]["reference_answer"].startswith("Yes, probiotics")
-    assert "reference_answer" not in rows[1]
+    assert rows[0]["reference"].startswith("Yes, probiotics")
+    assert "reference" not in rows[1]
     assert rows[0]["license"] == "MIT" and rows[0]["source"] == "K-QA"
     assert rows[0]["source_id"] == "questions_w_answers.jsonl:1"
     assert all(r["id"].startswith("kqa-") for r in rows)
@@ -352,3 +353,25 @@ def test_helpers() -> None:
     assert known_category("Astrology") is None and known_category("") is None
     assert known_category("Mental Health") == "mental-health"
     assert stable_id("kqa", "K-QA", "x") == stable_id("kqa", "K-QA", "x") != stable_id("kqa", "K-QA", "y")
+
+
+def test_reference_and_its_old_name_reference_answer_load_into_one_field(tmp_path: Path) -> None:
+    from arena.questions import parse_question_line
+
+    base = {"id": "r1", "text": "How should I take metformin?", "category": "endocrinology"}
+    new = parse_question_line(json.dumps({**base, "reference": "With meals."}), "f:1")
+    old = parse_question_line(json.dumps({**base, "reference_answer": "With meals."}), "f:2")
+    assert new == old and new.reference == "With meals."
+    assert parse_question_line(json.dumps({**base, "reference": "  "}), "f:3").reference is None
+    with pytest.raises(DataError, match="f:4: .*reference or reference_answer, not both"):
+        parse_question_line(json.dumps({**base, "reference": "a", "reference_answer": "b"}), "f:4")
+    # imports map either name; the file written uses `reference`
+    source = tmp_path / "refs.jsonl"
+    source.write_text(json.dumps({"question": "Is it contagious?", "reference_answer": "Yes, for a week."}) + "\n",
+                      encoding="utf-8")
+    (question,) = import_questions(source, "jsonl", ImportOptions()).questions
+    assert question.reference == "Yes, for a week."
+    out = tmp_path / "out.jsonl"
+    write_questions([question], out)
+    assert json.loads(out.read_text())["reference"] == "Yes, for a week."
+    assert parse_field_map("reference_answer=answer") == {"reference": "answer"}

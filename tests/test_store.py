@@ -117,3 +117,23 @@ def test_an_older_store_opened_read_only_says_how_to_upgrade(tmp_path: Path) -> 
     _make_older(tmp_path / "old.db")
     with pytest.raises(StoreError, match=r"schema version 0 is older than this arena's .*run any writing command"):
         open_store(url(tmp_path / "old.db"), read_only=True)
+
+
+def test_a_version_1_store_gains_the_judgment_columns_and_validation_tables(tmp_path: Path) -> None:
+    store = open_store(url(tmp_path / "v1.db"))
+    store.close()
+    connection = sqlite3.connect(tmp_path / "v1.db")
+    connection.execute("DROP TABLE validation_judgments")
+    connection.execute("DROP TABLE validation_items")
+    for column in ("seed", "finish_reason", "reference_fingerprint"):
+        connection.execute(f"ALTER TABLE judgments DROP COLUMN {column}")
+    connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    connection.commit()
+    connection.close()
+    open_store(url(tmp_path / "v1.db")).close()
+    connection = sqlite3.connect(tmp_path / "v1.db")
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(judgments)")}
+    tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    connection.close()
+    assert {"seed", "finish_reason", "reference_fingerprint"} <= columns
+    assert {"validation_items", "validation_judgments"} <= tables

@@ -22,6 +22,7 @@ class StoredJudgment:
     verdict: str | None
     valid: bool
     attempts: int
+    reference_fingerprint: str | None = None  # the reference answer it was judged with
 
 
 def load_judgments(store: Store, judge_key: str, question_ids: Iterable[str]) -> dict[tuple[int, int], StoredJudgment]:
@@ -29,14 +30,15 @@ def load_judgments(store: Store, judge_key: str, question_ids: Iterable[str]) ->
     wanted = set(question_ids)
     query = select(
         judgments.c.id, judgments.c.question_id, judgments.c.answer_a_id, judgments.c.answer_b_id,
-        judgments.c.verdict, judgments.c.valid, judgments.c.attempts,
+        judgments.c.verdict, judgments.c.valid, judgments.c.attempts, judgments.c.reference_fingerprint,
     ).where(judgments.c.judge_key == judge_key)
     found: dict[tuple[int, int], StoredJudgment] = {}
     with store.connect() as connection:
         for row in connection.execute(query):
             if row.question_id in wanted:
                 found[(row.answer_a_id, row.answer_b_id)] = StoredJudgment(
-                    id=row.id, verdict=row.verdict, valid=bool(row.valid), attempts=row.attempts or 1)
+                    id=row.id, verdict=row.verdict, valid=bool(row.valid), attempts=row.attempts or 1,
+                    reference_fingerprint=row.reference_fingerprint)
     return found
 
 

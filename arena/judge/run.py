@@ -13,6 +13,13 @@ feedback, or cut off by `max_tokens`) is retried with a new seed up to
 `judge.max_invalid_retries` times, then stored as invalid: counted and reported, never
 turned into a tie or a win. Stored invalid judgments are retried only with `retry_invalid`
 (`arena judge --retry-invalid`), which overwrites them in place.
+
+A question's reference answer is shown to the judge (Prometheus 2's relative prompt with a
+reference) unless `judge.reference_answers` is off. Each judgment stores the fingerprint of the
+reference it read; when a question's reference changes, its stored judgments judged a prompt
+that no longer exists: the pair is judged again, its judgments overwritten in place and its
+battle replaced, as when `arena generate --force` replaces an answer. Each judgment also stores
+the seed sent with its final attempt and the backend's finish reason.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ class PairJob:
     final: dict[Order, tuple[int, str | None]] = field(default_factory=dict)
     fitted: FittedAnswers | None = None
     closed: bool = False  # both orders final and counted
+    stale: set[Order] = field(default_factory=set)  # stored orders judged with another reference
 
     def answer_ids(self, order: Order) -> tuple[int, int]:
         """(answer shown as A, answer shown as B)."""
@@ -88,7 +96,8 @@ class PlannedJudgment:
     model_b: str  # shown as Response B
     answer_a_id: int
     answer_b_id: int
-    retry_of: int | None  # the stored invalid judgment this would overwrite
+    retry_of: int | None  # the stored judgment this would overwrite
+    reference_changed: bool = False  # it is overwritten because the question's reference changed
 
 
 @dataclass
@@ -100,6 +109,7 @@ class Plan:
     missing_answers: int = 0
     invalid_stored: int = 0  # pairs skipped: a stored judgment is invalid
     deferred: int = 0  # judgments left for a later run by max_judgments
+    reference_changed: int = 0  # pairs judged again: their question's reference answer changed
 
     @property
     def pending(self) -> int:
@@ -141,14 +151,19 @@ def build_plan(
             plan.missing_answers += 1
             continue
         job = PairJob(question=by_id[question_id], x=x, y=y, stored={}, todo=[])
+        expected = reference_fingerprint(question_reference(job.question, judge))
         for order in ORDERS:
             found = stored.get(job.answer_ids(order))
             if found is not None:
                 job.stored[order] = found
-        if any(not j.valid for j in job.stored.values()) and not retry_invalid:
+                if found.reference_fingerprint != expected:
+                    job.stale.add(order)
+        live = {o: j for o, j in job.stored.items() if o not in job.stale}
+        if any(not j.valid for j in live.values()) and not retry_invalid:
             plan.invalid_stored += 1
             continue
-        job.todo = [o for o in ORDERS if o not in job.stored or not job.stored[o].valid]
+        plan.reference_changed += bool(job.stale)
+        job.todo = [o for o in ORDERS if o not in live or not live[o].valid]
         (plan.jobs if job.todo else plan.complete).append(job)
     _cap(plan, max_judgments)
     return plan
@@ -192,7 +207,8 @@ def plan_judgments(
             answer_a, answer_b = job.answer_ids(order)
             previous = job.stored.get(order)
             planned.append(PlannedJudgment(job.question.id, model_a, model_b, answer_a, answer_b,
-                                           retry_of=previous.id if previous else None))
+                                           retry_of=previous.id if previous else None,
+                                           reference_changed=order in job.stale))
     return planned
 
 
@@ -212,6 +228,7 @@ class JudgeSummary:
     missing_answers: int = 0  # pairs without both current answers (run `arena generate`)
     too_long: int = 0  # pairs whose prompt cannot fit the judge's context even with short answers
     deferred: int = 0  # judgments left for a later run by --max-judgments
+    reference_changed: int = 0  # pairs judged again because their question's reference changed
     judgments: int = 0  # judgment rows written
     invalid_judgments: int = 0
     retries: int = 0  # extra model calls for invalid outputs
@@ -253,6 +270,8 @@ class JudgeSummary:
         if self.too_long:
             lines.append(f"skipped {self.too_long} pairs: question, reference and rubric leave no room "
                          "for the answers in the judge's context")
+        if self.reference_changed:
+            lines.append(f"{self.reference_changed} pairs judged again: their question's reference answer changed")
         if self.deferred:
             lines.append(f"{self.deferred} judgments left for a later run (--max-judgments)")
         if self.errors:
@@ -295,6 +314,7 @@ def run_judge(
             judge_key=plan.judge_key, judge=judge.name, rubric=f"{rubric.id} v{rubric.version}",
             pairs_selected=plan.pairs_selected, reused=len(plan.complete), invalid_stored=plan.invalid_stored,
             missing_answers=plan.missing_answers, deferred=plan.deferred,
+            reference_changed=plan.reference_changed,
         )
         _repair_battles(store, plan, judge)
         if plan.jobs:
@@ -337,6 +357,15 @@ def request_seed(base: int | None, answer_a_id: int, answer_b_id: int, attempt: 
     if base is None:
         return None
     return int(fingerprint([base, answer_a_id, answer_b_id, attempt], length=8), 16) % (2**31 - 1)
+
+
+def question_reference(question: Question, judge: JudgeConfig) -> str | None:
+    """The reference answer the judge reads for `question`: none when absent or turned off."""
+    return question.reference if judge.reference_answers and question.reference else None
+
+
+def reference_fingerprint(reference: str | None) -> str | None:
+    return fingerprint(reference) if reference is not None else None
 
 
 class _Runner:
@@ -390,8 +419,9 @@ class _Runner:
         for job in self.plan.jobs:
             question = job.question
             if question.id not in parts_by_question:
-                reference = sanitize_answer(question.reference_answer, specials) if question.reference_answer else None
-                parts = prompt_parts(sanitize_answer(question.text, specials), self.rubric.text, reference)
+                reference = question_reference(question, self.judge)
+                shown = sanitize_answer(reference, specials) if reference is not None else None
+                parts = prompt_parts(sanitize_answer(question.text, specials), self.rubric.text, shown)
                 parts_by_question[question.id] = (parts, fixed_tokens(parts, counter))
             parts, fixed = parts_by_question[question.id]
             try:
@@ -449,15 +479,19 @@ class _Runner:
         model_a, model_b = job.models(order)
         answer_a, answer_b = job.answer_ids(order)
         previous = job.stored.get(order)
+        retried = previous.attempts if previous is not None and order not in job.stale else 0
         return {
             "judge_key": self.plan.judge_key, "question_id": job.question.id,
             "model_a": model_a, "model_b": model_b, "answer_a_id": answer_a, "answer_b_id": answer_b,
             "judge": self.judge.name, "rubric_id": self.rubric.id, "rubric_version": self.rubric.version,
             "prompt_version": PROMPT_VERSION, "raw_output": result.text, "feedback": feedback,
             "verdict": verdict, "valid": verdict is not None,
-            "attempts": item.attempt + (previous.attempts if previous else 0),
+            "attempts": item.attempt + retried,
             "p_a": p_a_from_logprobs(result.top_logprobs) if verdict is not None else None,
             "truncated": bool(job.fitted and job.fitted.truncated), "latency_s": result.latency_s,
+            "seed": request_seed(self.judge.sampling.seed, answer_a, answer_b, item.attempt),
+            "finish_reason": result.finish_reason,
+            "reference_fingerprint": reference_fingerprint(question_reference(job.question, self.judge)),
         }
 
     def _committed(self, finished: Finished, pair: tuple[str | None, str | None] | None) -> None:
@@ -481,5 +515,9 @@ class _Runner:
 
 def format_planned(planned: Iterable[PlannedJudgment]) -> list[str]:
     """One line per planned judgment, for dry runs."""
-    return [f"{p.question_id}: {p.model_a} (A) vs {p.model_b} (B)" + (" [retry]" if p.retry_of else "")
-            for p in planned]
+    def note(p: PlannedJudgment) -> str:
+        if p.reference_changed:
+            return " [reference changed]"
+        return " [retry]" if p.retry_of else ""
+
+    return [f"{p.question_id}: {p.model_a} (A) vs {p.model_b} (B){note(p)}" for p in planned]

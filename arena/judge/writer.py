@@ -95,6 +95,12 @@ class JudgmentWriter:
                 outcomes.append((ab, ba))
                 if ab is not None and ba is not None:
                     battle_rows.append(battle_row(self.judge_key, self.judge_name, finished.job, ab_id, ab, ba_id, ba))
+            # a pair judged again for a changed reference: its old battle judged another prompt
+            replaced = [battle_dedup_key(self.judge_key, f.job.x.id, f.job.y.id)
+                        for f, outcome in zip(group, outcomes) if outcome is not None and f.job.stale]
+            if replaced:
+                connection.execute(battles.delete().where(
+                    battles.c.source == JUDGE_SOURCE, battles.c.dedup_key.in_(replaced)))
             if battle_rows:
                 connection.execute(battles.insert(), battle_rows)
         return outcomes

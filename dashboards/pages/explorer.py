@@ -48,6 +48,9 @@ st.subheader(f"Question {detail.question_id or ''}")
 st.caption(f"{detail.category or 'no category'} · winner: **{data.winner_name(detail)}** ({detail.winner})"
            f" · judge {detail.judge or 'n/a'}")
 st.markdown(detail.question)
+if detail.reference:
+    with st.expander("Reference answer (the judge read it unless the project turns reference answers off)"):
+        st.text(detail.reference)
 
 for column, answer, name in zip(st.columns(2), (detail.answer_a, detail.answer_b),
                                 (detail.model_a, detail.model_b)):

@@ -21,6 +21,7 @@ STRENGTH = {"alpha": 3, "beta": 2, "gamma": 1}
 JUDGE_KEY = "synthjudgekey0001"
 JUDGE = "synthetic-judge"
 CATEGORIES = ("cardiology", "nutrition")
+REFERENCE = "Rest, fluids, and see a doctor if it lasts more than a week."  # question q-001's
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def make_store(folder: Path, n_questions: int = 20, bootstrap_rounds: int = 50) 
             connection.execute(questions.insert().values(
                 id=qid, text=f"Question {q} about {category}: what should I do about symptom {q}?",
                 category=category, audience="patient" if q % 3 else "clinician", kind="symptoms",
-                safety_critical=q % 4 == 0))
+                safety_critical=q % 4 == 0, reference_answer=REFERENCE if q == 1 else None))
             answer_ids = {}
             for model in MODELS:
                 truncated = model == "beta" and q == 1

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from arena.dashboard_data import newest_snapshot
 from arena.store import battles, open_store
 from tests.dashboard.conftest import APP, PipelineProject
-from tests.dashboard.synthetic import Synthetic, make_store, rate_store
+from tests.dashboard.synthetic import REFERENCE, Synthetic, make_store, rate_store
 
 PAGES = ("leaderboard", "heatmaps", "explorer", "judge", "history", "downloads")
 TITLES = {"leaderboard": "Leaderboard", "heatmaps": "Heatmaps", "explorer": "Question explorer",
@@ -221,6 +221,17 @@ def test_explorer_flags_invalid_verdicts(synthetic: Synthetic, monkeypatch: pyte
     run(at)
     assert len(at.dataframe[0].value) == 1
     assert at.error[0].value.startswith("Invalid verdict after 3 attempt(s)")
+
+
+def test_explorer_shows_the_questions_reference_answer(synthetic: Synthetic, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(synthetic.config_path, monkeypatch, "explorer")
+    at.text_input(key="explorer_text").input("Question 1 about")
+    run(at)
+    assert [e.label for e in at.expander][0].startswith("Reference answer")
+    assert REFERENCE in [t.value for t in at.text]
+    at.text_input(key="explorer_text").input("Question 2 about")
+    run(at)
+    assert not any(e.label.startswith("Reference answer") for e in at.expander)
 
 
 def test_a_new_snapshot_shows_without_restarting(synthetic: Synthetic, monkeypatch: pytest.MonkeyPatch) -> None:

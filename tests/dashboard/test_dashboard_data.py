@@ -16,7 +16,7 @@ from arena import dashboard_data as data
 from arena.battles_io import EXPORT_FIELDS, import_battles
 from arena.config import load_config
 from arena.store import battles, open_store, questions
-from tests.dashboard.synthetic import JUDGE_KEY, Synthetic, make_store, rate_store
+from tests.dashboard.synthetic import JUDGE_KEY, REFERENCE, Synthetic, make_store, rate_store
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +214,7 @@ def test_battle_detail_puts_each_answer_and_judgment_in_its_place(store, synthet
     assert (ab.shown_a, ab.shown_b, ba.shown_a, ba.shown_b) == ("alpha", "beta", "beta", "alpha")
     assert ab.preferred == ba.preferred == "alpha" == data.winner_name(detail)
     assert ab.feedback == "Feedback on alpha versus beta for q-001."
+    assert detail.reference == REFERENCE
     assert data.battle_detail(store, 10**9) is None
 
 

@@ -265,6 +265,66 @@ def test_the_rubric_layout_is_part_of_the_judge_key(tmp_path: Path) -> None:
     assert rubric_of.search(listed_prompt).group(1).count("\n- ") == 5
 
 
+def test_each_judgment_records_the_seed_it_sent_and_the_finish_reason(tmp_path: Path) -> None:
+    seen: dict[str, int] = {}
+
+    def flaky(prompt: str) -> str:
+        seen[prompt] = seen.get(prompt, 0) + 1
+        return "no verdict yet" if seen[prompt] == 1 else prefer_longer_answer_script(prompt)
+
+    with ScriptedServer(flaky) as server:
+        project, _ = judged_project(tmp_path, server)  # the judge's default seed: 0
+        run_judge(project.config(), progress=False)
+        again = run_judge(project.config(), progress=False)
+    assert again.model_calls == 0
+    final_seed = {}
+    for request in server.requests:  # the last request of each prompt is the kept attempt
+        final_seed[response_sections(request.prompt)] = request.body["seed"]
+    rows = project.judgments()
+    assert all(r["finish_reason"] == "stop" and r["attempts"] == 2 for r in rows)
+    assert {r["seed"] for r in rows} == set(final_seed.values()) and len(final_seed) == len(rows)
+    assert all(isinstance(r["seed"], int) for r in rows)
+
+
+def test_reference_answers_can_be_turned_off_and_that_is_another_judge_key(tmp_path: Path) -> None:
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        project, _ = judged_project(tmp_path, server, reference_answers=False)
+        run_judge(project.config(), progress=False)
+        with_references = make_project(tmp_path / "q", scripted_judge(server.base_url))
+        assert current_judge_key(with_references.config()) != current_judge_key(project.config())
+    assert not any("###Reference Answer" in p or "a reference answer" in p for p in server.prompts)
+    assert all(r["reference_fingerprint"] is None for r in project.judgments())
+
+
+def test_a_changed_reference_answer_rejudges_only_that_questions_pairs(tmp_path: Path) -> None:
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        project, _ = judged_project(tmp_path, server, max_invalid_retries=0)
+        run_judge(project.config(), progress=False)
+        before = {r["id"]: r for r in project.judgments()}
+        battles_before = {b["dedup_key"]: b for b in project.battles()}
+        questions_file = project.root / "questions.jsonl"
+        questions_file.write_text(questions_file.read_text().replace(
+            "With meals, starting low, as prescribed.", "With or just after meals, starting at a low dose."))
+        planned = plan_judgments(project.config())
+        calls_before = len(server.requests)
+        summary = run_judge(project.config(), progress=False)
+    assert len(planned) == 6 and {p.question_id for p in planned} == {"q2"}
+    assert all(p.reference_changed and p.retry_of in before for p in planned)
+    assert summary.model_calls == len(server.requests) - calls_before == 6
+    assert (summary.reference_changed, summary.judged, summary.reused) == (3, 3, 3)
+    assert any("3 pairs judged again: their question's reference answer changed" in line for line in summary.lines())
+    assert "###Reference Answer:\nWith or just after meals" in server.prompts[-1]
+    after = {r["id"]: r for r in project.judgments()}
+    assert after.keys() == before.keys()  # overwritten in place
+    changed = [i for i in after if after[i]["reference_fingerprint"] != before[i]["reference_fingerprint"]]
+    assert len(changed) == 6 and {after[i]["question_id"] for i in changed} == {"q2"}
+    assert all(after[i]["attempts"] == 1 for i in changed)
+    battles_after = project.battles()
+    assert len(battles_after) == PAIRS and {b["dedup_key"] for b in battles_after} == set(battles_before)
+    replaced = [b for b in battles_after if b["id"] != battles_before[b["dedup_key"]]["id"]]
+    assert {b["question_id"] for b in replaced} == {"q2"} and len(replaced) == 3
+
+
 def test_missing_answers_are_skipped_and_reported(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
         project = make_project(tmp_path / "p", scripted_judge(server.base_url))
