@@ -86,8 +86,13 @@ def generate(
         raise typer.Exit(1)
 
 
-@app.command()
+judge_app = typer.Typer(add_completion=False, invoke_without_command=True, no_args_is_help=False)
+app.add_typer(judge_app, name="judge")
+
+
+@judge_app.callback(invoke_without_command=True)
 def judge(
+    ctx: typer.Context,
     config: ConfigOption = Path("arena.yaml"),
     models: Annotated[Optional[str], typer.Option(help="Comma-separated model names (default: all).")] = None,
     pairs: Annotated[Optional[str], typer.Option(
@@ -99,7 +104,12 @@ def judge(
         "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the judgments to make; call no model.")] = False,
 ) -> None:
-    """Judge stored answers pairwise in both orders with the Prometheus 2 judge; store battles."""
+    """Judge stored answers pairwise in both orders with the Prometheus 2 judge; store battles.
+
+    `arena judge validate DATASET` measures the judge against human labels instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from arena.config import load_config
     from arena.judge.run import format_planned, plan_judgments, run_judge
 
@@ -117,6 +127,37 @@ def judge(
     summary = run_judge(project, **options)  # type: ignore[arg-type]
     for line in summary.lines():
         print(line)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@judge_app.command("validate")
+def judge_validate(
+    dataset: Annotated[Path, typer.Argument(
+        help="Labelled pairs: JSONL (instruction, response_a, response_b, label A/B/tie, optional "
+             "reference, rubric, category, id) or prometheus-eval's hhh_alignment_eval.json.",
+        show_default=False)],
+    config: ConfigOption = Path("arena.yaml"),
+    fmt: Annotated[Optional[str], typer.Option(
+        "--format", help="jsonl or hhh (default: from the extension, .jsonl or .json).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="The dataset's name in the store (default: file stem).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N pairs.")] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the 95% intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    output: Annotated[str, typer.Option("--output", help="table or json.")] = "table",
+) -> None:
+    """Measure the configured judge against human labels: agreement, position consistency, bias."""
+    from arena.config import load_config
+    from arena.judge.validate import run_validate
+
+    if output not in ("table", "json"):
+        raise typer.BadParameter("expected table or json", param_hint="--output")
+    summary = run_validate(load_config(config), dataset, fmt=fmt, name=name, limit=limit,
+                           bootstrap_rounds=bootstrap, seed=seed)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    assert summary.report is not None
+    sys.stdout.write(summary.report.to_json() + "\n" if output == "json" else summary.report.table())
     if summary.failed:
         raise typer.Exit(1)
 

@@ -24,8 +24,21 @@ from sqlalchemy.sql.elements import ColumnElement
 from arena.battles_io import EXPORT_FIELDS
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import ArenaError
+from arena.judge.validate import load_report as load_validation_report
+from arena.judge.validation_report import METRICS as VALIDATION_METRICS
+from arena.judge.validation_report import ValidationReport
 from arena.ratings.report import Snapshot, latest_snapshot, snapshot_history
-from arena.store import Store, answers, battles, judgments, open_store, questions, snapshots
+from arena.store import (
+    Store,
+    answers,
+    battles,
+    judgments,
+    open_store,
+    questions,
+    snapshots,
+    validation_items,
+    validation_judgments,
+)
 
 ALL_CATEGORIES = "All questions"
 AUDIENCE_PREFIX = "audience:"
@@ -626,6 +639,45 @@ def diagnostics_rows(payload: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("Invalid verdicts", f"{d.get('invalid_verdicts', 0)} of {d.get('judgments', 0)}",
          "Judgments with no parsable verdict after every retry."),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Judge validation (`arena judge validate`)
+
+
+def validation_version(store: Store) -> tuple[int, int]:
+    """Changes whenever validation items are synced or validation judgments land: a cache key."""
+    with store.connect() as connection:
+        return (connection.execute(select(func.max(validation_items.c.id))).scalar() or 0,
+                connection.execute(select(func.max(validation_judgments.c.id))).scalar() or 0)
+
+
+def validation_runs(store: Store) -> pd.DataFrame:
+    """One row per (dataset, judge key) with stored validation judgments, newest first."""
+    joined = validation_items.join(
+        validation_judgments, validation_items.c.fingerprint == validation_judgments.c.item_fingerprint)
+    query = (select(validation_items.c.dataset, validation_judgments.c.judge_key,
+                    func.max(validation_judgments.c.judge), func.count(), func.max(validation_judgments.c.created_at))
+             .select_from(joined)
+             .group_by(validation_items.c.dataset, validation_judgments.c.judge_key)
+             .order_by(func.max(validation_judgments.c.created_at).desc()))
+    with store.connect() as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame(rows, columns=["dataset", "judge_key", "judge", "judgments", "last_judged"])
+
+
+def validation_report(store: Store, dataset: str, judge_key: str) -> ValidationReport:
+    return load_validation_report(store, dataset, judge_key)
+
+
+def validation_frame(report: ValidationReport) -> pd.DataFrame:
+    """The report as a table: one row per group (all, then each category), metrics with 95% CIs."""
+    records = []
+    for group in [report.overall, *report.categories]:
+        record: dict[str, Any] = {"group": group.name, "pairs": group.pairs}
+        record.update({short: getattr(group, key).text() for key, short, _ in VALIDATION_METRICS})
+        records.append(record)
+    return pd.DataFrame(records)
 
 
 # ---------------------------------------------------------------------------------------------

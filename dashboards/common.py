@@ -93,6 +93,16 @@ def invalid(url: str, version: Version, judge_key: str | None) -> tuple[int, pd.
     return data.invalid_judgments(store(url), judge_key)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def validation_runs(url: str, version: tuple[int, int]) -> pd.DataFrame:
+    return data.validation_runs(store(url))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def validation_report(url: str, version: tuple[int, int], dataset: str, judge_key: str) -> data.ValidationReport:
+    return data.validation_report(store(url), dataset, judge_key)
+
+
 @dataclass(frozen=True)
 class View:
     """What every page shows: one project, one snapshot, one category (None = all questions)."""
@@ -130,6 +140,12 @@ def _keep_choice(key: str, options: list[str]) -> None:
             st.session_state[key] = st.session_state[key]
         else:
             del st.session_state[key]
+
+
+def opened_store(config_path: Path) -> Store | None:
+    """The project's store when there is one (whether or not it has ratings yet)."""
+    opened = _guide_or_project(config_path)
+    return None if isinstance(opened, data.Guide) else opened[1]
 
 
 def prepare(config_path: Path) -> View | data.Guide:

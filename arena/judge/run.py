@@ -352,11 +352,41 @@ def _repair_battles(store: Store, plan: Plan, judge: JudgeConfig) -> None:
             connection.execute(battles.insert(), rows)
 
 
-def request_seed(base: int | None, answer_a_id: int, answer_b_id: int, attempt: int) -> int | None:
-    """A per-request seed from the configured seed: repeatable runs, a new seed for each retry."""
+def derive_seed(base: int | None, *parts: object) -> int | None:
+    """A per-request seed from the configured seed and what the request judges (None: no seed)."""
     if base is None:
         return None
-    return int(fingerprint([base, answer_a_id, answer_b_id, attempt], length=8), 16) % (2**31 - 1)
+    return int(fingerprint([base, *parts], length=8), 16) % (2**31 - 1)
+
+
+def request_seed(base: int | None, answer_a_id: int, answer_b_id: int, attempt: int) -> int | None:
+    """A per-request seed from the configured seed: repeatable runs, a new seed for each retry."""
+    return derive_seed(base, answer_a_id, answer_b_id, attempt)
+
+
+def uses_constrained_decoding(judge: JudgeConfig, backend: Backend) -> bool:
+    """`constrained: auto` constrains where the backend can; `on` insists (ConfigError if it cannot)."""
+    supports = bool(getattr(backend, "supports_regex", False))
+    if judge.constrained == "on" and not supports:
+        raise ConfigError(
+            f"judge {judge.name!r}: constrained: on, but its backend cannot constrain decoding "
+            "(only vLLM, offline or server, can); use constrained: auto or off"
+        )
+    return judge.constrained == "on" or (judge.constrained == "auto" and supports)
+
+
+def logprobs_wanted(judge: JudgeConfig, backend: Backend) -> int | None:
+    """How many top logprobs to ask for (for P(A)), or None."""
+    return TOP_LOGPROBS if judge.logprobs and getattr(backend, "supports_logprobs", False) else None
+
+
+def judge_sampling(judge: JudgeConfig, seed: int | None) -> SamplingSettings:
+    sampling = judge.sampling
+    return SamplingSettings(
+        temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+        repetition_penalty=sampling.repetition_penalty, max_tokens=sampling.max_tokens,
+        seed=seed, stop=tuple(judge.stop),
+    )
 
 
 def question_reference(question: Question, judge: JudgeConfig) -> str | None:
@@ -375,21 +405,12 @@ class _Runner:
                  summary: JudgeSummary, progress: bool) -> None:
         self.store, self.judge, self.rubric, self.plan = store, judge, rubric, plan
         self.backend, self.summary, self.progress = backend, summary, progress
-        self.constrained = self._constrained()
+        self.constrained = uses_constrained_decoding(judge, backend)
         summary.constrained = self.constrained
         self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
-        self.logprobs = TOP_LOGPROBS if judge.logprobs and getattr(backend, "supports_logprobs", False) else None
+        self.logprobs = logprobs_wanted(judge, backend)
         self.budget = prompt_budget(judge)
         self.bar = None
-
-    def _constrained(self) -> bool:
-        supports = bool(getattr(self.backend, "supports_regex", False))
-        if self.judge.constrained == "on" and not supports:
-            raise ConfigError(
-                f"judge {self.judge.name!r}: constrained: on, but its backend cannot constrain decoding "
-                "(only vLLM, offline or server, can); use constrained: auto or off"
-            )
-        return self.judge.constrained == "on" or (self.judge.constrained == "auto" and supports)
 
     def run(self) -> None:
         counter = load_token_counter(self.judge)
@@ -439,15 +460,11 @@ class _Runner:
         assert fitted is not None
         shown_a, shown_b = (fitted.x, fitted.y) if item.order == "ab" else (fitted.y, fitted.x)
         answer_a, answer_b = item.job.answer_ids(item.order)
-        sampling = self.judge.sampling
         return GenerationRequest(
             key=key,
             prompt=item.parts.join(shown_a, shown_b),
-            sampling=SamplingSettings(
-                temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
-                repetition_penalty=sampling.repetition_penalty, max_tokens=sampling.max_tokens,
-                seed=request_seed(sampling.seed, answer_a, answer_b, item.attempt), stop=tuple(self.judge.stop),
-            ),
+            sampling=judge_sampling(self.judge, request_seed(self.judge.sampling.seed, answer_a, answer_b,
+                                                             item.attempt)),
             regex=self.regex,
             logprobs=self.logprobs,
         )

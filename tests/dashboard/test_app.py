@@ -249,3 +249,47 @@ def test_a_new_snapshot_shows_without_restarting(synthetic: Synthetic, monkeypat
     after = run(at).dataframe[0].value
     assert "snapshot #2" in at.caption[0].value
     assert after.set_index("Model").loc["gamma", "Battles"] == before.set_index("Model").loc["gamma", "Battles"] + 5
+
+
+# --- judge validation -----------------------------------------------------------------------
+
+
+def _validate_into(url: str, root: Path) -> Any:
+    import json as json_module
+
+    from arena.judge.validate import run_validate
+    from tests.fakes.scripted_server import prefer_longer_answer_script
+    from tests.judge.helpers import ScriptedBackend, make_project, scripted_judge
+
+    data_file = root / "labelled.jsonl"
+    rows = [{"instruction": f"Question {n}?", "response_a": "Short.", "response_b": "A longer, kinder answer.",
+             "label": "B" if n % 3 else "A", "category": "c1" if n % 2 else "c2"} for n in range(6)]
+    data_file.write_text("".join(json_module.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    project = make_project(root / "judge-project", scripted_judge("http://127.0.0.1:9/v1"), extra={"storage": url})
+    return run_validate(project.config(), data_file, progress=False, bootstrap_rounds=100,
+                        backend=ScriptedBackend(prefer_longer_answer_script))  # type: ignore[arg-type]
+
+
+def test_the_judge_page_shows_the_validation_report(synthetic: Synthetic, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(synthetic.config_path, monkeypatch, "judge")
+    assert any("has not been validated yet" in c.value for c in at.caption)
+    summary = _validate_into(synthetic.url, synthetic.config_path.parent)
+    run(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Agreement"] == "66.7%" == f"{100 * summary.report.overall.agreement.value:.1f}%"
+    assert metrics["Consistency"] == "100.0%" and metrics["First pos."] == "50.0%"
+    table = at.dataframe[-1].value
+    assert list(table["group"]) == ["all", "c1", "c2"] and list(table["pairs"]) == [6, 3, 3]
+    assert table["agreement"].iloc[0] == summary.report.overall.agreement.text()
+    assert "labelled" in at.selectbox(key="validation_run").options[0]
+
+
+def test_validation_shows_before_any_ratings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    (tmp_path / "q.jsonl").write_text('{"id": "q1", "text": "t", "category": "c"}\n')
+    config = tmp_path / "arena.yaml"
+    config.write_text(f"models: [{{name: m, backend: vllm, model: /m}}]\nquestions: q.jsonl\nstorage: '{url}'\n")
+    _validate_into(url, tmp_path)
+    at = open_app(config, monkeypatch, "judge")
+    assert "but no ratings yet" in at.info[0].value
+    assert at.title[0].value == "Judge diagnostics" and {m.label for m in at.metric} >= {"Agreement", "Invalid"}
