@@ -7,6 +7,9 @@
    pairs with prefix caching on, then off, and the ratio. The engine load is not timed.
 2. Orchestration overhead per judgment: the whole `run_judge` path (plan, sanitise, fit, prompt,
    parse, commit judgment and battle) with an instant backend. Target: >= 5,000 judgments/s.
+3. The same for `arena judge validate` on the HHH alignment file (../shared/validation, when
+   present): read, sync the items, judge both orders, commit, and the report with 1,000
+   bootstrap rounds.
 """
 
 from __future__ import annotations
@@ -97,6 +100,29 @@ def bench_overhead(tiny_judge: Path) -> None:
           f"{elapsed:.2f} s = {rate:,.0f} judgments/s ({1e6 / rate:.0f} us per judgment; target >= 5,000/s)")
 
 
+HHH = REPO.parent / "shared" / "validation" / "hhh_alignment_eval.json"
+
+
+def bench_validate_overhead(tiny_judge: Path) -> None:
+    from arena.judge.validate import run_validate
+
+    if not HHH.is_file():
+        print(f"validate overhead: skipped, no HHH file at {HHH}")
+        return
+    judge = {"name": "instant", "backend": "vllm", "model": str(tiny_judge)}
+    with tempfile.TemporaryDirectory() as folder:
+        config = make_project(Path(folder), judge, models=2, questions=1, answer_sentences=1)
+        started = time.perf_counter()
+        summary = run_validate(config, HHH, backend=InstantBackend(), progress=False)  # type: ignore[arg-type]
+        elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        again = run_validate(config, HHH, backend=InstantBackend(), progress=False)  # type: ignore[arg-type]
+        rerun = time.perf_counter() - started
+    print(f"validate, instant backend: {summary.judgments} judgments of {summary.pairs} HHH pairs with the "
+          f"report in {elapsed:.2f} s = {summary.judgments / elapsed:,.0f} judgments/s; "
+          f"a rerun ({again.model_calls} model calls) {rerun:.2f} s")
+
+
 def bench_vllm(tiny_judge: Path) -> None:
     from arena.backends import make_backend
     from arena.judge import run_judge
@@ -129,6 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     tiny_judge = build_tiny_model(CACHE / "tiny-mistral", "mistral")
     bench_overhead(tiny_judge)
+    bench_validate_overhead(tiny_judge)
     if not args.skip_vllm:
         bench_vllm(tiny_judge)
 

@@ -68,3 +68,39 @@ def test_vllm_server_judge_detects_structured_outputs(tmp_path: Path, vllm_serve
     done = run_cli("judge", "-c", str(project.config_path))
     assert done.returncode == 0, done.stderr[-3000:]
     assert_all_valid(project, done.stdout)
+
+
+HHH = REPO.parent / "shared" / "validation" / "hhh_alignment_eval.json"
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not HHH.is_file(), reason=f"HHH alignment data not found at {HHH}")
+def test_validate_against_a_real_vllm_judge_through_the_cli(tmp_path: Path, vllm_server) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from sqlalchemy import select
+
+    from arena.store import open_store, validation_judgments
+
+    judge = {"name": "tiny-server-judge", "backend": "openai", "model": vllm_server.model,
+             "base_url": vllm_server.base_url, "tokenizer": str(vllm_server.model_dir),
+             "sampling": {"max_tokens": 96, "seed": 7}, "max_invalid_retries": RETRIES}
+    project = make_project(tmp_path / "p", judge)
+    args = ("judge", "validate", str(HHH), "-c", str(project.config_path), "--limit", "3", "--output", "json")
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "constrained decoding" in done.stderr
+    report = json.loads(done.stdout)
+    assert (report["pairs"], report["pending"], report["overall"]["invalid"]) == (3, 0, 0)
+    assert 0.0 <= report["overall"]["agreement"]["value"] <= 1.0
+    store = open_store(project.config().storage_url)
+    try:
+        with store.connect() as connection:
+            rows = [dict(r._mapping) for r in connection.execute(select(validation_judgments))]
+    finally:
+        store.close()
+    assert len(rows) == 6 and all(r["valid"] and r["finish_reason"] == "stop" for r in rows)
+    assert all(r["raw_output"].endswith(f"[RESULT] {r['verdict']}") and r["seed"] is not None for r in rows)
+    again = run_cli(*args)
+    assert again.returncode == 0 and "0 model calls" in again.stderr and "judge not loaded" in again.stderr
+    assert json.loads(again.stdout) == report
