@@ -24,6 +24,7 @@ the seed sent with its final attempt and the backend's finish reason.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import time
@@ -287,6 +288,7 @@ class Prepared:
     order: Order
     parts: PromptParts
     attempt: int = 1
+    seed: int | None = None  # the seed sent with this attempt
 
 
 def run_judge(
@@ -356,7 +358,8 @@ def derive_seed(base: int | None, *parts: object) -> int | None:
     """A per-request seed from the configured seed and what the request judges (None: no seed)."""
     if base is None:
         return None
-    return int(fingerprint([base, *parts], length=8), 16) % (2**31 - 1)
+    digest = hashlib.blake2b("\x1f".join(map(str, (base, *parts))).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % (2**31 - 1)
 
 
 def request_seed(base: int | None, answer_a_id: int, answer_b_id: int, attempt: int) -> int | None:
@@ -411,6 +414,8 @@ class _Runner:
         self.logprobs = logprobs_wanted(judge, backend)
         self.budget = prompt_budget(judge)
         self.bar = None
+        self.reference_fingerprints = {job.question.id: reference_fingerprint(question_reference(job.question, judge))
+                                       for job in plan.jobs}
 
     def run(self) -> None:
         counter = load_token_counter(self.judge)
@@ -460,11 +465,11 @@ class _Runner:
         assert fitted is not None
         shown_a, shown_b = (fitted.x, fitted.y) if item.order == "ab" else (fitted.y, fitted.x)
         answer_a, answer_b = item.job.answer_ids(item.order)
+        item.seed = request_seed(self.judge.sampling.seed, answer_a, answer_b, item.attempt)
         return GenerationRequest(
             key=key,
             prompt=item.parts.join(shown_a, shown_b),
-            sampling=judge_sampling(self.judge, request_seed(self.judge.sampling.seed, answer_a, answer_b,
-                                                             item.attempt)),
+            sampling=judge_sampling(self.judge, item.seed),
             regex=self.regex,
             logprobs=self.logprobs,
         )
@@ -506,9 +511,9 @@ class _Runner:
             "attempts": item.attempt + retried,
             "p_a": p_a_from_logprobs(result.top_logprobs) if verdict is not None else None,
             "truncated": bool(job.fitted and job.fitted.truncated), "latency_s": result.latency_s,
-            "seed": request_seed(self.judge.sampling.seed, answer_a, answer_b, item.attempt),
+            "seed": item.seed,
             "finish_reason": result.finish_reason,
-            "reference_fingerprint": reference_fingerprint(question_reference(job.question, self.judge)),
+            "reference_fingerprint": self.reference_fingerprints[job.question.id],
         }
 
     def _committed(self, finished: Finished, pair: tuple[str | None, str | None] | None) -> None:

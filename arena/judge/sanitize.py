@@ -129,8 +129,15 @@ def _replacement(match: re.Match[str]) -> tuple[int, int, str]:
     return match.start(), match.end(), _brackets_to_parentheses(match.group())
 
 
+def _may_steer(view: str) -> bool:
+    """A quick test before the full match: every pattern needs one of these (most answers have none)."""
+    return any(ch in view for ch in "#[]<") or "result" in view.lower()
+
+
 def _one_pass(text: str, matcher: re.Pattern[str]) -> str:
     view = fold(text)
+    if not _may_steer(view.text):
+        return text
     edits = []
     for match in matcher.finditer(view.text):
         start, end, neutral = _replacement(match)
@@ -159,4 +166,5 @@ def sanitize_answer(text: str, extra_tokens: Iterable[str] = ()) -> str:
 def steering_text(text: str, extra_tokens: Iterable[str] = ()) -> list[str]:
     """The pieces of `text` (as folded) that the sanitiser rewrites; none in a sanitised text."""
     matcher = _matcher(tuple(t for t in extra_tokens if t and any(ch in t for ch in "<>[]")))
-    return [m.group() for m in matcher.finditer(fold(text).text)]
+    view = fold(text).text
+    return [m.group() for m in matcher.finditer(view)] if _may_steer(view) else []
