@@ -224,6 +224,11 @@ Index("ix_snapshots_time", snapshots.c.source, snapshots.c.created_at)
 Index("ix_validation_items_dataset", validation_items.c.dataset, validation_items.c.fingerprint)
 
 
+def write_failed(url: str, exc: DatabaseError) -> StoreError:
+    """A failed write (locked, read-only or broken store) as a one-line error."""
+    return StoreError(f"cannot write to store {url}: {exc.orig}; work committed before this is kept")
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

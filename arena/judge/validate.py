@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import DatabaseError
 
 from arena.backends.base import Backend, GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, JudgeConfig
@@ -48,7 +49,15 @@ from arena.judge.truncate import (
 from arena.judge.validation_data import Dataset, LabelledPair, read_dataset
 from arena.judge.validation_report import BOOTSTRAP_ROUNDS, JudgedPair, ValidationReport, build_report
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
-from arena.store import GroupCommitThread, Store, open_store, utcnow, validation_items, validation_judgments
+from arena.store import (
+    GroupCommitThread,
+    Store,
+    open_store,
+    utcnow,
+    validation_items,
+    validation_judgments,
+    write_failed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +75,12 @@ def sync_items(store: Store, dataset: Dataset) -> None:
         "response_b": pair.response_b, "reference": pair.reference, "rubric": pair.rubric,
         "source_file": str(dataset.path), "updated_at": now,
     } for pair in dataset.pairs]
-    with store.transaction() as connection:
-        connection.execute(delete(validation_items).where(validation_items.c.dataset == dataset.name))
-        connection.execute(validation_items.insert(), rows)
+    try:
+        with store.transaction() as connection:
+            connection.execute(delete(validation_items).where(validation_items.c.dataset == dataset.name))
+            connection.execute(validation_items.insert(), rows)
+    except DatabaseError as exc:
+        raise write_failed(store.url, exc) from None
 
 
 def stored_verdicts(store: Store, judge_key: str) -> dict[tuple[str, str], str | None]:
@@ -310,6 +322,9 @@ class _Runner:
             now = utcnow()
             with self.store.transaction() as connection:
                 connection.execute(validation_judgments.insert(), [{**row, "created_at": now} for row in rows])
+        except DatabaseError as exc:
+            self.error = write_failed(self.store.url, exc)
+            return
         except BaseException as exc:  # noqa: BLE001 - handed to the sending thread
             self.error = exc
             return

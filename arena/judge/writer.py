@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import DatabaseError
 
 from arena.judge.pairs import ORDERS, Order, battle_winner
 from arena.judge.records import JUDGE_SOURCE, battle_dedup_key
-from arena.store import GroupCommitThread, Store, battles, judgments, utcnow
+from arena.store import GroupCommitThread, Store, battles, judgments, utcnow, write_failed
 
 
 @dataclass
@@ -57,6 +58,9 @@ class JudgmentWriter:
             return
         try:
             outcomes = self._commit(group)
+        except DatabaseError as exc:  # locked, read-only or broken store: one line, not a traceback
+            self.error = write_failed(self.store.url, exc)
+            return
         except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread
             self.error = exc
             return

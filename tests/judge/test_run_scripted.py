@@ -420,3 +420,23 @@ def test_lost_battles_are_rebuilt_from_stored_judgments_without_model_calls(tmp_
         again = run_judge(project.config(), progress=False)
     assert (again.model_calls, again.reused) == (0, PAIRS)
     assert sorted((b["dedup_key"], b["winner"]) for b in project.battles()) == sorted(before)
+
+
+def test_a_store_failing_mid_run_is_a_one_line_error(tmp_path: Path) -> None:
+    from arena.errors import StoreError
+    from arena.store import open_store
+
+    project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"))
+    add_answers(project, answers_of_length())
+
+    class BreaksTheStore(InstantBackend):
+        def generate(self, requests):  # type: ignore[no-untyped-def]
+            store = open_store(project.config().storage_url)
+            with store.transaction() as connection:
+                connection.exec_driver_sql("DROP TABLE battles")
+            store.close()
+            yield from super().generate(requests)
+
+    with pytest.raises(StoreError, match=r"cannot write to store .*no such table: battles") as error:
+        run_judge(project.config(), backend=BreaksTheStore(), progress=False)  # type: ignore[arg-type]
+    assert "\n" not in str(error.value)

@@ -287,3 +287,24 @@ def test_the_cli_keeps_arena_judge_and_its_options_working(tmp_path: Path) -> No
     assert listed.exit_code == 0 and "validate" in listed.stdout and "--dry-run" in listed.stdout
     dry = runner.invoke(app, ["judge", "-c", str(project.config_path), "--dry-run"])
     assert dry.exit_code == 0 and "0 judgment(s) to make" in dry.stderr
+
+
+def test_a_store_failing_mid_run_is_a_one_line_error(tmp_path: Path) -> None:
+    from arena.errors import StoreError
+
+    data = write_jsonl(tmp_path / "small.jsonl", SMALL)
+    project = project_for(tmp_path)
+
+    class BreaksTheStore(ScriptedBackend):
+        def generate(self, requests):  # type: ignore[no-untyped-def]
+            store = open_store(project.config().storage_url)
+            with store.transaction() as connection:
+                connection.execute(validation_judgments.delete())
+                connection.exec_driver_sql("DROP TABLE validation_judgments")
+            store.close()
+            yield from super().generate(requests)
+
+    with pytest.raises(StoreError, match=r"cannot write to store .*no such table") as error:
+        run_validate(project.config(), data, progress=False,
+                     backend=BreaksTheStore(prefer_longer_answer_script))  # type: ignore[arg-type]
+    assert "\n" not in str(error.value)
