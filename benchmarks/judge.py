@@ -3,8 +3,11 @@
     .venv/bin/python benchmarks/judge.py            # both parts
     .venv/bin/python benchmarks/judge.py --skip-vllm  # only the instant-backend overhead
 
-1. Judgments per second of the tiny random-weight Mistral judge (vLLM offline, CPU) on the same
-   pairs with prefix caching on, then off, and the ratio. The engine load is not timed.
+1. Judgments and model calls per second of the tiny random-weight Mistral judge (vLLM offline,
+   CPU) on the same pairs with prefix caching on, then off, and the ratio of model calls per
+   second. The engine load is not timed. A random judge writes gibberish at about the verdict
+   regex's cap of 3 characters per token, so some outputs run out of tokens and are retried in
+   later, smaller rounds: judgments per second depends on those retries, calls per second less.
 2. Orchestration overhead per judgment: the whole `run_judge` path (plan, sanitise, fit, prompt,
    parse, commit judgment and battle) with an instant backend. Target: >= 5,000 judgments/s.
 3. The same for `arena judge validate` on the HHH alignment file (../shared/validation, when
@@ -142,11 +145,12 @@ def bench_vllm(tiny_judge: Path) -> None:
                 elapsed = time.perf_counter() - started
             finally:
                 backend.close()
-        rates[caching] = summary.judgments / elapsed
+        rates[caching] = summary.model_calls / elapsed
         print(f"vLLM tiny judge, prefix caching {'on ' if caching else 'off'}: {summary.judgments} judgments "
-              f"in {elapsed:.1f} s = {rates[caching]:.1f} judgments/s "
-              f"({summary.invalid_judgments} invalid, constrained={summary.constrained})")
-    print(f"prefix caching speed-up: {rates[True] / rates[False]:.2f}x")
+              f"({summary.model_calls} model calls, {summary.retries} retries, {summary.invalid_judgments} invalid) "
+              f"in {elapsed:.1f} s = {summary.judgments / elapsed:.1f} judgments/s, "
+              f"{rates[caching]:.1f} model calls/s (constrained={summary.constrained})")
+    print(f"prefix caching speed-up (model calls/s): {rates[True] / rates[False]:.2f}x")
 
 
 def main() -> None:
