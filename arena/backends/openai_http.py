@@ -145,10 +145,12 @@ def resolve_api_key(model: ModelConfig) -> str:
     return value
 
 
-def render_chat_template(template: str, messages: Sequence[dict[str, str]]) -> str:
+def render_chat_template(template: str, messages: Sequence[dict[str, str]], bos_token: str = "",
+                         eos_token: str = "") -> str:
     """Render a Hugging Face-style Jinja chat template, as transformers does.
 
-    `bos_token` renders empty: the server adds BOS itself when it tokenizes a completion prompt.
+    `bos_token` renders empty by default: a server adds BOS itself when it tokenizes a completion
+    prompt. Backends that tokenize the prompt themselves (OpenVINO) pass the model's tokens.
     """
     from jinja2.exceptions import TemplateError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -159,7 +161,7 @@ def render_chat_template(template: str, messages: Sequence[dict[str, str]]) -> s
     environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     environment.globals["raise_exception"] = raise_exception
     return environment.from_string(template).render(
-        messages=list(messages), add_generation_prompt=True, bos_token="", eos_token=""
+        messages=list(messages), add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
     )
 
 
