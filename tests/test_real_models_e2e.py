@@ -36,10 +36,11 @@ COMMON_WORDS = {"the", "a", "an", "is", "are", "of", "and", "to", "in", "it", "c
 pytestmark = pytest.mark.e2e
 
 
-def write_project(folder: Path, models: list[dict[str, Any]], judge: dict[str, Any] | None = None) -> Path:
+def write_project(folder: Path, models: list[dict[str, Any]], judge: dict[str, Any] | None = None,
+                  questions: int = len(QUESTIONS)) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "questions.jsonl", "w", encoding="utf-8") as f:
-        for question_id, text, _, category in QUESTIONS:
+        for question_id, text, _, category in QUESTIONS[:questions]:
             f.write(json.dumps({"id": question_id, "text": text, "category": category}) + "\n")
     (folder / "rubrics").mkdir(exist_ok=True)
     shutil.copy(REPO / "rubrics" / "medical.yaml", folder / "rubrics" / "medical.yaml")
@@ -151,27 +152,27 @@ def test_llama_cpp_generate_judge_and_rate(tmp_path: Path, llama_cpp_server: Any
     judge = {"name": "smollm2-judge", "backend": "openai", "model": llama_cpp_server.model,
              "base_url": llama_cpp_server.base_url, "max_concurrency": 1, "timeout": 600, "max_retries": 1,
              "context_length": 4096, "sampling": {"max_tokens": 160, "seed": 7}}
-    project = write_project(tmp_path, models, judge)
+    project = write_project(tmp_path, models, judge, questions=2)  # 2 pairs, 4 judgments: ~12 s each
 
     generated = cli("generate", "-c", str(project), cwd=tmp_path)
     assert generated.returncode == 0, generated.stderr[-3000:]
     rows = answers(tmp_path / "arena.db")
-    assert len(rows) == 6
+    assert len(rows) == 4
     assert_real_answers(rows, "llama-cpp-python ")
 
     judged = cli("judge", "-c", str(project), cwd=tmp_path, timeout=1500)
     assert judged.returncode == 0, judged.stderr[-3000:]
     assert "constrained decoding" in judged.stdout, judged.stdout
-    assert "battles: 3 judged, 0 reused, 0 invalid" in judged.stdout, judged.stdout
+    assert "battles: 2 judged, 0 reused, 0 invalid" in judged.stdout, judged.stdout
     verdicts = stored(tmp_path / "arena.db", "SELECT raw_output, feedback, verdict, valid, attempts, p_a "
                                              "FROM judgments ORDER BY id")
-    assert len(verdicts) == 6
+    assert len(verdicts) == 4
     for row in verdicts:
         assert row["valid"] and row["verdict"] in ("A", "B") and row["attempts"] == 1  # never a retry
         assert row["raw_output"].rstrip().endswith(f"[RESULT] {row['verdict']}")
         assert len(row["raw_output"]) <= 160 and row["feedback"].strip()
         assert row["p_a"] is None or 0.0 <= row["p_a"] <= 1.0
-    assert len(stored(tmp_path / "arena.db", "SELECT id FROM battles")) == 3
+    assert len(stored(tmp_path / "arena.db", "SELECT id FROM battles")) == 2
 
     rated = cli("rate", "-c", str(project), cwd=tmp_path, timeout=300)
     assert rated.returncode == 0, rated.stderr[-3000:]

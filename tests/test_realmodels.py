@@ -92,3 +92,25 @@ def test_the_openvino_form_has_model_and_tokenizer_irs(smollm2_openvino_dir: Pat
     for name in realmodels.OPENVINO_IR_FILES:
         assert (smollm2_openvino_dir / name).stat().st_size > 0
     assert not (smollm2_openvino_dir / "gguf").exists()  # the working copy of the GGUF is gone
+
+
+@pytest.mark.e2e
+def test_the_hf_form_answers_through_the_transformers_backend(smollm2_hf_dir: Path) -> None:
+    import torch
+
+    from arena.backends import make_backend
+    from arena.backends.base import GenerationRequest, SamplingSettings
+    from arena.config import ModelConfig
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    backend = make_backend(ModelConfig.model_validate({"name": "smollm2-bf16", "backend": "transformers",
+                                                       "model": str(smollm2_hf_dir), "dtype": "bfloat16"}))
+    try:
+        request = GenerationRequest(key="k", messages=({"role": "user", "content": "What is asthma?"},),
+                                    sampling=SamplingSettings(temperature=0, max_tokens=24))
+        (result,) = backend.generate([request])
+    finally:
+        backend.close()
+        torch.set_num_threads(threads)
+    assert result.ok and "asthma" in result.text.lower(), result.text
