@@ -151,7 +151,7 @@ def test_llama_cpp_generate_judge_and_rate(tmp_path: Path, llama_cpp_server: Any
                                   sampling={"temperature": 0.2, "max_tokens": 48, "seed": 1})]
     judge = {"name": "smollm2-judge", "backend": "openai", "model": llama_cpp_server.model,
              "base_url": llama_cpp_server.base_url, "max_concurrency": 1, "timeout": 600, "max_retries": 1,
-             "context_length": 4096, "sampling": {"max_tokens": 160, "seed": 7}}
+             "context_length": 4096, "sampling": {"max_tokens": 96, "seed": 7}}
     project = write_project(tmp_path, models, judge, questions=2)  # 2 pairs, 4 judgments: ~12 s each
 
     generated = cli("generate", "-c", str(project), cwd=tmp_path)
@@ -170,7 +170,7 @@ def test_llama_cpp_generate_judge_and_rate(tmp_path: Path, llama_cpp_server: Any
     for row in verdicts:
         assert row["valid"] and row["verdict"] in ("A", "B") and row["attempts"] == 1  # never a retry
         assert row["raw_output"].rstrip().endswith(f"[RESULT] {row['verdict']}")
-        assert len(row["raw_output"]) <= 160 and row["feedback"].strip()
+        assert len(row["raw_output"]) <= 96 and row["feedback"].strip()
         assert row["p_a"] is None or 0.0 <= row["p_a"] <= 1.0
     assert len(stored(tmp_path / "arena.db", "SELECT id FROM battles")) == 2
 
