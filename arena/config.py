@@ -22,7 +22,7 @@ DEFAULT_SYSTEM_PROMPT = (
     "Answer the question accurately, completely and safely."
 )
 
-Backend = Literal["vllm", "openai", "transformers"]
+Backend = Literal["vllm", "openai", "transformers", "openvino"]
 # How a rubric reads in the judge's prompt: see arena/judge/rubric.py.
 RubricLayout = Literal["trained", "criteria-list"]
 
@@ -98,8 +98,10 @@ class ModelConfig(StrictModel):
     max_concurrency: int = Field(8, ge=1)
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
-    # transformers options
+    # transformers options (batch_size is also OpenVINO's number of sequences decoded at once)
     batch_size: int = Field(8, ge=1)
+    # OpenVINO options
+    device: str = Field("CPU", min_length=1, description="OpenVINO device: CPU, GPU, NPU or AUTO")
 
     @model_validator(mode="after")
     def _backend_options(self) -> ModelConfig:

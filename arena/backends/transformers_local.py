@@ -3,6 +3,11 @@
 Requests are grouped by sampling settings, sorted by prompt length (less padding) and run in
 batches of `batch_size` through `generate` with left padding; each batch's results are yielded
 as soon as it finishes. Regex-constrained decoding is not available here.
+
+An entry whose `model` names a `.gguf` file (a local path, or `org/repo/file.gguf` on a hub)
+is read by transformers' GGUF support (the `gguf` package): the weights are dequantised into
+`dtype` and the tokenizer and chat template come from the GGUF's metadata unless the entry
+names a `tokenizer`. So a user with only a GGUF and no server can take part.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,36 @@ from arena.errors import BackendError
 def one_line(exc: BaseException) -> str:
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def looks_local(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~"))
+
+
+@dataclass(frozen=True)
+class Source:
+    """What `from_pretrained` gets: a folder or hub id, and the GGUF file inside it, if any."""
+
+    path: str
+    gguf_file: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+
+def model_source(name: str, what: str = "model") -> Source:
+    """A folder or hub id as is; a `.gguf` file split into its folder (or hub repo) and file name."""
+    if not name.lower().endswith(".gguf"):
+        return Source(name)
+    if looks_local(name) or Path(name).expanduser().is_file():
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} GGUF file not found: {name}")
+        return Source(str(path.parent), path.name)
+    parts = name.split("/")
+    if len(parts) < 3:
+        raise FileNotFoundError(f"{what} GGUF file not found: {name} (a hub GGUF is org/repo/file.gguf)")
+    return Source("/".join(parts[:2]), "/".join(parts[2:]))
 
 
 class TransformersBackend:
@@ -39,14 +75,20 @@ class TransformersBackend:
         self.name = model.name
         self.engine = f"transformers {transformers.__version__}"
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        if model.model.startswith(("/", "./", "../")) and not Path(model.model).exists():
-            raise BackendError(f"model {model.name!r}: model folder not found: {model.model}")
+        if looks_local(model.model) and not Path(model.model).expanduser().exists():
+            kind = "GGUF file" if model.model.lower().endswith(".gguf") else "model folder"
+            raise BackendError(f"model {model.name!r}: {kind} not found: {model.model}")
+        try:
+            weights = model_source(model.model)
+            vocabulary = model_source(model.tokenizer, "tokenizer") if model.tokenizer else weights
+        except FileNotFoundError as exc:
+            raise BackendError(f"model {model.name!r}: {exc}") from None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(
-                model.tokenizer or model.model, revision=model.revision, padding_side="left"
+                vocabulary.path, revision=model.revision, padding_side="left", **vocabulary.options()
             )
             self.lm = AutoModelForCausalLM.from_pretrained(
-                model.model, revision=model.revision, dtype=self.torch_dtype(model.dtype)
+                weights.path, revision=model.revision, dtype=self.torch_dtype(model.dtype), **weights.options()
             ).to(self.device)
         except Exception as exc:
             raise BackendError(

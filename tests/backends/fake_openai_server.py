@@ -18,6 +18,9 @@ Reply = tuple[int, Any, dict[str, str]]
 class FakeServer:
     owned_by: str | None = "vllm"
     served: tuple[str, ...] = ("tiny",)
+    # llama.cpp's llama-server answers GET /props; llama-cpp-python's FastAPI app GET /openapi.json
+    props: dict[str, Any] | None = None
+    openapi_title: str | None = None
     # per-path scripted replies, consumed in order; when empty, `default` answers
     script: dict[str, list[Reply]] = field(default_factory=dict)
     default: Callable[[str, Any], Reply] | None = None
@@ -41,6 +44,12 @@ class FakeServer:
             return 200, {"object": "list", "data": data}, {}
         if path == "/version":
             return 200, {"version": "0.32.0"}, {}
+        if path == "/props":
+            return (200, self.props, {}) if self.props is not None else (404, {"error": "not found"}, {})
+        if path == "/openapi.json":
+            if self.openapi_title is None:
+                return 404, {"error": "not found"}, {}
+            return 200, {"openapi": "3.1.0", "info": {"title": self.openapi_title, "version": "0.3.36"}}, {}
         if path == "/tokenize":
             prompt = body["prompt"]
             tokens = [99] if prompt.startswith("<|") else list(range(len(prompt)))

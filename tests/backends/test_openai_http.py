@@ -69,14 +69,82 @@ def test_vllm_server_gets_its_extra_parameters(server: FakeServer) -> None:
 
 
 def test_other_servers_get_only_portable_parameters(server: FakeServer) -> None:
-    server.owned_by = "llamacpp"
+    server.owned_by = "localai"
     backend = make_backend(entry(server.base_url))
-    assert not backend.supports_regex
+    assert not backend.supports_regex and backend.engine == "openai-compatible (localai)"
     list(backend.generate([chat("q", "x", sampling_for(entry(server.base_url)), regex=r"[AB]")]))
     body = server.generation_requests()[0][1]
-    assert "structured_outputs" not in body and "stop_token_ids" not in body
-    assert "skip_special_tokens" not in body
+    assert "structured_outputs" not in body and "stop_token_ids" not in body and "grammar" not in body
+    assert "skip_special_tokens" not in body and "min_p" not in body
     assert body["repeat_penalty"] == 1.05
+    assert not any(path == "/props" for path, _, _ in server.requests)  # a named owner is not probed
+
+
+def judge_request(regex: str | None, sampling: SamplingSettings | None = None) -> GenerationRequest:
+    return GenerationRequest(key="j", sampling=sampling or SamplingSettings(max_tokens=64), prompt="[INST] judge [/INST]",
+                             regex=regex)
+
+
+def test_llama_server_is_detected_and_gets_a_grammar(server: FakeServer) -> None:
+    server.owned_by = "llamacpp"
+    server.props = {"build_info": "b6000-abc", "default_generation_settings": {"n_ctx": 4096}}
+    backend = make_backend(entry(server.base_url))
+    assert isinstance(backend, OpenAIBackend)
+    assert backend.is_llama_cpp and not backend.is_vllm and backend.supports_regex
+    assert backend.engine == "llama.cpp b6000-abc (llama-server)"
+    list(backend.generate([judge_request(r"[ -~]{1,40} \[RESULT\] (A|B)")]))
+    body = server.generation_requests()[0][1]
+    assert body["grammar"] == 'root ::= ([\\x20-~]{1,40} " [RESULT] " ("A" | "B"))\n'
+    assert "structured_outputs" not in body and "stop_token_ids" not in body and "skip_special_tokens" not in body
+
+
+def test_older_llama_server_is_known_by_its_props(server: FakeServer) -> None:
+    server.owned_by = None  # no /models at all
+    server.props = {"default_generation_settings": {"n_ctx": 2048}}
+    backend = make_backend(entry(server.base_url))
+    assert backend.is_llama_cpp and backend.engine == "llama.cpp ? (llama-server)"
+
+
+def test_llama_cpp_python_is_detected_by_owner_and_openapi_title(server: FakeServer) -> None:
+    server.owned_by = "me"
+    server.openapi_title = "🦙 llama.cpp Python API"
+    backend = make_backend(entry(server.base_url))
+    assert backend.is_llama_cpp and backend.supports_regex
+    assert backend.engine == "llama-cpp-python 0.3.36 (openai server)"
+
+
+def test_owned_by_me_alone_is_not_llama_cpp(server: FakeServer) -> None:
+    server.owned_by = "me"
+    server.openapi_title = "Some other FastAPI app"
+    backend = make_backend(entry(server.base_url))
+    assert not backend.is_llama_cpp and not backend.supports_regex
+    assert backend.engine == "openai-compatible (me)"
+
+
+def test_llama_cpp_gets_every_sampling_setting_under_its_names(server: FakeServer) -> None:
+    server.owned_by = "llamacpp"
+    model = entry(server.base_url, sampling={"temperature": 0.7, "max_tokens": 32})  # top_k -1, penalty 1.0
+    backend = make_backend(model)
+    list(backend.generate([chat("q", "x", sampling_for(model))]))
+    body = server.generation_requests()[0][1]
+    # llama.cpp's own defaults (top-k 40, min-p 0.05, repeat penalty 1.1 in llama-cpp-python) must not apply
+    assert (body["top_k"], body["min_p"], body["repeat_penalty"]) == (0, 0.0, 1.0)
+    assert "repetition_penalty" not in body and "grammar" not in body
+    assert body["stop"] == ["<|eot_id|>"]
+    list(backend.generate([chat("q", "x", SamplingSettings(top_k=20, repetition_penalty=1.2))]))
+    body = server.generation_requests()[1][1]
+    assert (body["top_k"], body["repeat_penalty"]) == (20, 1.2)
+
+
+def test_regex_outside_the_grammar_subset_goes_unconstrained(server: FakeServer,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    server.owned_by = "llamacpp"
+    backend = make_backend(entry(server.base_url))
+    results = list(backend.generate([judge_request(r"(?=x)[AB]"), judge_request(r"(?=x)[AB]")]))
+    assert all(r.ok for r in results)
+    assert all("grammar" not in body for _, body, _ in server.generation_requests())
+    warnings = [r for r in caplog.records if "cannot constrain" in r.getMessage()]
+    assert len(warnings) == 1  # once per regex, not per request
 
 
 def test_server_without_models_endpoint_still_works(server: FakeServer) -> None:

@@ -1,0 +1,89 @@
+"""The regex-to-GBNF translation: what the emitted grammar admits always matches the regex.
+
+The judge's verdict regex is checked against the strict verdict parser: every string the grammar
+admits (all of them for a short bound, thousands of samples for the real one) parses as a valid
+verdict. The grammar text is read back by an independent GBNF reader (`gbnf_sampler`), and by
+llama.cpp's own parser where llama-cpp-python is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import re
+
+import pytest
+
+from arena.backends.gbnf import UnsupportedRegex, regex_to_gbnf
+from arena.judge.verdict import parse_verdict, verdict_regex
+from tests.backends.gbnf_sampler import SAMPLE_ALPHABET, enumerate_all, read, sample
+
+HAS_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
+
+
+def test_every_string_of_a_short_verdict_grammar_is_a_valid_verdict() -> None:
+    regex = verdict_regex(13)  # one character of feedback, then the marker and the letter
+    admitted = enumerate_all(read(regex_to_gbnf(regex)))
+    feedback_chars = [chr(c) for c in range(32, 127)] + ["\t", "\n"]
+    assert admitted == {f"{c} [RESULT] {v}" for c in feedback_chars for v in "AB"}
+    for text in admitted:
+        assert re.fullmatch(regex, text)
+        assert parse_verdict(text).valid, repr(text)
+
+
+@pytest.mark.parametrize("max_tokens", [14, 64, 1024])
+def test_sampled_strings_of_the_verdict_grammar_parse(max_tokens: int) -> None:
+    regex = verdict_regex(max_tokens)
+    grammar = read(regex_to_gbnf(regex))
+    rng = random.Random(max_tokens)
+    for _ in range(400):
+        text = sample(grammar, rng)
+        assert re.fullmatch(regex, text), repr(text)
+        parsed = parse_verdict(text)
+        assert parsed.valid and parsed.verdict in ("A", "B"), repr(text)
+        assert len(text) <= max_tokens  # one character is at most one token: the marker always fits
+
+
+@pytest.mark.parametrize("regex", [
+    r"[a-z ]{1,12}\[RESULT\] (A|B)",
+    r"(?:yes|no)\.?\s*",
+    r"\d{2,4}-\w+",
+    r"[^\n\"]+x{2,}.",
+    r"a(|b)c*?",
+    r"[]a-]\\\.\{\}",
+    r"caf\u00e9 [\x41-\x43]{3}",
+    r"(A|B|(C|D)+)?{",
+])
+def test_translated_grammars_admit_only_matching_strings(regex: str) -> None:
+    grammar = read(regex_to_gbnf(regex))
+    rng = random.Random(regex)
+    for _ in range(300):
+        text = sample(grammar, rng)
+        assert re.fullmatch(regex, text), (regex, text)
+
+
+def test_negated_classes_exclude_what_they_name() -> None:
+    grammar = read(regex_to_gbnf(r"[^ab\n]"))
+    assert enumerate_all(grammar) == {c for c in SAMPLE_ALPHABET if c not in "ab\n"}
+
+
+@pytest.mark.parametrize("regex", [
+    r"(?=a)b", r"(a)\1", r"^a", r"a$", r"\bword", r"(?i)a", r"[^\w]", r"[[:alpha:]]", r"a{3,2}", r"(a", r"a)",
+    r"[z-a]", r"*a", r"a++",
+])
+def test_constructs_outside_the_subset_are_refused(regex: str) -> None:
+    with pytest.raises(UnsupportedRegex):
+        regex_to_gbnf(regex)
+
+
+def test_literal_text_is_one_string() -> None:
+    assert regex_to_gbnf(verdict_regex(1024)) == 'root ::= ([\\x09\\x0A\\x20-~]{1,1012} " [RESULT] " ("A" | "B"))\n'
+
+
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed (bash scripts/setup.sh builds it)")
+@pytest.mark.parametrize("regex", [verdict_regex(1024), r"(?:yes|no)\.?\s*", r"[^\n\"]+x{2,}.", r"a(|b)c*?"])
+def test_llama_cpp_parses_the_grammars(regex: str) -> None:
+    import llama_cpp
+
+    grammar = llama_cpp.LlamaGrammar.from_string(regex_to_gbnf(regex), verbose=False)
+    assert grammar is not None
