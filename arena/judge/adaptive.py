@@ -16,25 +16,28 @@ effect k = (sum of the question-clustered sandwich variances of all pair differe
 sum under I^+), at least 0.25. So the intervals are those a question-level bootstrap would give,
 while the planning keeps the simple structure of I. Every standard error below is from it.
 
-Selection rule (how a round is filled).
-1. Warm-up: every pair first gets `warmup_battles_per_pair` battles; a round fills the pairs with
-   the fewest battles first (ties broken by the seed). This spreads the first rounds uniformly
-   over pairs, and places a new model entering an existing board: only its pairs are short.
+Selection rule (how a round is filled). A round is as many judgments as the board already has,
+at least `min_round_judgments` (500) and at most `round_judgments` (2,000), and never more than
+the budget left: small first rounds let the fit steer early.
+1. Warm-up: every pair first gets `warmup_battles_per_pair` (10) battles; a round fills the
+   pairs with the fewest battles first (ties broken by the seed). This spreads the first rounds
+   uniformly over pairs, and places a new model entering an existing board: only its pairs are
+   short.
 2. Then greedy: the rest of the round is handed out in chunks (1/40 of the round). Each chunk
-   goes to the pair whose chunk of battles most lowers the expected number of wrongly ordered
-   model pairs,
-       R = sum over model pairs (i, j) of P(the order of i and j is wrong) = Phi(-|d_ij| / s_ij),
-   looking one step ahead: after n more battles the difference's variance falls from s^2 to s'^2
-   (a rank-one update of I, so battles between i and k also inform i versus j), while the
-   estimate itself moves by N(0, s^2 - s'^2); the expected risk afterwards is
-   E[Phi(-|d'| / s')]. The gain per judgment is what the chunk removes from R, divided by its
-   judgments. So pairs whose intervals overlap (small |d| / s) and that are still uncertain (a
-   chunk shrinks s the most) win; pairs already far apart gain nothing. A model with few battles
-   has large s against everyone, and the gain is largest against the models near its estimated
-   rating: it gets priority there. After each chunk the covariance is updated as if those
-   battles were in, so the next chunk looks elsewhere. Pairs whose every question is judged
-   drop out. When no pair can change the order any more (a settled ranking with
-   `stop_when_settled=False`), chunks go where they most narrow the intervals of the
+   goes to the pair whose battles most lower the expected number of wrongly ordered model
+   pairs at the end of the round, per battle:
+       R = sum over all model pairs (i, j) of P(the order of i and j is wrong) = Phi(-|d_ij| / s_ij).
+   Battles planned for a pair shrink every s (a rank-one update of I: battles between i and k
+   also inform i versus j); the estimate d will move by N(0, s0^2 - s^2), s0 the standard error
+   at the round's start, so the risk expected after the round is E[Phi(-|d'| / s)], computed by
+   Gauss-Hermite quadrature. A pair is valued at the best gain per battle over look-ahead sizes
+   of 1, 2, 4, ..., 1024 chunks (what is open at most), because one small chunk can seldom flip
+   an order and would look worthless (the KG(*) policy of Frazier and Powell). So pairs whose
+   intervals overlap (small |d| / s) and that are still uncertain win; pairs already far apart
+   gain nothing. A model with few battles has large s against everyone, and the gain is largest
+   against the models near its estimated rating: it gets priority there. Pairs whose every
+   question is judged drop out. When no pair can change the order any more (a settled ranking
+   with `stop_when_settled=False`), chunks go where they most narrow the intervals of the
    differences between neighbours in the ranking.
 3. Questions: within a pair, each pick takes the category this pair has least of relative to
    that category's share of the pair's questions (judged and open), and a question not yet used
@@ -71,11 +74,11 @@ from arena.errors import ArenaError
 from arena.judge.pairs import ORDERS, Winner
 
 JUDGMENTS_PER_COMPARISON = len(ORDERS)  # both orders make one battle
-CHUNKS_PER_ROUND = 40
-_QUADRATURE_NODES = 40
-_LOOKAHEAD_DOUBLINGS = 10
+CHUNKS_PER_ROUND = 40  # the greedy hands out a round in this many steps
+_LOOKAHEAD_DOUBLINGS = 10  # look-ahead sizes: chunk * 1, 2, 4, ..., 1024
+_QUADRATURE_NODES = 40  # Gauss-Hermite nodes for the expected risk
 _MIN_DESIGN_EFFECT = 0.25  # a floor against a degenerate sandwich on very little data
-_NEGLIGIBLE_RISK = 1e-9  # a target pair this surely ordered is left out of the gain  # look-ahead sizes: chunk * 1, 2, 4, ..., 1024
+_NEGLIGIBLE_RISK = 1e-9  # a target pair this surely ordered is left out of the gain
 _NO_CATEGORY = ""
 
 StopReason = Literal["settled", "exhausted", "budget", "too-few-models"]
@@ -212,7 +215,7 @@ def plan_round(
         return RoundPlan((), 0, status)
     size = _round_size(JUDGMENTS_PER_COMPARISON * len(board.a), budget, settings)
     capacity = size // JUDGMENTS_PER_COMPARISON
-    rng = np.random.default_rng([settings.seed, len(board.a), budget.used_judgments])
+    rng = np.random.default_rng([settings.seed, len(board.a)])  # the same board state plans the same round
     warmup = _warmup_allocation(board, settings.warmup_battles_per_pair, capacity, rng)
     allocation = _greedy_allocation(board, estimate, warmup, capacity - int(warmup.sum()), settings.tie_margin_elo, threshold)
     comparisons = _pick_questions(board, allocation, rng)
@@ -284,64 +287,94 @@ class _Board:
         categories: Mapping[str, str | None],
     ) -> _Board:
         names = tuple(sorted(set(models)))
-        index = {name: k for k, name in enumerate(names)}
-        m = len(names)
-        pair_i, pair_j = np.triu_indices(m, k=1)
-        n_pairs = len(pair_i)
+        pair_i, pair_j = np.triu_indices(len(names), k=1)
         pair_of = {(names[i], names[j]): p for p, (i, j) in enumerate(zip(pair_i, pair_j))}
         pair_of.update({(y, x): p for (x, y), p in list(pair_of.items())})
-
-        def pair_key(question_id: str, x: str, y: str, what: str) -> tuple[str, int]:
-            if (x, y) not in pair_of:
-                unknown = [name for name in (x, y) if name not in index]
-                problem = f"names a model not on the board: {unknown[0]}" if unknown else "pairs a model with itself"
-                raise ArenaError(f"adaptive: {what} ({question_id}, {x}, {y}) {problem}")
-            return question_id, pair_of[(x, y)]
-
-        score_of = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}
-        a, b, score, question = [], [], [], []
-        question_index: dict[str, int] = {}
-        judged: set[tuple[str, int]] = set()
-        judged_per_category: list[dict[str, int]] = [defaultdict(int) for _ in range(n_pairs)]
-        for battle in battles:
-            key = pair_key(battle.question_id, battle.model_x, battle.model_y, "battle")
-            if battle.winner not in score_of:
-                raise ArenaError(f"adaptive: battle ({battle.question_id}, {battle.model_x}, {battle.model_y}) has unknown winner {battle.winner!r}")
-            a.append(index[battle.model_x])
-            b.append(index[battle.model_y])
-            score.append(score_of[battle.winner])
-            question.append(question_index.setdefault(battle.question_id, len(question_index)))
-            if key not in judged:
-                judged.add(key)
-                judged_per_category[key[1]][categories.get(battle.question_id) or _NO_CATEGORY] += 1
-        open_by_category: list[dict[str, list[Comparison]]] = [defaultdict(list) for _ in range(n_pairs)]
-        for comparison in open_comparisons:  # the hot loop (every open comparison, every round)
-            question_id, x, y = comparison
-            pair = pair_of.get((x, y))
-            if pair is None:
-                pair_key(question_id, x, y, "open comparison")  # raises the right error
-            key = (question_id, pair)
-            if key in judged:
-                continue
-            judged.add(key)  # a duplicate candidate is offered once
-            open_by_category[pair][categories.get(question_id) or _NO_CATEGORY].append(
-                comparison if type(comparison) is Comparison else Comparison(question_id, x, y)
-            )
-        lo = np.minimum(a, b).astype(np.int64) if a else np.zeros(0, dtype=np.int64)
-        hi = np.maximum(a, b).astype(np.int64) if a else np.zeros(0, dtype=np.int64)
-        pair_index = lo * m - lo * (lo + 1) // 2 + (hi - lo - 1)
+        columns, judged, judged_per_category = _collect_battles(battles, names, pair_of, categories, len(pair_i))
+        a, b, score, question, pair = columns
         return cls(
             models=names,
-            a=np.asarray(a, dtype=np.int64),
-            b=np.asarray(b, dtype=np.int64),
-            score=np.asarray(score, dtype=np.float64),
-            question=np.asarray(question, dtype=np.int64),
+            a=a,
+            b=b,
+            score=score,
+            question=question,
             pair_i=pair_i.astype(np.int64),
             pair_j=pair_j.astype(np.int64),
-            battles_per_pair=np.bincount(pair_index, minlength=n_pairs).astype(np.int64),
-            judged_per_category=tuple(judged_per_category),
-            open_by_category=tuple(open_by_category),
+            battles_per_pair=np.bincount(pair, minlength=len(pair_i)).astype(np.int64),
+            judged_per_category=judged_per_category,
+            open_by_category=_group_open(open_comparisons, pair_of, judged, categories),
         )
+
+
+_WINNER_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}
+
+
+def _pair_of(pair_of: Mapping[tuple[str, str], int], question_id: str, x: str, y: str, what: str) -> int:
+    pair = pair_of.get((x, y))
+    if pair is None:
+        models = {name for key in pair_of for name in key}
+        unknown = [name for name in (x, y) if name not in models]
+        problem = f"names a model not on the board: {unknown[0]}" if unknown else "pairs a model with itself"
+        raise ArenaError(f"adaptive: {what} ({question_id}, {x}, {y}) {problem}")
+    return pair
+
+
+def _collect_battles(
+    battles: Iterable[Battle],
+    names: tuple[str, ...],
+    pair_of: Mapping[tuple[str, str], int],
+    categories: Mapping[str, str | None],
+    n_pairs: int,
+) -> tuple[tuple[np.ndarray, ...], list[set[str]], tuple[dict[str, int], ...]]:
+    """Battles as arrays (X, Y, score of X, question index, pair), and per pair its judged questions."""
+    index = {name: k for k, name in enumerate(names)}
+    a, b, score, question, pairs = [], [], [], [], []
+    question_index: dict[str, int] = {}
+    judged: list[set[str]] = [set() for _ in range(n_pairs)]
+    judged_per_category: list[dict[str, int]] = [defaultdict(int) for _ in range(n_pairs)]
+    for question_id, x, y, winner in battles:
+        pair = _pair_of(pair_of, question_id, x, y, "battle")
+        if winner not in _WINNER_SCORE:
+            raise ArenaError(f"adaptive: battle ({question_id}, {x}, {y}) has unknown winner {winner!r}")
+        a.append(index[x])
+        b.append(index[y])
+        score.append(_WINNER_SCORE[winner])
+        question.append(question_index.setdefault(question_id, len(question_index)))
+        pairs.append(pair)
+        if question_id not in judged[pair]:
+            judged[pair].add(question_id)
+            judged_per_category[pair][categories.get(question_id) or _NO_CATEGORY] += 1
+    columns = (
+        np.array(a, dtype=np.int64),
+        np.array(b, dtype=np.int64),
+        np.array(score, dtype=np.float64),
+        np.array(question, dtype=np.int64),
+        np.array(pairs, dtype=np.int64),
+    )
+    return columns, judged, tuple(judged_per_category)
+
+
+def _group_open(
+    open_comparisons: Iterable[Comparison],
+    pair_of: Mapping[tuple[str, str], int],
+    judged: list[set[str]],
+    categories: Mapping[str, str | None],
+) -> tuple[dict[str, list[Comparison]], ...]:
+    """Open comparisons per pair and category, without judged ones and duplicates (either order)."""
+    offered = [set(questions) for questions in judged]
+    grouped: list[dict[str, list[Comparison]]] = [defaultdict(list) for _ in judged]
+    for comparison in open_comparisons:  # the hot loop: every open comparison, every round
+        question_id, x, y = comparison
+        pair = pair_of.get((x, y))
+        if pair is None:
+            pair = _pair_of(pair_of, question_id, x, y, "open comparison")
+        if question_id in offered[pair]:
+            continue
+        offered[pair].add(question_id)
+        grouped[pair][categories.get(question_id) or _NO_CATEGORY].append(
+            comparison if type(comparison) is Comparison else Comparison(question_id, x, y)
+        )
+    return tuple(grouped)
 
 
 # --- the estimate: the one place that depends on arena.ratings.bt ----------------------------
