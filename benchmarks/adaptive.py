@@ -59,6 +59,7 @@ from arena.judge.adaptive import (
 )
 from arena.judge.pairs import battle_winner
 from arena.ratings.bt import ALPHA, fit_bt, pair_counts
+from arena.ratings.data import WINNER_SCORE
 
 N_MODELS = 8
 N_QUESTIONS = 4000
@@ -71,7 +72,6 @@ SCENARIOS = ("mixed", "close-top", "normal", "spread")
 TAU_TARGET = 0.95
 TOP = 3
 TABLE_FRACTIONS = (0.01, 0.02, 0.05, 0.10, 0.15, 0.20, 0.25, 0.35, 0.50)
-WINNER_SCORE = {"model_a": 1.0, "tie": 0.5, "model_b": 0.0}
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ from scipy.special import expit, ndtr, ndtri
 
 from arena.errors import ArenaError
 from arena.judge.pairs import ORDERS, Winner
+from arena.ratings import bt
+from arena.ratings.data import WINNER_SCORE
 
 JUDGMENTS_PER_COMPARISON = len(ORDERS)  # both orders make one battle
 CHUNKS_PER_ROUND = 40  # the greedy hands out a round in this many steps
@@ -306,9 +308,6 @@ class _Board:
         )
 
 
-_WINNER_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}
-
-
 def _pair_of(pair_of: Mapping[tuple[str, str], int], question_id: str, x: str, y: str, what: str) -> int:
     pair = pair_of.get((x, y))
     if pair is None:
@@ -334,11 +333,11 @@ def _collect_battles(
     judged_per_category: list[dict[str, int]] = [defaultdict(int) for _ in range(n_pairs)]
     for question_id, x, y, winner in battles:
         pair = _pair_of(pair_of, question_id, x, y, "battle")
-        if winner not in _WINNER_SCORE:
+        if winner not in WINNER_SCORE:
             raise ArenaError(f"adaptive: battle ({question_id}, {x}, {y}) has unknown winner {winner!r}")
         a.append(index[x])
         b.append(index[y])
-        score.append(_WINNER_SCORE[winner])
+        score.append(WINNER_SCORE[winner])
         question.append(question_index.setdefault(question_id, len(question_index)))
         pairs.append(pair)
         if question_id not in judged[pair]:
@@ -383,15 +382,10 @@ def _group_open(
 @dataclass(frozen=True)
 class _Estimate:
     theta: np.ndarray  # (M,) natural log-odds, mean zero
-    information: np.ndarray  # (M, M) Fisher information of theta at the fit (a graph Laplacian)
-    design_effect: float  # the covariance is design_effect * pinv(information)
+    basis: np.ndarray  # (M, M) inv(I + 11'/M), I the Fisher information: pinv(I) on differences
+    design_effect: float  # the covariance of differences is design_effect * basis
     elo_per_logit: float
     elo: np.ndarray  # (M,) ratings on the Elo scale
-
-    def covariance_basis(self) -> np.ndarray:
-        """inv(I + 11'/M): equal to pinv(I) on differences, and invertible."""
-        m = len(self.theta)
-        return np.linalg.inv(self.information + np.full((m, m), 1.0 / m))
 
 
 def _bt_fit(board: _Board) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
@@ -400,13 +394,11 @@ def _bt_fit(board: _Board) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     The only use of `arena.ratings.bt`: keep it here so a change of the fitter (a prior, another
     regularisation) is adapted in one place.
     """
-    from arena.ratings.bt import ALPHA, PSEUDO_TIES_PER_PAIR, fit_bt, pair_counts, to_elo
-
     m = board.n_models
-    fit = fit_bt(pair_counts(board.a, board.b, board.score, m))
-    virtual = np.full((m, m), PSEUDO_TIES_PER_PAIR if fit.regularised else 0.0)
+    fit = bt.fit_bt(bt.pair_counts(board.a, board.b, board.score, m))
+    virtual = np.full((m, m), bt.PSEUDO_TIES_PER_PAIR if fit.regularised else 0.0)
     np.fill_diagonal(virtual, 0.0)
-    return fit.theta, virtual, 1.0 / ALPHA, to_elo(fit.theta)
+    return fit.theta, virtual, 1.0 / bt.ALPHA, bt.to_elo(fit.theta)
 
 
 def _estimate(board: _Board) -> _Estimate:
@@ -419,7 +411,7 @@ def _estimate(board: _Board) -> _Estimate:
     weights = counts * p * (1.0 - p)
     information = np.diag(weights.sum(axis=1)) - weights
     basis = np.linalg.inv(information + np.full((m, m), 1.0 / m))
-    return _Estimate(theta, information, _design_effect(board, theta, basis), elo_per_logit, elo)
+    return _Estimate(theta, basis, _design_effect(board, theta, basis), elo_per_logit, elo)
 
 
 def _design_effect(board: _Board, theta: np.ndarray, basis: np.ndarray) -> float:
@@ -452,7 +444,7 @@ def _threshold_z(n_models: int, confidence: float) -> float:
 
 
 def _status(board: _Board, estimate: _Estimate, threshold: float, budget: Budget, settings: AdaptiveSettings) -> RankingStatus:
-    covariance = estimate.design_effect * estimate.covariance_basis()
+    covariance = estimate.design_effect * estimate.basis
     order = np.argsort(-estimate.elo, kind="stable")
     battles_per_model = np.bincount(board.a, minlength=board.n_models) + np.bincount(board.b, minlength=board.n_models)
     m = board.n_models
@@ -564,7 +556,7 @@ def _greedy_allocation(
         return allocation
     i, j = board.pair_i, board.pair_j
     left_open = board.open_per_pair() - allocation
-    basis = estimate.covariance_basis()
+    basis = estimate.basis
     kappa = estimate.design_effect
     start_variance = kappa * _difference_variances(basis, i, j)  # the estimate moves by what the round removes
     p = expit(estimate.theta[i] - estimate.theta[j])
