@@ -16,9 +16,10 @@ effect k = (sum of the question-clustered sandwich variances of all pair differe
 sum under I^+), at least 0.25. So the intervals are those a question-level bootstrap would give,
 while the planning keeps the simple structure of I. Every standard error below is from it.
 
-Selection rule (how a round is filled). A round is as many judgments as the board already has,
-at least `min_round_judgments` (500) and at most `round_judgments` (2,000), and never more than
-the budget left: small first rounds let the fit steer early.
+Selection rule (how a round is filled). A round is M times the fewest battles any model has
+(on a fresh board that is the judgments made so far; with a new model, its battles), at least
+`min_round_judgments` (500) and at most `round_judgments` (2,000), and never more than the
+budget left: small rounds refit often while some rating is still poor.
 1. Warm-up: every pair first gets `warmup_battles_per_pair` (10) battles; a round fills the
    pairs with the fewest battles first (ties broken by the seed). This spreads the first rounds
    uniformly over pairs, and places a new model entering an existing board: only its pairs are
@@ -105,8 +106,8 @@ class Battle(NamedTuple):
 
 @dataclass(frozen=True)
 class AdaptiveSettings:
-    round_judgments: int = 2000  # judgments per round, once the board has that many
-    min_round_judgments: int = 500  # the first rounds: a round is as large as the board so far, within these
+    round_judgments: int = 2000  # the largest round, in judgments
+    min_round_judgments: int = 500  # the smallest (rounds grow with the least-judged model's battles)
     warmup_battles_per_pair: int = 10
     confidence: float = 0.95
     tie_margin_elo: float = 0.0  # > 0: a pair tied within this many Elo counts as settled
@@ -215,7 +216,7 @@ def plan_round(
     status = _status(board, estimate, threshold, budget, settings)
     if status.stopped:
         return RoundPlan((), 0, status)
-    size = _round_size(JUDGMENTS_PER_COMPARISON * len(board.a), budget, settings)
+    size = _round_size(board, budget, settings)
     capacity = size // JUDGMENTS_PER_COMPARISON
     rng = np.random.default_rng([settings.seed, len(board.a)])  # the same board state plans the same round
     warmup = _warmup_allocation(board, settings.warmup_battles_per_pair, capacity, rng)
@@ -224,9 +225,10 @@ def plan_round(
     return RoundPlan(tuple(sorted(comparisons)), int(warmup.sum()), status)
 
 
-def _round_size(judgments_made: int, budget: Budget, settings: AdaptiveSettings) -> int:
-    """As many judgments as the board has (small first rounds steer early), within the settings and budget."""
-    size = min(settings.round_judgments, max(settings.min_round_judgments, judgments_made))
+def _round_size(board: _Board, budget: Budget, settings: AdaptiveSettings) -> int:
+    """M times the fewest battles any model has (on a fresh board: the judgments so far), within
+    the settings and the budget: small rounds refit often while some rating is still poor."""
+    size = min(settings.round_judgments, max(settings.min_round_judgments, board.n_models * int(board.battles_per_model().min())))
     return size if budget.remaining is None else min(size, budget.remaining)
 
 
@@ -276,6 +278,9 @@ class _Board:
     @property
     def n_models(self) -> int:
         return len(self.models)
+
+    def battles_per_model(self) -> np.ndarray:
+        return np.bincount(self.a, minlength=self.n_models) + np.bincount(self.b, minlength=self.n_models)
 
     def open_per_pair(self) -> np.ndarray:
         return np.array([sum(len(v) for v in by_category.values()) for by_category in self.open_by_category], dtype=np.int64)
@@ -446,7 +451,7 @@ def _threshold_z(n_models: int, confidence: float) -> float:
 def _status(board: _Board, estimate: _Estimate, threshold: float, budget: Budget, settings: AdaptiveSettings) -> RankingStatus:
     covariance = estimate.design_effect * estimate.basis
     order = np.argsort(-estimate.elo, kind="stable")
-    battles_per_model = np.bincount(board.a, minlength=board.n_models) + np.bincount(board.b, minlength=board.n_models)
+    battles_per_model = board.battles_per_model()
     m = board.n_models
     centred = covariance - covariance.mean(axis=0, keepdims=True) - covariance.mean(axis=1, keepdims=True) + covariance.mean()
     estimates = tuple(

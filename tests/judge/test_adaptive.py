@@ -216,6 +216,19 @@ def test_a_round_spreads_a_pair_over_the_categories() -> None:
     assert Counter(sim.categories[c.question_id] for c in plan.comparisons) == {c: 20 for c in CATEGORIES}
 
 
+def test_rounds_grow_with_the_least_judged_model() -> None:
+    sim = Simulation({"a": 0.0, "b": 20.0, "c": 40.0, "d": 60.0}, n_questions=600)
+    _, plans = run_rounds(sim, budget=6000, settings=AdaptiveSettings(stop_when_settled=False))
+    sizes = [plan.judgments for plan in plans]
+    assert sizes[:2] == [500, 500] and 500 < sizes[2] < 2000 and max(sizes) == 2000 and sum(sizes) == 6000
+    # a new model on a well-judged board: small rounds again until it has battles
+    old = [m for m in sim.models if m != "d"]
+    board = [sim.judge(c) for c in sim.all_comparisons(old)]
+    open_comparisons = sim.all_comparisons() - {Comparison(*b[:3]) for b in board}
+    plan = plan_round(sim.models, board, open_comparisons, sim.categories, Budget(), AdaptiveSettings())
+    assert plan.judgments == 500
+
+
 def test_a_new_model_is_placed_first_and_against_its_neighbours() -> None:
     strengths = {"a": 0.0, "b": 150.0, "c": 300.0, "d": 450.0, "e": 600.0, "new": 310.0}
     sim = Simulation(strengths, n_questions=400, seed=2)
