@@ -1,0 +1,426 @@
+"""Benchmark: adaptive pair selection against uniform random selection on a Med42-sized board.
+
+A simulated board: 8 models, 4,000 questions in 10 categories, every pair on every question
+judged in both orders (224,000 judgments, the exhaustive board). The truth is drawn from a seed:
+each model has a strength (Elo) and a small per-category effect; each answer has its own quality,
+strength plus answer-level noise, shared by every battle on that question. A scripted judge
+picks Response A with probability logistic(quality_A - quality_B + position bias), each order on
+its own; a model must win both orders to win the battle (`arena.judge.pairs.battle_winner`), a
+split is a tie. All outcomes are drawn up front, so every method reveals the same battles.
+
+Methods, each revealing battles of that exhaustive board:
+- adaptive: `arena.judge.adaptive.plan_round` with its default settings (rounds of 500
+  judgments growing to 2,000), refitted after each round, up to `--adaptive-cap` of the
+  exhaustive judgments; its stopping rule is recorded ("settled at", and whether the ranking
+  then was the exhaustive one) but not obeyed, so its curve goes on;
+- uniform: every (question, pair) in a seeded random order, read at the same judgment counts
+  as adaptive's rounds (500 to 2,000 judgments each) and every 2,000 after that, to the end;
+  `--uniform-orders` (5) random orders per seed, since one lucky order can look very good, and
+  the median of their judgments is what adaptive is compared with.
+After each step the board is refitted (`arena.ratings.bt.fit_bt`) and compared with the
+exhaustive board's ranking. "Reached" is the first step from which, at every later step of
+that run, Kendall tau >= 0.95 and the top 3 are the same (in order) as the exhaustive board's.
+With 8 models tau >= 0.95 allows no swapped pair, so this is the exhaustive ranking itself.
+
+Scenarios (strengths drawn from the seed):
+- mixed: neighbours 10-60 Elo apart (uniform), from very close to clearly apart;
+- close-top: the top 3 models 10-20 Elo apart, the rest 60-120 Elo apart, where adaptivity
+  matters most;
+- normal: 8 strengths drawn from N(0, 100 Elo), which often puts two neighbours within a few
+  Elo of each other (a near-tie);
+- new-model: 9 models 10-60 Elo apart; 8 of them already judged exhaustively, and the ninth
+  (drawn from the seed) enters: only its 8 pairs are open (64,000 judgments exhaustively). The
+  goal is the 9-model exhaustive ranking;
+- spread (not run by default): neighbours 25-75 Elo apart, an easy board for both methods.
+For each seed the table shows the true gaps and how far apart the exhaustive board's own
+closest neighbours are (in standard errors): below about 2 the exhaustive order of that pair is
+itself a coin toss of the question sample, and reproducing it takes many judgments.
+
+Goal: the exhaustive ranking at no more than 25% of the exhaustive judgments, and with at most
+half the judgments uniform selection needs.
+
+    .venv/bin/python benchmarks/adaptive.py [--seeds 5] [--scenarios mixed,close-top,normal,new-model]
+        [--adaptive-cap 0.5] [--uniform-orders 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+from scipy.stats import kendalltau
+
+from arena.judge.adaptive import (
+    JUDGMENTS_PER_COMPARISON,
+    AdaptiveSettings,
+    Battle,
+    Budget,
+    Comparison,
+    plan_round,
+)
+from arena.judge.pairs import battle_winner
+from arena.ratings.bt import ALPHA, PairCounts, fit_bt
+from arena.ratings.data import WINNER_SCORE
+
+N_MODELS = 8
+N_QUESTIONS = 4000
+N_CATEGORIES = 10
+ANSWER_NOISE = 0.8  # sd of an answer's quality around its model's strength, in log-odds
+CATEGORY_EFFECT = 0.1  # sd of a model's per-category strength, in log-odds (about 17 Elo)
+POSITION_BIAS = 0.5  # log-odds in favour of Response A (the judge picks A 62% of the time on equal answers)
+STEP = 2000  # uniform is read where adaptive was, then every 2,000 judgments to the end
+SCENARIOS = ("mixed", "close-top", "normal", "new-model", "spread")
+TAU_TARGET = 0.95
+TOP = 3
+TABLE_FRACTIONS = (0.01, 0.02, 0.05, 0.10, 0.15, 0.20, 0.25, 0.35, 0.50)
+
+
+@dataclass(frozen=True)
+class Board:
+    """The exhaustive board: every battle's outcome, and its ranking."""
+
+    models: tuple[str, ...]
+    questions: tuple[str, ...]
+    categories: dict[str, str]
+    strengths_elo: np.ndarray  # (M,) the truth
+    pairs: tuple[tuple[int, int], ...]  # (P,) i < j
+    winner: np.ndarray  # (Q, P) object: Winner of X = models[i] against Y = models[j]
+    score: np.ndarray  # (Q, P) float: X's score (1, 0.5, 0), for fast refits
+    ranking: tuple[int, ...]  # exhaustive board, best first
+    closest_z: float  # the exhaustive board's closest adjacent pair, in Fisher standard errors
+    newcomer: int | None  # new-model scenario: the model entering a board judged without it
+
+    def split(self) -> tuple[np.ndarray, np.ndarray]:
+        """(question, pair) comparisons, as (n, 2) index arrays: judged before the run, and open to it."""
+        everything = all_comparisons(len(self.questions), len(self.pairs))
+        if self.newcomer is None:
+            return everything[:0], everything
+        involved = np.array([self.newcomer in pair for pair in self.pairs])[everything[:, 1]]
+        return everything[~involved], everything[involved]
+
+    def battle(self, q: int, p: int) -> Battle:
+        i, j = self.pairs[p]
+        return Battle(self.questions[q], self.models[i], self.models[j], self.winner[q, p])
+
+
+def all_comparisons(n_questions: int, n_pairs: int) -> np.ndarray:
+    q, p = np.divmod(np.arange(n_questions * n_pairs), n_pairs)
+    return np.stack([q, p], axis=1)
+
+
+def draw_strengths(scenario: str, rng: np.random.Generator, n_models: int) -> np.ndarray:
+    """Elo strengths, best first (the model names are shuffled later, so order carries no hint)."""
+    if scenario == "normal":
+        return np.sort(rng.normal(0.0, 100.0, n_models))[::-1]
+    if scenario in ("mixed", "new-model"):
+        gaps = rng.uniform(10.0, 60.0, n_models - 1)
+    elif scenario == "spread":
+        gaps = rng.uniform(25.0, 75.0, n_models - 1)
+    elif scenario == "close-top":
+        gaps = np.concatenate([rng.uniform(10.0, 20.0, TOP - 1), rng.uniform(60.0, 120.0, n_models - TOP)])
+    else:
+        raise SystemExit(f"unknown scenario {scenario!r}: {', '.join(SCENARIOS)}")
+    return -np.concatenate([[0.0], np.cumsum(gaps)])
+
+
+def simulate_board(scenario: str, seed: int) -> Board:
+    rng = np.random.default_rng([seed, 16])
+    n_models = N_MODELS + 1 if scenario == "new-model" else N_MODELS
+    strengths = draw_strengths(scenario, rng, n_models)[rng.permutation(n_models)]
+    newcomer = int(rng.integers(0, n_models)) if scenario == "new-model" else None
+    models = tuple(f"model-{k}" for k in range(n_models))
+    questions = tuple(f"q{k:04d}" for k in range(N_QUESTIONS))
+    category = rng.integers(0, N_CATEGORIES, N_QUESTIONS)
+    effect = rng.normal(0.0, CATEGORY_EFFECT, (n_models, N_CATEGORIES))
+    effect -= effect.mean(axis=1, keepdims=True)  # a model is better in some categories, not better overall
+    quality = ALPHA * strengths[None, :] + effect[:, category].T + rng.normal(0.0, ANSWER_NOISE, (N_QUESTIONS, n_models))
+    pairs = tuple(itertools.combinations(range(n_models), 2))
+    winner = np.empty((N_QUESTIONS, len(pairs)), dtype=object)
+    for p, (i, j) in enumerate(pairs):
+        margin = quality[:, i] - quality[:, j]
+        verdict_ab = np.where(rng.random(N_QUESTIONS) < expit(margin + POSITION_BIAS), "A", "B")  # X shown as A
+        verdict_ba = np.where(rng.random(N_QUESTIONS) < expit(-margin + POSITION_BIAS), "A", "B")  # Y shown as A
+        winner[:, p] = [battle_winner(ab, ba) for ab, ba in zip(verdict_ab, verdict_ba)]
+    score = np.vectorize(WINNER_SCORE.__getitem__, otypes=[float])(winner)
+    board = Board(
+        models, questions, {q: f"category-{c}" for q, c in zip(questions, category)}, strengths, pairs, winner, score, (), 0.0,
+        newcomer,
+    )
+    theta = fit_counts(board, outcome_counts(board, all_comparisons(N_QUESTIONS, len(pairs))))
+    ranking = tuple(int(k) for k in np.argsort(-theta, kind="stable"))
+    return Board(**{**board.__dict__, "ranking": ranking, "closest_z": closest_adjacent_z(board, theta, ranking)})
+
+
+def outcome_counts(board: Board, revealed: np.ndarray) -> np.ndarray:
+    """(P, 3) battles per pair: X won, tie, Y won (so a growing board is refitted without re-reading it)."""
+    q, p = revealed[:, 0], revealed[:, 1]
+    score = board.score[q, p]
+    outcome = np.where(score == 1.0, 0, np.where(score == 0.0, 2, 1))
+    return np.bincount(p * 3 + outcome, minlength=3 * len(board.pairs)).reshape(-1, 3).astype(np.float64)
+
+
+def fit_counts(board: Board, counts: np.ndarray) -> np.ndarray:
+    present = counts.sum(axis=1) > 0
+    pair_array = np.array(board.pairs)[present]
+    return fit_bt(PairCounts(len(board.models), pair_array[:, 0], pair_array[:, 1], counts[present])).theta
+
+
+def closest_adjacent_z(board: Board, theta: np.ndarray, ranking: tuple[int, ...]) -> float:
+    """How far apart the exhaustive board's closest adjacent models are, in Fisher standard errors."""
+    p = expit(theta[:, None] - theta[None, :])
+    n = np.full((len(theta), len(theta)), float(N_QUESTIONS))
+    np.fill_diagonal(n, 0.0)
+    weights = n * p * (1 - p)
+    information = np.diag(weights.sum(axis=1)) - weights
+    covariance = np.linalg.pinv(information)
+    return min(
+        (theta[a] - theta[b]) / math.sqrt(covariance[a, a] + covariance[b, b] - 2 * covariance[a, b])
+        for a, b in zip(ranking[:-1], ranking[1:])
+    )
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    judgments: int
+    tau: float
+    discordant: int  # model pairs ordered unlike the exhaustive board
+    same_top: bool
+
+    @property
+    def meets_goal(self) -> bool:
+        return self.tau >= TAU_TARGET and self.same_top
+
+
+def checkpoint(board: Board, counts: np.ndarray, judgments: int) -> Checkpoint:
+    """The board fitted on these outcome counts, against the exhaustive ranking, after `judgments` of the run."""
+    theta = fit_counts(board, counts)
+    ranking = tuple(int(k) for k in np.argsort(-theta, kind="stable"))
+    position = {model: rank for rank, model in enumerate(ranking)}
+    tau = kendalltau([position[k] for k in board.ranking], range(len(ranking))).statistic
+    discordant = sum(1 for a, b in itertools.combinations(board.ranking, 2) if position[a] > position[b])
+    return Checkpoint(judgments, float(tau), discordant, ranking[:TOP] == board.ranking[:TOP])
+
+
+def run_uniform(board: Board, seed: int, order: int, grid: list[int]) -> list[Checkpoint]:
+    """Reveal (question, pair) comparisons in a seeded random order; refit at each judgment count of `grid`."""
+    prejudged, open_comparisons = board.split()
+    shuffled = open_comparisons[np.random.default_rng([seed, 17, order]).permutation(len(open_comparisons))]
+    total = JUDGMENTS_PER_COMPARISON * len(shuffled)
+    grid = [*grid, *range((grid[-1] if grid else 0) + STEP, total, STEP), total]
+    counts, done, points = outcome_counts(board, prejudged), 0, []
+    for judgments in grid:
+        upto = judgments // JUDGMENTS_PER_COMPARISON
+        counts = counts + outcome_counts(board, shuffled[done:upto])
+        done = upto
+        points.append(checkpoint(board, counts, judgments))
+    return points
+
+
+@dataclass(frozen=True)
+class AdaptiveRun:
+    checkpoints: list[Checkpoint]
+    settled_at: int | None  # judgments when the stopping rule first said "settled"
+    settled_meets_goal: bool | None
+    stop_reason: str
+    seconds_planning: float
+
+
+def run_adaptive(board: Board, seed: int, cap_judgments: int) -> AdaptiveRun:
+    pair_of = {(board.models[i], board.models[j]): p for p, (i, j) in enumerate(board.pairs)}
+    question_of = {q: k for k, q in enumerate(board.questions)}
+    prejudged, open_pairs = board.split()
+    open_comparisons = {Comparison(board.questions[q], *(board.models[k] for k in board.pairs[p])) for q, p in open_pairs.tolist()}
+    settings = AdaptiveSettings(seed=seed, stop_when_settled=False)
+    battles = [board.battle(q, p) for q, p in prejudged.tolist()]
+    counts = outcome_counts(board, prejudged)
+    checkpoints: list[Checkpoint] = []
+    settled_at, settled_meets_goal, planning = None, None, 0.0
+    budget = Budget(max_judgments=cap_judgments)
+    while True:
+        start = time.perf_counter()
+        plan = plan_round(list(board.models), battles, open_comparisons, board.categories, budget, settings)
+        planning += time.perf_counter() - start
+        if plan.status.settled and settled_at is None and checkpoints:
+            settled_at, settled_meets_goal = checkpoints[-1].judgments, checkpoints[-1].meets_goal
+        if plan.status.stopped:
+            return AdaptiveRun(checkpoints, settled_at, settled_meets_goal, plan.status.reason, planning)
+        revealed = []
+        for comparison in plan.comparisons:
+            q, p = question_of[comparison.question_id], pair_of[(comparison.model_x, comparison.model_y)]
+            open_comparisons.remove(comparison)
+            battles.append(board.battle(q, p))
+            revealed.append((q, p))
+        budget = Budget(cap_judgments, budget.used_judgments + plan.judgments)
+        counts = counts + outcome_counts(board, np.array(revealed, dtype=np.int64).reshape(-1, 2))
+        checkpoints.append(checkpoint(board, counts, budget.used_judgments))
+
+
+def reached(checkpoints: list[Checkpoint]) -> int | None:
+    """Judgments from which every later checkpoint meets the goal (None: not by the end)."""
+    first = None
+    for point in checkpoints:
+        if point.meets_goal and first is None:
+            first = point.judgments
+        elif not point.meets_goal:
+            first = None
+    return first
+
+
+def at_fraction(checkpoints: list[Checkpoint], judgments: int) -> Checkpoint | None:
+    """The last checkpoint at or below `judgments`."""
+    below = [point for point in checkpoints if point.judgments <= judgments]
+    return below[-1] if below else None
+
+
+def percent(judgments: float | None, total: int) -> str:
+    return "not reached" if judgments is None else f"{judgments:.0f} ({100 * judgments / total:.1f}%)"
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    seed: int
+    board: Board
+    total: int  # judgments of the exhaustive work (the newcomer's pairs only, for new-model)
+    adaptive: AdaptiveRun
+    uniform: list[list[Checkpoint]]  # one run per random order
+    seconds: float
+
+    @property
+    def adaptive_reached(self) -> int | None:
+        return reached(self.adaptive.checkpoints)
+
+    @property
+    def uniform_reached(self) -> list[int]:  # uniform always reaches it: at the end it is the exhaustive board
+        return [reached(run) or self.total for run in self.uniform]
+
+    @property
+    def uniform_median(self) -> float:
+        return statistics.median(self.uniform_reached)
+
+
+def run_seed(scenario: str, seed: int, cap_fraction: float, uniform_orders: int) -> SeedResult:
+    start = time.perf_counter()
+    board = simulate_board(scenario, seed)
+    total = JUDGMENTS_PER_COMPARISON * len(board.split()[1])
+    adaptive = run_adaptive(board, seed, int(cap_fraction * total))
+    grid = [point.judgments for point in adaptive.checkpoints]
+    uniform = [run_uniform(board, seed, order, grid) for order in range(uniform_orders)]
+    return SeedResult(seed, board, total, adaptive, uniform, time.perf_counter() - start)
+
+
+def print_seeds(results: list[SeedResult]) -> None:
+    print(
+        f"{'seed':>4}  {'true gaps, best first (Elo)':<30} {'closest z':>9}  {'adaptive reached':>16}  "
+        f"{'uniform reached: median':>23} {'(range)':>15}  {'ratio':>5}  {'adaptive settled at':>20}  {'seconds':>7}"
+    )
+    for r in results:
+        gaps = -np.diff(np.sort(r.board.strengths_elo)[::-1])
+        a, u = r.adaptive_reached, r.uniform_median
+        ratio = f"{a / u:5.2f}" if a is not None else "  n/a"
+        spread = f"({min(r.uniform_reached) / r.total:.1%}-{max(r.uniform_reached) / r.total:.1%})"
+        settled = "never" if r.adaptive.settled_at is None else (
+            f"{r.adaptive.settled_at} ({'right' if r.adaptive.settled_meets_goal else 'WRONG'})"
+        )
+        print(
+            f"{r.seed:>4}  {' '.join(f'{g:.0f}' for g in gaps):<30} {r.board.closest_z:9.1f}  {percent(a, r.total):>16}  "
+            f"{percent(u, r.total):>23} {spread:>15}  {ratio}  {settled:>20}  {r.seconds:7.1f}"
+        )
+
+
+def print_summary(results: list[SeedResult], cap_fraction: float) -> None:
+    total, n = results[0].total, len(results)
+    a_values = [r.adaptive_reached for r in results]
+    u_values = [r.uniform_median for r in results]
+    a_ok = [a for a in a_values if a is not None]
+    print(f"summary over {n} seeds (judgments to reach the exhaustive ranking, as a share of {total}):")
+    if a_ok:
+        print(
+            f"  adaptive  reached within {cap_fraction:.0%} in {len(a_ok)} of {n} seeds; median {statistics.median(a_ok) / total:.1%}, "
+            f"mean {statistics.fmean(a_ok) / total:.1%}, worst {max(a_ok) / total:.1%}"
+        )
+    else:
+        print(f"  adaptive  reached within {cap_fraction:.0%} in 0 of {n} seeds")
+    print(
+        f"  uniform   (median of its random orders per seed) median {statistics.median(u_values) / total:.1%}, "
+        f"mean {statistics.fmean(u_values) / total:.1%}, worst {max(u_values) / total:.1%}"
+    )
+    both = [(a, u) for a, u in zip(a_values, u_values) if a is not None]
+    if both:
+        ratios = [a / u for a, u in both]
+        print(
+            f"  adaptive / uniform: median {statistics.median(ratios):.2f}, "
+            f"of the totals {sum(a for a, _ in both) / sum(u for _, u in both):.2f}, worst seed {max(ratios):.2f}"
+        )
+    every_uniform = [u for r in results for u in r.uniform_reached]
+    if len(a_ok) == n:
+        print(
+            f"  reliably (from where every run is at it and stays): adaptive {max(a_ok) / total:.1%}, "
+            f"uniform {max(every_uniform) / total:.1%} (all {len(every_uniform)} random orders); ratio {max(a_ok) / max(every_uniform):.2f}"
+        )
+    within_quarter = sum(a is not None and a <= 0.25 * total for a in a_values)
+    within_half = sum(a is not None and a <= 0.5 * u for a, u in zip(a_values, u_values))
+    print(f"  goal: <= 25% of exhaustive in {within_quarter} of {n} seeds; <= half of uniform in {within_half} of {n} seeds")
+    settled = [r.adaptive for r in results if r.adaptive.settled_at is not None]
+    print(
+        f"  stopping rule: settled within the cap in {len(settled)} of {n} seeds, "
+        f"at the exhaustive ranking when it did in {sum(bool(run.settled_meets_goal) for run in settled)} of {len(settled)}"
+    )
+
+
+def print_error_table(results: list[SeedResult], cap_fraction: float) -> None:
+    total = results[0].total
+    print("ranking error by judgments: mean model pairs ordered unlike the exhaustive board (share of runs at its ranking)")
+    print(f"{'judgments':>18}  {'adaptive':>16}  {'uniform':>16}")
+    for fraction in TABLE_FRACTIONS:
+        judgments = int(fraction * total)
+        cells = []
+        for method, runs in (("adaptive", [r.adaptive.checkpoints for r in results]), ("uniform", [u for r in results for u in r.uniform])):
+            points = [at_fraction(run, judgments) for run in runs]
+            if any(point is None for point in points) or (method == "adaptive" and fraction > cap_fraction):
+                cells.append(f"{'-':>16}")
+                continue
+            mean = statistics.fmean(point.discordant for point in points)
+            at = sum(point.meets_goal for point in points) / len(points)
+            cells.append(f"{mean:5.2f} ({at:4.0%} at)")
+        print(f"{judgments:>9d} ({fraction:4.0%})  {cells[0]:>16}  {cells[1]:>16}")
+
+
+def summarise(scenario: str, seeds: list[int], cap_fraction: float, uniform_orders: int) -> None:
+    results = [run_seed(scenario, seed, cap_fraction, uniform_orders) for seed in seeds]
+    board = results[0].board
+    print(f"\n== scenario {scenario}: {len(board.models)} models, {N_QUESTIONS} questions ==")
+    work = "exhaustive board" if board.newcomer is None else "the new model's pairs, exhaustively, on the judged board of the others"
+    print(
+        f"{work}: {results[0].total} judgments; adaptive runs up to {cap_fraction:.0%} of them, "
+        f"uniform in {uniform_orders} random orders per seed to the end"
+    )
+    if board.newcomer is not None:
+        print("new model's place in the exhaustive ranking, per seed: " + ", ".join(
+            f"{r.seed}: {r.board.ranking.index(r.board.newcomer) + 1} of {len(r.board.models)}" for r in results
+        ))
+    print_seeds(results)
+    print_summary(results, cap_fraction)
+    print_error_table(results, cap_fraction)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per scenario (0, 1, ...)")
+    parser.add_argument("--scenarios", default="mixed,close-top,normal,new-model", help=f"comma-separated, of {', '.join(SCENARIOS)}")
+    parser.add_argument("--adaptive-cap", type=float, default=0.5, help="adaptive runs up to this share of the exhaustive judgments")
+    parser.add_argument("--uniform-orders", type=int, default=5, help="random orders of uniform selection per seed")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    for scenario in args.scenarios.split(","):
+        summarise(scenario, list(range(args.seeds)), args.adaptive_cap, args.uniform_orders)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
