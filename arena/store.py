@@ -32,22 +32,24 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     inspect,
     select,
     text,
+    union,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.schema import CreateColumn
 
+from arena.answer_style import answer_style
 from arena.errors import StoreError
 
 # Bump when the tables change. Changes between versions are additive (new tables, new nullable
 # columns, new indexes), so an older store is upgraded in place by `upgrade_schema`; a step that
-# must also rewrite data goes into DATA_MIGRATIONS under the version it upgrades from.
-SCHEMA_VERSION = 1
-DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+# must also rewrite data goes into DATA_MIGRATIONS (below the tables) under the version it upgrades from.
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -135,6 +137,21 @@ battles = Table(
     Column("judgment_ba_id", Integer, ForeignKey("judgments.id")),  # model_b shown as A
     Column("answer_a_len", Integer),
     Column("answer_b_len", Integer),
+    # model_a's and model_b's answers: this store's answer ids for judged battles, the exporting
+    # store's for imported ones (so no foreign key)
+    Column("answer_a_id", Integer),
+    Column("answer_b_id", Integer),
+    # the judge's two verdicts, model_a shown first then model_b shown first: "AB", "BA", "AA", "BB"
+    Column("verdicts", String(2)),
+    # style covariates (arena.answer_style): completion tokens and markdown counts of each answer
+    Column("answer_a_tokens", Integer),
+    Column("answer_b_tokens", Integer),
+    Column("answer_a_headers", Integer),
+    Column("answer_b_headers", Integer),
+    Column("answer_a_list_items", Integer),
+    Column("answer_b_list_items", Integer),
+    Column("answer_a_bold", Integer),
+    Column("answer_b_bold", Integer),
     Column("dedup_key", String(64), nullable=False),
     Column("tstamp", Float, nullable=False),
     UniqueConstraint("source", "dedup_key", name="uq_battle"),
@@ -155,6 +172,15 @@ snapshots = Table(
     Column("payload", JSON, nullable=False),
 )
 
+# The answers a rating counted as current, stored once per distinct set (keyed by its digest) so
+# the dashboard selects exactly the battles of the snapshot it shows.
+rated_answers = Table(
+    "rated_answers",
+    metadata,
+    Column("answer_set", String(32), primary_key=True),
+    Column("answer_id", Integer, primary_key=True),
+)
+
 run_locks = Table(
     "run_locks",
     metadata,
@@ -169,6 +195,51 @@ Index("ix_answers_model_fp", answers.c.model, answers.c.fingerprint)
 Index("ix_judgments_question", judgments.c.judge_key, judgments.c.question_id)
 Index("ix_battles_source", battles.c.source, battles.c.judge_key)
 Index("ix_snapshots_time", snapshots.c.source, snapshots.c.created_at)
+
+
+def _battle_answers_from_judgments(connection: Connection) -> None:
+    """Version 1 -> 2: judged battles learn their answer ids, verdicts and style covariates.
+
+    Answer ids and verdicts come from the battle's two judgments; the style covariates from the
+    answers themselves (completion tokens, markdown counted once per answer in a temporary table).
+    """
+    ab, ba = judgments.alias("ab"), judgments.alias("ba")
+    judgment_of = {"ab": battles.c.judgment_ab_id, "ba": battles.c.judgment_ba_id}
+
+    def from_judgment(order: str, column: str):  # type: ignore[no-untyped-def]
+        alias = ab if order == "ab" else ba
+        return select(alias.c[column]).where(alias.c.id == judgment_of[order]).scalar_subquery()
+
+    connection.execute(
+        update(battles)
+        .where(battles.c.judgment_ab_id.is_not(None), battles.c.judgment_ba_id.is_not(None))
+        .values(answer_a_id=from_judgment("ab", "answer_a_id"), answer_b_id=from_judgment("ab", "answer_b_id"),
+                verdicts=func.coalesce(from_judgment("ab", "verdict"), "") + func.coalesce(from_judgment("ba", "verdict"), ""))
+    )
+    style = Table("_answer_style", MetaData(), Column("id", Integer, primary_key=True), Column("tokens", Integer),
+                  Column("headers", Integer), Column("list_items", Integer), Column("bold", Integer),
+                  prefixes=["TEMPORARY"])
+    style.create(connection)
+    used = union(select(battles.c.answer_a_id.label("id")), select(battles.c.answer_b_id)).subquery()
+    query = select(answers.c.id, answers.c.text, answers.c.completion_tokens).where(answers.c.id.in_(select(used.c.id)))
+    rows = []
+    for row in connection.execute(query):  # texts are read one by one; only the counts are kept
+        counted = answer_style(row.text, row.completion_tokens)
+        rows.append({"id": row.id, "tokens": counted.tokens, "headers": counted.headers,
+                     "list_items": counted.list_items, "bold": counted.bold})
+    for start in range(0, len(rows), 5000):
+        connection.execute(style.insert(), rows[start:start + 5000])
+    values = {}
+    for side in ("a", "b"):
+        answer_id = battles.c[f"answer_{side}_id"]
+        for name, column in (("tokens", "tokens"), ("headers", "headers"), ("list_items", "list_items"),
+                             ("bold", "bold")):
+            values[f"answer_{side}_{name}"] = select(style.c[column]).where(style.c.id == answer_id).scalar_subquery()
+    connection.execute(update(battles).where(battles.c.answer_a_id.is_not(None)).values(**values))
+    style.drop(connection)
+
+
+DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _battle_answers_from_judgments}
 
 
 def utcnow() -> dt.datetime:
