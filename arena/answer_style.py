@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+STYLE_NAMES = ("tokens", "headers", "list_items", "bold")  # AnswerStyle's fields, battle columns answer_a_<name>
 _CODE_BLOCK = re.compile(r"```[^`]*```")
 _HEADER = re.compile(r"^#{1,6}\s", re.MULTILINE)
 _ORDERED_ITEM = re.compile(r"^\s*\d+\.\s", re.MULTILINE)
@@ -44,9 +45,5 @@ def answer_style(text: str, completion_tokens: int | None) -> AnswerStyle:
 
 def style_columns(a: AnswerStyle, b: AnswerStyle) -> dict[str, int | None]:
     """The battle columns for model_a's and model_b's answers."""
-    return {
-        "answer_a_tokens": a.tokens, "answer_b_tokens": b.tokens,
-        "answer_a_headers": a.headers, "answer_b_headers": b.headers,
-        "answer_a_list_items": a.list_items, "answer_b_list_items": b.list_items,
-        "answer_a_bold": a.bold, "answer_b_bold": b.bold,
-    }
+    return {f"answer_{side}_{name}": getattr(style, name) for name in STYLE_NAMES
+            for side, style in (("a", a), ("b", b))}

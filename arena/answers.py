@@ -60,6 +60,21 @@ def expected_fingerprints(
     return expected
 
 
+def current_answer_ids(
+    store: Store, config: ArenaConfig, models: list[ModelConfig], question_list: list[Question]
+) -> list[int]:
+    """The ids of the stored answers that match the current settings (no answer text is read)."""
+    expected = expected_fingerprints(config, models, question_list)
+    names = sorted({m.name for m in models})
+    if not names:
+        return []
+    query = select(answers.c.id, answers.c.model, answers.c.question_id, answers.c.fingerprint).where(
+        answers.c.model.in_(names))
+    with store.connect() as connection:
+        return [row.id for row in connection.execute(query)
+                if expected.get((row.model, row.question_id)) == row.fingerprint]
+
+
 def load_current_answers(
     store: Store, config: ArenaConfig, models: list[ModelConfig], question_list: list[Question]
 ) -> dict[tuple[str, str], StoredAnswer]:

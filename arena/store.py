@@ -120,6 +120,9 @@ judgments = Table(
     UniqueConstraint("judge_key", "answer_a_id", "answer_b_id", name="uq_judgment"),
 )
 
+BATTLE_WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")  # the values of battles.winner
+BATTLE_VERDICTS = ("AB", "BA", "AA", "BB")  # the values of battles.verdicts
+
 battles = Table(
     "battles",
     metadata,
