@@ -6,8 +6,9 @@ starting with one to six `#` and a space, list items are lines starting (after i
 `-`, `*`, `+` or a number and a dot, and bold spans are `**text**` or `__text__` on one line.
 The length is the answer's completion tokens as its backend reported them (None when unknown).
 
-They are counted once, when a battle is stored, and kept on the battle row, so rating a million
-battles never re-reads an answer's text.
+They are counted once, when an answer is stored (answers.headers, .list_items, .bold beside
+completion_tokens), so rating a million battles never re-reads an answer's text; imported
+battles, which have no answers here, carry them on the battle row (battles.answer_a_headers, ...).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-STYLE_NAMES = ("tokens", "headers", "list_items", "bold")  # AnswerStyle's fields, battle columns answer_a_<name>
+STYLE_NAMES = ("tokens", "headers", "list_items", "bold")  # AnswerStyle's fields; battle columns answer_a_<name>
 _CODE_BLOCK = re.compile(r"```[^`]*```")
 _HEADER = re.compile(r"^#{1,6}\s", re.MULTILINE)
 _ORDERED_ITEM = re.compile(r"^\s*\d+\.\s", re.MULTILINE)
@@ -42,8 +43,3 @@ def answer_style(text: str, completion_tokens: int | None) -> AnswerStyle:
         bold=len(_BOLD_STARS.findall(prose)) + len(_BOLD_UNDERSCORES.findall(prose)),
     )
 
-
-def style_columns(a: AnswerStyle, b: AnswerStyle) -> dict[str, int | None]:
-    """The battle columns for model_a's and model_b's answers."""
-    return {f"answer_{side}_{name}": getattr(style, name) for name in STYLE_NAMES
-            for side, style in (("a", a), ("b", b))}

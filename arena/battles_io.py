@@ -5,8 +5,9 @@ optionally, `question_id`, `category`, `judge`, `judge_key`, both answers' ids
 (`answer_a_id`, `answer_b_id`: ids in the exporting store), the judge's two `verdicts`
 ("AB": model_a shown first, then model_b shown first), `tstamp` (epoch seconds), the answers'
 lengths in characters (`answer_a_len`, ...) and their style covariates (`answer_a_tokens`,
-`_headers`, `_list_items`, `_bold`, and the same for b; arena.answer_style). An export carries
-all of them, so an imported export rates exactly as the battles it came from. Files are JSON
+`_headers`, `_list_items`, `_bold`, and the same for b; arena.answer_style; for judged battles
+taken from the answers themselves). An export carries all of them, so an imported export rates
+exactly as the battles it came from. Files are JSON
 Lines, a JSON array (as LMArena publishes them) or CSV with a header row.
 
 Imported battles are kept apart from judged ones under a source label ("import:<file stem>" by
@@ -20,20 +21,23 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
+import operator
+import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from arena.answer_style import STYLE_NAMES
 from arena.errors import DataError
-from arena.store import BATTLE_VERDICTS, BATTLE_WINNERS, Store, battles
+from arena.store import BATTLE_VERDICTS, BATTLE_WINNERS, Store, answers, battles
 
 WINNERS = BATTLE_WINNERS
 VERDICTS = BATTLE_VERDICTS
@@ -50,7 +54,7 @@ IMPORT_FORMATS = ("jsonl", "json", "csv")
 EXPORT_FORMATS = ("jsonl", "csv")
 JUDGE_SOURCE = "judge"
 _MODEL_LIMIT = 200
-_INSERT_CHUNK = 20_000
+_CHUNK = 20_000  # rows read, checked and inserted at a time
 
 
 @dataclass(frozen=True)
@@ -78,61 +82,149 @@ def default_source(path: Path) -> str:
 
 
 def import_battles(store: Store, path: Path, source: str | None = None, fmt: str | None = None) -> ImportReport:
-    """Read `path`, keep the well-formed rows, store those not imported before (one transaction)."""
+    """Read `path`, keep the well-formed rows, store those not imported before (one transaction).
+
+    The file is read, checked and stored a chunk of rows at a time, so memory stays flat.
+    """
     source = source or default_source(path)
     if source == JUDGE_SOURCE or not source.strip() or len(source) > 100:
         raise DataError(f"source label {source!r} is not allowed (reserved, empty or over 100 characters)")
     fmt = fmt or _guess_format(path)
     report = ImportReport(source=source)
     now = time.time()
-    seen: dict[str, int] = {}  # content digest -> identical rows so far in this file
-    records: list[tuple[Any, ...]] = []
-    for where, raw in _read_rows(path, fmt):
-        report.rows += 1
-        try:
-            if isinstance(raw, _Malformed):
-                raise ValueError(raw.reason)
-            values = parse_battle(raw)
-        except ValueError as exc:
-            report.problems.append(f"{where}: {exc}")
-            continue
-        digest = hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
-        copy = seen.get(digest, 0)
-        seen[digest] = copy + 1
-        tstamp = values[-1] if values[-1] is not None else now
-        records.append((*values[:-1], tstamp, source, f"{digest}:{copy}"))
+    seen: dict[bytes, int] = {}  # content digest -> identical rows so far in this file
     columns = [*BATTLE_FIELDS, "source", "dedup_key"]
+    rows, where = _read_rows(path, fmt)
     with store.transaction() as connection:
         known = set(connection.execute(select(battles.c.dedup_key).where(battles.c.source == source)).scalars())
-        new = [r for r in records if r[-1] not in known]
-        report.already_present = len(records) - len(new)
-        _insert_many(connection, columns, new)
-    report.imported = len(new)
+        insert = _Inserter(connection, columns)
+        for chunk in _chunks(rows, _CHUNK):
+            report.rows += len(chunk)
+            new = []
+            for values in parse_battles(chunk, report.problems, where):
+                digest = hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
+                copy = seen.get(digest, 0)
+                seen[digest] = copy + 1
+                key = f"{digest.hex()}:{copy}"
+                if key in known:
+                    report.already_present += 1
+                    continue
+                new.append((*values[:-1], now if values[-1] is None else values[-1], source, key))
+            insert(new)
+            report.imported += len(new)
     return report
 
 
-def _insert_many(connection: Any, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    """One prepared INSERT for every row, through the driver's executemany (SQLAlchemy's own
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Inserter:
+    """One prepared INSERT for many rows, through the driver's executemany (SQLAlchemy's own
     per-row parameter processing costs about 25 microseconds a row; this, a third of that)."""
-    if not rows:
-        return
-    compiled = battles.insert().values({name: None for name in columns}).compile(
-        dialect=connection.dialect, column_keys=columns)
-    if compiled.positional:
-        order = [columns.index(name) for name in compiled.positiontup]
-        parameters: Iterable[Any] = (tuple([row[k] for k in order]) for row in rows)
-    else:
-        parameters = (dict(zip(columns, row)) for row in rows)
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB: the unique index stays in memory
-    batch: list[Any] = []
-    for item in parameters:
-        batch.append(item)
-        if len(batch) >= _INSERT_CHUNK:
-            connection.exec_driver_sql(str(compiled), batch)
-            batch = []
-    if batch:
-        connection.exec_driver_sql(str(compiled), batch)
+
+    def __init__(self, connection: Any, columns: list[str]) -> None:
+        compiled = battles.insert().values({name: None for name in columns}).compile(
+            dialect=connection.dialect, column_keys=columns)
+        self.connection = connection
+        self.sql = str(compiled)
+        self.columns = columns
+        self.order = [columns.index(name) for name in compiled.positiontup] if compiled.positional else None
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB: the unique index stays cached
+
+    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self.order is None:
+            parameters: list[Any] = [dict(zip(self.columns, row)) for row in rows]
+        elif self.order == list(range(len(self.columns))):
+            parameters = rows
+        else:
+            parameters = [tuple([row[k] for k in self.order]) for row in rows]
+        self.connection.exec_driver_sql(self.sql, parameters)
+
+
+def parse_battles(chunk: list[tuple[int, Any]], problems: list[str], where: Callable[[int], str]) -> list[tuple[Any, ...]]:
+    """The well-formed rows of a chunk of (row number, raw row) as BATTLE_FIELDS tuples; a problem
+    per other row ("where: why"). Columns are checked at once when every value is of the expected
+    type; otherwise, and to name what is wrong, row by row."""
+    fast = _parse_columns([raw for _, raw in chunk])
+    if fast is not None:
+        return fast
+    out = []
+    for number, raw in chunk:
+        try:
+            if isinstance(raw, _Malformed):
+                raise ValueError(raw.reason)
+            out.append(parse_battle(raw))
+        except ValueError as exc:
+            problems.append(f"{where(number)}: {exc}")
+    return out
+
+
+_NONE = type(None)
+_ALL_FIELDS = operator.itemgetter(*BATTLE_FIELDS)
+_EDGE_SPACE = re.compile(r"(?:^|\x1f)\s|\s(?:\x1f|$)")
+
+
+def _parse_columns(raws: list[Any]) -> list[tuple[Any, ...]] | None:
+    """What `parse_battle` returns for every row, when all are plainly well formed; else None."""
+    if not all(type(raw) is dict for raw in raws):
+        return None
+    try:
+        table = [_ALL_FIELDS(raw) for raw in raws]  # one C call a row when every field is there
+    except KeyError:
+        table = [tuple(raw.get(name) for name in BATTLE_FIELDS) for raw in raws]
+    columns = dict(zip(BATTLE_FIELDS, map(list, zip(*table)))) if table else {n: [] for n in BATTLE_FIELDS}
+    for name in ("model_a", "model_b"):
+        if not _plain_texts(columns[name], _MODEL_LIMIT, required=True):
+            return None
+    if any(a == b for a, b in zip(columns["model_a"], columns["model_b"])):
+        return None
+    if not set(columns["winner"]) <= set(WINNERS):
+        return None
+    for name, kind, limit in OPTIONAL_FIELDS:
+        values = columns[name]
+        if kind == "text":
+            if not _plain_texts(values, limit, required=False):
+                return None
+            if "" in values:
+                columns[name] = [value or None for value in values]
+        elif kind == "count":
+            types = set(map(type, values))
+            present = [v for v in values if v is not None] if _NONE in types else values
+            if not types <= {int, _NONE} or (present and min(present) < 0):
+                return None
+        elif not set(values) <= {*VERDICTS, None}:
+            return None
+    types = set(map(type, columns["tstamp"]))
+    stamps = [v for v in columns["tstamp"] if v is not None] if _NONE in types else columns["tstamp"]
+    if not types <= {int, float, _NONE} or not all(map(math.isfinite, stamps)):
+        return None
+    columns["tstamp"] = [None if v is None else float(v) for v in columns["tstamp"]]
+    return list(zip(*(columns[name] for name in BATTLE_FIELDS)))
+
+
+def _plain_texts(values: list[Any], limit: int, required: bool) -> bool:
+    """Every value text (or None/"" where allowed), within the limit, without surrounding spaces."""
+    kinds = set(map(type, values))
+    if not kinds <= ({str} if required else {str, _NONE}):
+        return False
+    texts = values if required else [v for v in values if v]
+    if required and not all(texts):
+        return False
+    if not texts:
+        return True
+    joined = "\x1f".join(texts)
+    return max(map(len, texts)) <= limit and _EDGE_SPACE.search(joined) is None
 
 
 def parse_battle(raw: Any) -> tuple[Any, ...]:
@@ -231,38 +323,62 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def _read_rows(path: Path, fmt: str) -> Iterator[tuple[str, Any]]:
-    """(where, raw row) for each data row; `where` is "file:line" or "file: item N"."""
-    text = _read_text(path)
-    if fmt == "json" and text.lstrip().startswith("["):
+def _read_rows(path: Path, fmt: str) -> tuple[Iterator[tuple[int, Any]], Callable[[int], str]]:
+    """The data rows as (row number, raw row), and how to name a row: "file:line" or "file: item N"."""
+    by_line: Callable[[int], str] = lambda number: f"{path}:{number}"  # noqa: E731
+    if fmt in ("jsonl", "json") and not (fmt == "json" and _starts_with_bracket(path)):
+        return _read_json_lines(path), by_line
+    if fmt == "json":
+        text = _read_text(path)
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from None
-        for number, item in enumerate(items, start=1):
-            yield f"{path}: item {number}", item
-    elif fmt in ("jsonl", "json"):
-        yield from _read_json_lines(path, text)
-    elif fmt == "csv":
-        yield from _read_csv(path, text)
-    else:
-        raise DataError(f"unknown battles format {fmt!r}; expected one of {', '.join(IMPORT_FORMATS)}")
+        return enumerate(items, start=1), lambda number: f"{path}: item {number}"
+    if fmt == "csv":
+        return _read_csv(path, _read_text(path)), by_line
+    raise DataError(f"unknown battles format {fmt!r}; expected one of {', '.join(IMPORT_FORMATS)}")
 
 
-def _read_json_lines(path: Path, text: str, chunk: int = 20_000) -> Iterator[tuple[str, Any]]:
-    """Lines parsed a chunk at a time (one json.loads per chunk, about twice as fast); a chunk
-    with a malformed line is parsed line by line to say which."""
-    numbered = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    for start in range(0, len(numbered), chunk):
-        part = numbered[start:start + chunk]
-        try:
-            items = json.loads("[" + ",".join(line for _, line in part) + "]")
-            if len(items) != len(part):  # a line holding two values separated by a comma
-                raise ValueError
-        except ValueError:
-            items = [_parse_line(line) for _, line in part]
-        for (number, _), item in zip(part, items):
-            yield f"{path}:{number}", item
+def _starts_with_bracket(path: Path) -> bool:
+    with _open_text(path) as handle:
+        for line in handle:
+            if line.strip():
+                return line.lstrip().startswith("[")
+    return False
+
+
+def _open_text(path: Path) -> TextIO:
+    try:
+        return path.open(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: battles file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a battles file") from None
+
+
+def _read_json_lines(path: Path, chunk: int = _CHUNK) -> Iterator[tuple[int, Any]]:
+    """Lines read and parsed a chunk at a time; a chunk with a malformed line is parsed again line
+    by line to say which."""
+    loads = json.loads
+    with _open_text(path) as handle:
+        numbered = enumerate(handle, start=1)
+        done = 0  # lines read so far
+        while True:
+            try:
+                part = list(itertools.islice(numbered, chunk))
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: not UTF-8 text (within {chunk} lines after line {done})") from None
+            if not part:
+                return
+            done = part[-1][0]
+            part = [(n, line) for n, line in part if not line.isspace()]
+            try:
+                items = [loads(line) for _, line in part]
+            except ValueError:  # a malformed line: say which, keep the others
+                items = [_parse_line(line) for _, line in part]
+            for (n, _), item in zip(part, items):
+                yield n, item
 
 
 def _parse_line(line: str) -> Any:
@@ -272,7 +388,7 @@ def _parse_line(line: str) -> Any:
         return _Malformed(f"malformed JSON: {exc.msg} (column {exc.colno})")
 
 
-def _read_csv(path: Path, text: str) -> Iterator[tuple[str, Any]]:
+def _read_csv(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in next(reader)]
@@ -290,14 +406,14 @@ def _read_csv(path: Path, text: str) -> Iterator[tuple[str, Any]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            yield f"{path}:{start}", _Malformed(f"malformed CSV: {exc}")
+            yield start, _Malformed(f"malformed CSV: {exc}")
             start = reader.line_num + 1
             continue
         if any(cell.strip() for cell in cells):
             if len(cells) != len(header):
-                yield f"{path}:{start}", _Malformed(f"{len(cells)} fields where the header has {len(header)}")
+                yield start, _Malformed(f"{len(cells)} fields where the header has {len(header)}")
             else:
-                yield f"{path}:{start}", dict(zip(header, cells))
+                yield start, dict(zip(header, cells))
         start = reader.line_num + 1
 
 
@@ -310,9 +426,32 @@ def battle_conditions(source: str | None, judge_key: str | None) -> list[ColumnE
     return conditions
 
 
+_ANSWER_STYLE = {"tokens": "completion_tokens", "headers": "headers", "list_items": "list_items", "bold": "bold"}
+
+
+def _export_columns() -> tuple[Any, list[Any]]:
+    """The export's FROM clause and columns: a judged battle's style comes from its two answers."""
+    sides = {side: answers.alias(f"answer_{side}") for side in ("a", "b")}
+    joined = battles
+    for side, alias in sides.items():
+        joined = joined.outerjoin(alias, and_(alias.c.id == battles.c[f"answer_{side}_id"],
+                                              battles.c.source == JUDGE_SOURCE))
+    columns = []
+    for name in EXPORT_FIELDS:
+        side, _, style = name.removeprefix("answer_").partition("_")
+        if name.startswith("answer_") and style in _ANSWER_STYLE:
+            own = battles.c[name]
+            columns.append(case((battles.c.source == JUDGE_SOURCE, sides[side].c[_ANSWER_STYLE[style]]),
+                                else_=own).label(name))
+        else:
+            columns.append(battles.c[name])
+    return joined, columns
+
+
 def export_rows(store: Store, conditions: list[ColumnElement[bool]]) -> Iterator[dict[str, Any]]:
     """The battles matching `conditions` in battle order, as EXPORT_FIELDS records."""
-    query = (select(*(battles.c[name] for name in EXPORT_FIELDS)).where(*conditions)
+    joined, columns = _export_columns()
+    query = (select(*columns).select_from(joined).where(*conditions)
              .order_by(battles.c.tstamp, battles.c.id))
     with store.connect() as connection:
         for part in connection.execute(query).partitions(10_000):

@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
+    bindparam,
     Boolean,
     Column,
     DateTime,
@@ -36,7 +37,6 @@ from sqlalchemy import (
     inspect,
     select,
     text,
-    union,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -86,6 +86,10 @@ answers = Table(
     Column("truncated", Boolean, nullable=False, default=False),
     Column("prompt_tokens", Integer),
     Column("completion_tokens", Integer),
+    # markdown counts of the text (arena.answer_style): with completion_tokens, style control's covariates
+    Column("headers", Integer),
+    Column("list_items", Integer),
+    Column("bold", Integer),
     Column("latency_s", Float),
     Column("engine", String(200)),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -146,7 +150,7 @@ battles = Table(
     Column("answer_b_id", Integer),
     # the judge's two verdicts, model_a shown first then model_b shown first: "AB", "BA", "AA", "BB"
     Column("verdicts", String(2)),
-    # style covariates (arena.answer_style): completion tokens and markdown counts of each answer
+    # style covariates of imported battles (arena.answer_style); a judged battle's are its answers'
     Column("answer_a_tokens", Integer),
     Column("answer_b_tokens", Integer),
     Column("answer_a_headers", Integer),
@@ -196,53 +200,39 @@ run_locks = Table(
 
 Index("ix_answers_model_fp", answers.c.model, answers.c.fingerprint)
 Index("ix_judgments_question", judgments.c.judge_key, judgments.c.question_id)
+Index("ix_judgments_valid", judgments.c.judge_key, judgments.c.valid)  # invalid-verdict counts, index only
 Index("ix_battles_source", battles.c.source, battles.c.judge_key)
 Index("ix_snapshots_time", snapshots.c.source, snapshots.c.created_at)
 
 
-def _battle_answers_from_judgments(connection: Connection) -> None:
-    """Version 1 -> 2: judged battles learn their answer ids, verdicts and style covariates.
-
-    Answer ids and verdicts come from the battle's two judgments; the style covariates from the
-    answers themselves (completion tokens, markdown counted once per answer in a temporary table).
-    """
+def _battle_answers_and_answer_style(connection: Connection) -> None:
+    """Version 1 -> 2: judged battles learn their answer ids and verdicts from their two judgments,
+    and every answer its markdown counts (arena.answer_style), counted from its text once."""
     ab, ba = judgments.alias("ab"), judgments.alias("ba")
-    judgment_of = {"ab": battles.c.judgment_ab_id, "ba": battles.c.judgment_ba_id}
 
-    def from_judgment(order: str, column: str):  # type: ignore[no-untyped-def]
-        alias = ab if order == "ab" else ba
-        return select(alias.c[column]).where(alias.c.id == judgment_of[order]).scalar_subquery()
+    def of(alias, judgment_id, column: str):  # type: ignore[no-untyped-def]
+        return select(alias.c[column]).where(alias.c.id == judgment_id).scalar_subquery()
 
     connection.execute(
         update(battles)
         .where(battles.c.judgment_ab_id.is_not(None), battles.c.judgment_ba_id.is_not(None))
-        .values(answer_a_id=from_judgment("ab", "answer_a_id"), answer_b_id=from_judgment("ab", "answer_b_id"),
-                verdicts=func.coalesce(from_judgment("ab", "verdict"), "") + func.coalesce(from_judgment("ba", "verdict"), ""))
+        .values(answer_a_id=of(ab, battles.c.judgment_ab_id, "answer_a_id"),
+                answer_b_id=of(ab, battles.c.judgment_ab_id, "answer_b_id"),
+                verdicts=func.coalesce(of(ab, battles.c.judgment_ab_id, "verdict"), "")
+                + func.coalesce(of(ba, battles.c.judgment_ba_id, "verdict"), ""))
     )
-    style = Table("_answer_style", MetaData(), Column("id", Integer, primary_key=True), Column("tokens", Integer),
-                  Column("headers", Integer), Column("list_items", Integer), Column("bold", Integer),
-                  prefixes=["TEMPORARY"])
-    style.create(connection)
-    used = union(select(battles.c.answer_a_id.label("id")), select(battles.c.answer_b_id)).subquery()
-    query = select(answers.c.id, answers.c.text, answers.c.completion_tokens).where(answers.c.id.in_(select(used.c.id)))
-    rows = []
-    for row in connection.execute(query):  # texts are read one by one; only the counts are kept
-        counted = answer_style(row.text, row.completion_tokens)
-        rows.append({"id": row.id, "tokens": counted.tokens, "headers": counted.headers,
-                     "list_items": counted.list_items, "bold": counted.bold})
-    for start in range(0, len(rows), 5000):
-        connection.execute(style.insert(), rows[start:start + 5000])
-    values = {}
-    for side in ("a", "b"):
-        answer_id = battles.c[f"answer_{side}_id"]
-        for name, column in (("tokens", "tokens"), ("headers", "headers"), ("list_items", "list_items"),
-                             ("bold", "bold")):
-            values[f"answer_{side}_{name}"] = select(style.c[column]).where(style.c.id == answer_id).scalar_subquery()
-    connection.execute(update(battles).where(battles.c.answer_a_id.is_not(None)).values(**values))
-    style.drop(connection)
+    counts = []
+    for row in connection.execute(select(answers.c.id, answers.c.text)):  # read one by one; only counts kept
+        style = answer_style(row.text, None)
+        counts.append({"answer_id": row.id, "headers": style.headers, "list_items": style.list_items,
+                       "bold": style.bold})
+    statement = update(answers).where(answers.c.id == bindparam("answer_id")).values(
+        headers=bindparam("headers"), list_items=bindparam("list_items"), bold=bindparam("bold"))
+    for start in range(0, len(counts), 5000):
+        connection.execute(statement, counts[start:start + 5000])
 
 
-DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _battle_answers_from_judgments}
+DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _battle_answers_and_answer_style}
 
 
 def utcnow() -> dt.datetime:

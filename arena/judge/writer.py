@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import update
 
-from arena.answer_style import answer_style, style_columns
 from arena.judge.pairs import ORDERS, Order, battle_winner
 from arena.judge.records import JUDGE_SOURCE, battle_dedup_key
 from arena.store import GroupCommitThread, Store, battles, judgments, utcnow
@@ -115,16 +114,14 @@ def completed_pair(job: Any) -> tuple[tuple[int, str | None], tuple[int, str | N
 def battle_row(judge_key: str, judge_name: str, job: Any, ab_id: int, ab: str, ba_id: int, ba: str) -> dict[str, Any]:
     """The battle of a pair with two valid judgments: X is model_a, winner by the both-orders rule.
 
-    It records both answers (ids, lengths, style covariates) and both verdicts, so ratings and
-    judge diagnostics are computed from battle rows alone.
+    It records both answers (their ids: the ratings read their style from the answers table) and
+    both verdicts (the judge diagnostics read them from the battle rows).
     """
-    style = style_columns(answer_style(job.x.text, job.x.completion_tokens),
-                          answer_style(job.y.text, job.y.completion_tokens))
     return dict(
         source=JUDGE_SOURCE, question_id=job.question.id, category=job.question.category,
         model_a=job.x.model, model_b=job.y.model, winner=battle_winner(ab, ba), judge=judge_name,
         judge_key=judge_key, judgment_ab_id=ab_id, judgment_ba_id=ba_id,
         answer_a_len=len(job.x.text), answer_b_len=len(job.y.text),
-        answer_a_id=job.x.id, answer_b_id=job.y.id, verdicts=ab + ba, **style,
+        answer_a_id=job.x.id, answer_b_id=job.y.id, verdicts=ab + ba,
         dedup_key=battle_dedup_key(judge_key, job.x.id, job.y.id), tstamp=time.time(),
     )

@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, log_expit
 
 SCALE = 400.0
 BASE = 10.0
@@ -73,8 +72,10 @@ def pair_cells(a: np.ndarray, b: np.ndarray, score_a: np.ndarray, n_models: int)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     score_lo = np.where(a == lo, score_a, 1.0 - score_a)
     outcome = np.where(score_lo == 1.0, 0, np.where(score_lo == 0.0, 2, 1))
-    pairs, inverse = np.unique(lo * n_models + hi, return_inverse=True)
-    cell = inverse * 3 + outcome
+    code = lo * n_models + hi
+    present = np.bincount(code, minlength=n_models * n_models) > 0  # models are few: no sort needed
+    pairs = np.flatnonzero(present)
+    cell = (np.cumsum(present) - 1)[code] * 3 + outcome
     counts = np.bincount(cell, minlength=3 * len(pairs)).reshape(-1, 3)
     pc = PairCounts(n_models, (pairs // n_models).astype(np.int64), (pairs % n_models).astype(np.int64),
                     counts.astype(np.float64))
@@ -115,16 +116,21 @@ def _incidence(pc: PairCounts) -> np.ndarray:
     return d
 
 
+def logistic(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)), through tanh: exact to rounding, and several times faster than scipy's expit."""
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
 def _objective(theta: np.ndarray, pc: PairCounts, wins: np.ndarray, totals: np.ndarray) -> np.ndarray:
     """The log posterior (up to a constant) of each row of theta (B, M)."""
     diff = theta[:, pc.i] - theta[:, pc.j]
-    likelihood = (wins * log_expit(diff) + (totals - wins) * log_expit(-diff)).sum(axis=1)
+    likelihood = -(wins * np.logaddexp(0.0, -diff) + (totals - wins) * np.logaddexp(0.0, diff)).sum(axis=1)
     return likelihood - 0.5 * PRIOR_PRECISION * (theta**2).sum(axis=1)
 
 
 def _gradient(theta: np.ndarray, d: np.ndarray, wins: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of the log posterior (B, M), and the win probabilities (B, P)."""
-    p = expit(theta @ d.T)
+    p = logistic(theta @ d.T)
     return (wins - totals * p) @ d - PRIOR_PRECISION * theta, p
 
 
@@ -177,8 +183,8 @@ def fit_bt(pc: PairCounts) -> np.ndarray:
     return _newton(np.zeros((1, pc.n_models)), pc, wins[None], totals[None], _NEWTON_TOL)[0]
 
 
-def refit_rounds(pc: PairCounts, theta: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The posterior mode for each resample of the counts (B, P, 3), started from the full fit `theta`.
+def refit_rounds(pc: PairCounts, theta: np.ndarray, wins: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """The posterior mode for each resample (wins of i, battles: (B, P) each), started from the full fit.
 
     Quasi-Newton steps with the full fit's Hessian first: one matrix for every round, in single
     precision (the steps are corrections of at most a few hundredths; float32 keeps them exact to
@@ -186,21 +192,20 @@ def refit_rounds(pc: PairCounts, theta: np.ndarray, counts: np.ndarray) -> np.nd
     shrinking of its last two steps; a round whose steps grow, or that has not settled after
     _QUASI_STEPS, is finished by full Newton in double precision.
     """
-    wins, totals = pc.wins_and_totals(counts)
     d = _incidence(pc)
     full_wins, full_totals = pc.wins_and_totals()
     _, p_full = _gradient(theta[None], d, full_wins[None], full_totals[None])
     inverse = np.linalg.inv(_hessians(pc, d, full_totals[None], p_full)[0]).astype(np.float32)
-    d32, w32, n32 = d.astype(np.float32), wins.astype(np.float32), totals.astype(np.float32)
-    out = np.broadcast_to(theta, (len(counts), pc.n_models)).astype(np.float32)
-    needs_newton = np.zeros(len(counts), dtype=bool)
-    previous = np.full(len(counts), np.inf, dtype=np.float32)
-    active = np.arange(len(counts))
+    d32, w32, n32 = d.astype(np.float32), wins.astype(np.float32, copy=False), totals.astype(np.float32, copy=False)
+    out = np.broadcast_to(theta, (len(wins), pc.n_models)).astype(np.float32)
+    needs_newton = np.zeros(len(wins), dtype=bool)
+    previous = np.full(len(wins), np.inf, dtype=np.float32)
+    active = np.arange(len(wins))
     for _ in range(_QUASI_STEPS):
         if len(active) == 0:
             break
         th = out[active]
-        p = 0.5 + 0.5 * np.tanh(0.5 * (th @ d32.T))  # the logistic function, fast in float32
+        p = logistic(th @ d32.T)
         step = ((w32[active] - n32[active] * p) @ d32 - np.float32(PRIOR_PRECISION) * th) @ inverse
         largest = np.abs(step).max(axis=1)
         shrink = largest / previous[active]  # 0 on the first step: no estimate yet
@@ -216,7 +221,8 @@ def refit_rounds(pc: PairCounts, theta: np.ndarray, counts: np.ndarray) -> np.nd
     result = out.astype(np.float64)
     rows = np.flatnonzero(needs_newton)
     if len(rows):
-        result[rows] = _newton(result[rows], pc, wins[rows], totals[rows], _REFIT_TOL)
+        result[rows] = _newton(result[rows], pc, wins[rows].astype(np.float64), totals[rows].astype(np.float64),
+                               _REFIT_TOL)
     return result
 
 

@@ -8,12 +8,14 @@ Elo and the style-controlled fit (`style`).
 
 Views are the question categories, the audiences ("audience:patient") and the safety-critical
 questions ("safety-critical"). A view with fewer than `min_category_battles` battles has no
-board. Each view's bootstrap has its own seed, derived from the run's seed and the view's name.
+board. Each view's bootstrap has its own seed, derived from the run's seed and the view's name,
+so the boards come out the same whichever thread fits them.
 """
 
 from __future__ import annotations
 
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +53,7 @@ from arena.ratings.report import (
     StyleCoefficient,
     StyleControl,
 )
-from arena.ratings.resample import BootstrapKind, resampled_counts, resampler
+from arena.ratings.resample import BootstrapKind, resampled_rounds, resampler
 from arena.ratings.style import (
     COVARIATE_LABELS,
     COVARIATES,
@@ -76,7 +78,7 @@ class RatingOptions:
 
 def build_report(
     bs: BattleSet, options: RatingOptions, params: RatingParams, *, selection: BattleSelection,
-    diagnostics: JudgeDiagnostics, notes: tuple[str, ...] = (), with_views: bool = True,
+    diagnostics: JudgeDiagnostics, notes: tuple[str, ...] = (), with_views: bool = True, inputs: str | None = None,
 ) -> RatingReport:
     """The report of these battles: the overall board, every view's board, and the run's facts."""
     if bs.n_battles == 0:
@@ -86,17 +88,20 @@ def build_report(
     if options.anchor is not None and options.anchor.model not in bs.models:
         raise ArenaError(f"--anchor: model {options.anchor.model!r} has no battles here "
                          f"(models: {', '.join(bs.models)})")
-    board = rate_board(bs, options, None, np.random.default_rng(options.seed), overall=True)
-    views = tuple(_view_board(bs, options, name) for name in view_names(bs)) if with_views else ()
+    # Two threads: the boards' array work releases Python's lock, so views fit beside the overall board.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        overall = pool.submit(rate_board, bs, options, None, np.random.default_rng(options.seed), True)
+        views = tuple(pool.map(lambda name: _view_board(bs, options, name), view_names(bs) if with_views else []))
+        board = overall.result()
     return RatingReport(
         method=METHOD, version=PAYLOAD_VERSION, source=selection.source, judge_key=selection.judge_key,
         category=selection.view, created_at=utcnow().isoformat(), selection=selection, params=params,
-        board=board, views=views, online_elo_k=K_FACTOR, diagnostics=diagnostics, notes=notes,
+        board=board, views=views, online_elo_k=K_FACTOR, diagnostics=diagnostics, notes=notes, inputs=inputs,
     )
 
 
 def _view_board(bs: BattleSet, options: RatingOptions, name: str) -> Board:
-    sub = bs.subset(view_mask(bs, name))
+    sub = bs.subset(view_mask(bs, name), details=False)  # views get no style control or online Elo
     if sub.n_battles < options.min_category_battles or sub.n_models < 2:
         return Board(view=name, status="too_few_battles", n_battles=sub.n_battles, n_questions=sub.n_questions(),
                      min_battles=options.min_category_battles, rows=(), pairwise=None, style=None, groups=(),
@@ -154,9 +159,9 @@ def bootstrap_thetas(pc: PairCounts, cell: np.ndarray, cluster: np.ndarray, thet
     """The posterior mode in each bootstrap round, (rounds, M)."""
     if rounds <= 0:
         return np.empty((0, pc.n_models))
-    design = resampler(cell, cluster, 3 * len(pc.i), kind)
-    return np.concatenate([refit_rounds(pc, theta, counts.reshape(len(counts), -1, 3))
-                           for counts in resampled_counts(design, rounds, rng)])
+    design = resampler(cell, cluster, len(pc.i), kind)
+    return np.concatenate([refit_rounds(pc, theta, wins, totals)
+                           for wins, totals in resampled_rounds(design, rounds, rng)])
 
 
 def _anchor_for(bs: BattleSet, anchor: Anchor | None, view: str | None) -> tuple[Anchor | None, list[str]]:
@@ -211,8 +216,12 @@ def _pairwise(bs: BattleSet, pc: PairCounts, cell: np.ndarray, thetas: np.ndarra
     known = bs.cluster >= 0
     if known.any():
         pair = cell[known] // 3
-        met = np.unique(bs.cluster[known] * len(pc.i) + pair) % len(pc.i)
-        per_pair = np.bincount(met, minlength=len(pc.i))
+        p = len(pc.i)
+        if len(bs.questions) * p <= 50_000_000:  # (question, pair) met or not, as a table
+            met_table = np.bincount(bs.cluster[known] * p + pair, minlength=len(bs.questions) * p) > 0
+            per_pair = met_table.reshape(len(bs.questions), p).sum(axis=0)
+        else:
+            per_pair = np.bincount(np.unique(bs.cluster[known] * p + pair) % p, minlength=p)
         questions = np.zeros((m, m), dtype=np.int64)
         questions[pc.i, pc.j] = questions[pc.j, pc.i] = per_pair
     above = None

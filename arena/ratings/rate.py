@@ -5,7 +5,11 @@ current settings call for (the model's answer fingerprint, which covers the ques
 the judge key must be the current judge's and rubric's. Battles of superseded answers stay in
 the store (`arena battles export` still has them) and are never mixed into a board. The
 snapshot records the set of answers it rated and the newest battle it saw, so the dashboard
-shows exactly its battles; the set is part of the snapshot key.
+shows exactly its battles; the set is part of the snapshot key (through the battles' digest).
+
+When nothing changed (the same parameters, and aggregates of the stored battles, the questions
+and the current answers equal to those the latest snapshot read), that snapshot is reused
+without reading a battle: a nightly run with nothing new costs about a second.
 """
 
 from __future__ import annotations
@@ -19,17 +23,18 @@ from sqlalchemy import select
 from arena.answers import current_answer_ids
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
+from arena.fingerprint import fingerprint
 from arena.questions import load_questions
 from arena.ratings.bt import PRIOR_SD_ELO
 from arena.ratings.build import RatingOptions, build_report
 from arena.ratings.compare import HeadToHead, head_to_head
 from arena.ratings.data import (
     BattleSelection,
-    BattleSet,
     answer_set_digest,
     battles_fingerprint,
     load_battles,
     save_answer_set,
+    stored_inputs_digest,
 )
 from arena.ratings.diagnostics import judge_diagnostics
 from arena.ratings.report import (
@@ -40,7 +45,7 @@ from arena.ratings.report import (
     RatingParams,
 )
 from arena.ratings.resample import BootstrapKind
-from arena.ratings.snapshots import Snapshot, reusable_snapshot, save_snapshot
+from arena.ratings.snapshots import Snapshot, reusable_snapshot, save_snapshot, snapshot_of_inputs
 from arena.ratings.style import COVARIATES
 from arena.store import Store, battles, judgments, open_store
 
@@ -82,11 +87,22 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
     judged = request.source == JUDGE_SOURCE
     judge_key, key_note = resolve_judge_key(config, store, request.source)
     selection = BattleSelection(request.source, judge_key, view=request.category)
+    current = current_answers(store, config) if judged else None
+    inputs = fingerprint([stored_inputs_digest(store, selection),
+                          None if current is None else answer_set_digest(current)], length=32)
+    params = _params(config, request, judged)
+    # nothing changed since the latest snapshot: reuse it without reading a battle
+    unchanged = snapshot_of_inputs(store, source=request.source, category=request.category, judge_key=judge_key,
+                                   inputs=inputs, params=params)
+    if unchanged is not None:
+        return RateResult(unchanged, reused=True, comparison=_compare(unchanged, request))
     bs = load_battles(store, selection)
     notes = [key_note] if key_note else []
-    if judged:
-        bs, superseded = current_battles(store, config, bs)
+    if current is not None:
+        keep = np.isin(bs.answer_a, current) & np.isin(bs.answer_b, current)
+        superseded = int((~keep).sum())
         if superseded:
+            bs = bs.subset(keep)
             notes.append(f"{superseded} battle(s) of superseded answers (older answer settings or question text) "
                          "are kept in the store but not rated")
     if bs.n_battles == 0:
@@ -94,15 +110,10 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
     rated_answers = np.concatenate([bs.answer_a, bs.answer_b]) if judged else None
     selection = replace(selection, answer_set=answer_set_digest(rated_answers) if judged else None,
                         max_battle_id=int(bs.battle_id.max()))
-    params = RatingParams(
-        bootstrap=request.bootstrap, bootstrap_rounds=request.bootstrap_rounds, seed=request.seed,
-        anchor=request.anchor, style=request.style, min_category_battles=request.min_category_battles,
-        min_model_battles=request.min_model_battles, prior_sd_elo=PRIOR_SD_ELO, answer_set=selection.answer_set,
-        configured_models=tuple(sorted(m.name for m in config.models)) if judged else None,
-    )
-    fingerprint = battles_fingerprint(bs)
+    params = replace(params, answer_set=selection.answer_set)
+    battles_digest = battles_fingerprint(bs)
     existing = reusable_snapshot(store, source=request.source, category=request.category, judge_key=judge_key,
-                                 battles_fingerprint=fingerprint, params=params)
+                                 battles_fingerprint=battles_digest, params=params)
     if existing is not None:
         return RateResult(existing, reused=True, comparison=_compare(existing, request))
     print(f"rating {bs.n_battles} battles ({request.bootstrap_rounds} {request.bootstrap}-level bootstrap "
@@ -117,21 +128,28 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
                             min_model_battles=request.min_model_battles)
     report = build_report(bs, options, params, selection=selection,
                           diagnostics=judge_diagnostics(store if judged else None, bs, judge_key),
-                          notes=tuple(notes), with_views=request.category is None)
+                          notes=tuple(notes), with_views=request.category is None, inputs=inputs)
     if rated_answers is not None:
         save_answer_set(store, rated_answers)
-    snapshot = save_snapshot(store, report, battles_fingerprint=fingerprint,
+    snapshot = save_snapshot(store, report, battles_fingerprint=battles_digest,
                              judge=_judge_name(config, store, selection), rubric=_rubric(config, store, judge_key))
     return RateResult(snapshot, reused=False, comparison=_compare(snapshot, request))
 
 
-def current_battles(store: Store, config: ArenaConfig, bs: BattleSet) -> tuple[BattleSet, int]:
-    """The battles whose two answers are current, and how many were left out."""
-    current = np.asarray(current_answer_ids(store, config, list(config.models), load_questions(config.questions)),
-                         dtype=np.int64)
-    keep = np.isin(bs.answer_a, current) & np.isin(bs.answer_b, current)
-    left_out = int((~keep).sum())
-    return (bs.subset(keep) if left_out else bs), left_out
+def _params(config: ArenaConfig, request: RateRequest, judged: bool) -> RatingParams:
+    """The request's parameters; the set of answers rated is added once the battles are read."""
+    return RatingParams(
+        bootstrap=request.bootstrap, bootstrap_rounds=request.bootstrap_rounds, seed=request.seed,
+        anchor=request.anchor, style=request.style, min_category_battles=request.min_category_battles,
+        min_model_battles=request.min_model_battles, prior_sd_elo=PRIOR_SD_ELO, answer_set=None,
+        configured_models=tuple(sorted(m.name for m in config.models)) if judged else None,
+    )
+
+
+def current_answers(store: Store, config: ArenaConfig) -> np.ndarray:
+    """The ids of the answers the current settings and question texts call for."""
+    return np.asarray(current_answer_ids(store, config, list(config.models), load_questions(config.questions)),
+                      dtype=np.int64)
 
 
 def _compare(snapshot: Snapshot, request: RateRequest) -> HeadToHead | None:

@@ -298,6 +298,7 @@ class RatingReport:
     online_elo_k: float
     diagnostics: JudgeDiagnostics
     notes: tuple[str, ...]
+    inputs: str | None = None  # digest of what it read (data.stored_inputs_digest + current answers)
 
     @property
     def n_battles(self) -> int:
@@ -322,7 +323,7 @@ class RatingReport:
             "online_elo": {"k": self.online_elo_k,
                            "note": f"online Elo (K={self.online_elo_k:g}, in battle order, every model starting at "
                                    "1000): depends on the order of battles; the leaderboard's number is Bradley-Terry"},
-            "diagnostics": self.diagnostics.to_json(), "report_notes": list(self.notes),
+            "diagnostics": self.diagnostics.to_json(), "report_notes": list(self.notes), "inputs": self.inputs,
         }
 
     @classmethod
@@ -337,7 +338,7 @@ class RatingReport:
             selection=BattleSelection.from_json(data["selection"]), params=RatingParams.from_json(data["params"]),
             board=Board.from_json(None, data), views=tuple(Board.from_json(name, v) for name, v in data["views"].items()),
             online_elo_k=float(data["online_elo"]["k"]), diagnostics=JudgeDiagnostics.from_json(data["diagnostics"]),
-            notes=tuple(data["report_notes"]),
+            notes=tuple(data["report_notes"]), inputs=data.get("inputs"),
         )
 
 

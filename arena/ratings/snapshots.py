@@ -10,7 +10,7 @@ makes a current one.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 
@@ -82,6 +82,17 @@ def reusable_snapshot(store: Store, *, source: str, category: str | None, judge_
     if latest is None or latest.judge_key != judge_key:
         return None
     if latest.battles_fingerprint == battles_fingerprint and latest.report.params == params:
+        return latest
+    return None
+
+
+def snapshot_of_inputs(store: Store, *, source: str, category: str | None, judge_key: str | None,
+                       inputs: str, params: RatingParams) -> Snapshot | None:
+    """The latest snapshot of the same kind, if it read the same inputs with the same parameters
+    (the set of answers rated, known only once battles are read, follows from the inputs)."""
+    latest = latest_snapshot(store, source, category, judge_key)
+    if latest is not None and latest.judge_key == judge_key and latest.report.inputs == inputs \
+            and replace(latest.report.params, answer_set=None) == replace(params, answer_set=None):
         return latest
     return None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.answer_style import answer_style, style_columns
+from arena.answer_style import answer_style
 from arena.ratings.build import RatingOptions, build_report
 from arena.ratings.data import BattleSelection, answer_set_digest, battles_fingerprint, load_battles, save_answer_set
 from arena.ratings.diagnostics import judge_diagnostics
@@ -75,16 +75,17 @@ def make_store(folder: Path, n_questions: int = 20, bootstrap_rounds: int = 50) 
                 id=qid, text=f"Question {q} about {category}: what should I do about symptom {q}?",
                 category=category, audience="patient" if q % 3 else "clinician", kind="symptoms",
                 safety_critical=q % 4 == 0))
-            answer_ids, texts = {}, {}
+            answer_ids = {}
             for model in MODELS:
                 truncated = model == "beta" and q == 1
                 text = f"{model} answers question {q}. " + "More detail. " * (STRENGTH[model] + q % 3)
                 if model == "alpha" and q % 2:
                     text += "\n- **Seek care** if it gets worse.\n- Rest."
-                texts[model] = text
+                style = answer_style(text, len(text) // 4)
                 answer_ids[model] = connection.execute(answers.insert().values(
                     model=model, question_id=qid, fingerprint="fp", text=text, truncated=truncated,
-                    finish_reason="length" if truncated else "stop", completion_tokens=len(text) // 4,
+                    finish_reason="length" if truncated else "stop", completion_tokens=style.tokens,
+                    headers=style.headers, list_items=style.list_items, bold=style.bold,
                     created_at=now)).inserted_primary_key[0]
             for i, model_a in enumerate(MODELS):
                 for model_b in MODELS[i + 1:]:
@@ -108,13 +109,11 @@ def make_store(folder: Path, n_questions: int = 20, bootstrap_rounds: int = 50) 
                         if invalid:
                             invalid_ids.append(judgment_id)
                     winner = _winner(letters[0], letters[1])
-                    style = style_columns(answer_style(texts[model_a], len(texts[model_a]) // 4),
-                                          answer_style(texts[model_b], len(texts[model_b]) // 4))
                     battle_id = connection.execute(battles.insert().values(
                         source="judge", question_id=qid, category=category, model_a=model_a, model_b=model_b,
                         winner=winner, judge=JUDGE, judge_key=JUDGE_KEY, judgment_ab_id=ids[0],
                         judgment_ba_id=ids[1], answer_a_id=answer_ids[model_a], answer_b_id=answer_ids[model_b],
-                        verdicts=None if None in letters else letters[0] + letters[1], **style,
+                        verdicts=None if None in letters else letters[0] + letters[1],
                         answer_a_len=len(model_a) * 10 + q, answer_b_len=len(model_b) * 10,
                         dedup_key=hashlib.sha256(f"{qid}|{model_a}|{model_b}".encode()).hexdigest(),
                         tstamp=1_700_000_000.0 + q,

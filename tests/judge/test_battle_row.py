@@ -1,4 +1,4 @@
-"""The judge's battle rows carry both answers (ids, style) and both verdicts."""
+"""The judge's battle rows carry both answers' ids and both verdicts; the answers their style."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from arena.answer_style import answer_style
 from arena.judge import run_judge
+from arena.store import answers
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
 from tests.judge.helpers import add_answers, make_project, scripted_judge
 
@@ -17,7 +18,7 @@ TEXTS = {
 }
 
 
-def test_battles_record_answer_ids_verdicts_and_style(tmp_path: Path) -> None:
+def test_battles_record_answer_ids_and_verdicts_and_answers_their_style(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
         project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=("alpha", "beta"))
         ids = add_answers(project, TEXTS)
@@ -28,12 +29,13 @@ def test_battles_record_answer_ids_verdicts_and_style(tmp_path: Path) -> None:
         qid = battle["question_id"]
         assert (battle["answer_a_id"], battle["answer_b_id"]) == (ids["alpha", qid], ids["beta", qid])
         assert battle["winner"] == "model_b" and battle["verdicts"] == "BA"
-        for side, model in (("a", "alpha"), ("b", "beta")):
-            text = TEXTS[model, qid]
-            expected = answer_style(text, len(text.split()))
-            assert battle[f"answer_{side}_tokens"] == expected.tokens
-            assert battle[f"answer_{side}_headers"] == expected.headers
-            assert battle[f"answer_{side}_list_items"] == expected.list_items
-            assert battle[f"answer_{side}_bold"] == expected.bold
-    q1 = next(b for b in rows if b["question_id"] == "q1")
-    assert (q1["answer_b_headers"], q1["answer_b_list_items"], q1["answer_b_bold"]) == (1, 2, 1)
+        assert battle["answer_a_tokens"] is None  # a judged battle's style is its answers'
+    stored = {row["id"]: row for row in project.rows(answers)}
+    for (model, qid), answer_id in ids.items():
+        text = TEXTS[model, qid]
+        expected = answer_style(text, len(text.split()))
+        row = stored[answer_id]
+        assert (row["completion_tokens"], row["headers"], row["list_items"], row["bold"]) == (
+            expected.tokens, expected.headers, expected.list_items, expected.bold)
+    assert (stored[ids["beta", "q1"]]["headers"], stored[ids["beta", "q1"]]["list_items"],
+            stored[ids["beta", "q1"]]["bold"]) == (1, 2, 1)

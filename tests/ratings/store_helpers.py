@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from arena.answer_style import answer_style, style_columns
+from arena.answer_style import answer_style
 from arena.answers import answer_fingerprint, load_current_answers, sync_questions
 from arena.config import load_config
 from arena.questions import load_questions
@@ -77,7 +77,8 @@ def winner_of(model_a: str, model_b: str, verdict_ab: str, verdict_ba: str) -> s
 
 class JudgedStore:
     """A project's store filled as `arena generate` and `arena judge` would: one current answer per
-    model and question (with the real answer fingerprint), two judgments and a battle per pair."""
+    model and question (with the real answer fingerprint and its style), two judgments and a
+    battle per pair (with both answers' ids and both verdicts)."""
 
     def __init__(self, config_path: Path) -> None:
         self.config = load_config(config_path)
@@ -105,10 +106,12 @@ class JudgedStore:
         text = text if text is not None else f"{model} answers {question_id}. " + "detail " * (len(model) + 2)
         tokens = tokens if tokens is not None else len(text.split())
         fp = fingerprint or answer_fingerprint(self.config, self.config.model(model), self.questions[question_id])
+        style = answer_style(text, tokens)
         with self.store.transaction() as connection:
             answer_id = connection.execute(answers.insert().values(
                 model=model, question_id=question_id, fingerprint=fp, text=text, truncated=False,
-                completion_tokens=tokens, created_at=utcnow())).inserted_primary_key[0]
+                completion_tokens=tokens, headers=style.headers, list_items=style.list_items, bold=style.bold,
+                created_at=utcnow())).inserted_primary_key[0]
         made = {"id": answer_id, "model": model, "text": text, "tokens": tokens}
         if fingerprint is None:
             self.current[key] = made
@@ -132,14 +135,13 @@ class JudgedStore:
                 )).inserted_primary_key[0])
             if verdict_ab is None or verdict_ba is None:
                 return None
-            style = style_columns(answer_style(a["text"], a["tokens"]), answer_style(b["text"], b["tokens"]))
             question = self.questions[question_id]
             return int(connection.execute(battles.insert().values(
                 source="judge", question_id=question_id, category=question.category, model_a=model_a,
                 model_b=model_b, winner=winner_of(model_a, model_b, verdict_ab, verdict_ba),
                 judge="prometheus-test", judge_key=judge_key, judgment_ab_id=judgment_ids[0],
                 judgment_ba_id=judgment_ids[1], answer_a_len=len(a["text"]), answer_b_len=len(b["text"]),
-                answer_a_id=a["id"], answer_b_id=b["id"], verdicts=verdict_ab + verdict_ba, **style,
+                answer_a_id=a["id"], answer_b_id=b["id"], verdicts=verdict_ab + verdict_ba,
                 dedup_key=f"{judge_key}:{a['id']}:{b['id']}", tstamp=self.clock,
             )).inserted_primary_key[0])
 

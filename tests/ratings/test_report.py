@@ -191,3 +191,34 @@ def test_snapshot_stored_once_and_reused_until_battles_or_parameters_change(
     opened.close()
     assert history[0].id == first.snapshot.id and len(history) == 5
     assert latest is not None and latest.id == history[-1].id and latest.judge_key == "key1"
+
+
+def test_an_unchanged_store_is_reused_without_reading_a_battle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import arena.ratings.rate as rate_module
+    from arena.store import battles, questions
+
+    fake_judge_stage(monkeypatch, "key1")
+    config = load_config(judged_project(tmp_path))
+    first = run_rate(config, RateRequest(bootstrap_rounds=30))
+    real_load = rate_module.load_battles
+
+    def must_not_load(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("battles were read")
+
+    monkeypatch.setattr(rate_module, "load_battles", must_not_load)
+    again = run_rate(config, RateRequest(bootstrap_rounds=30))
+    assert again.reused and again.snapshot.id == first.snapshot.id
+    monkeypatch.setattr(rate_module, "load_battles", real_load)
+    store = JudgedStore(config.path)
+    with store.store.transaction() as connection:  # a question becomes safety-critical: the views change
+        connection.execute(questions.update().where(questions.c.id == "q3").values(safety_critical=True))
+    store.close()
+    flagged = run_rate(config, RateRequest(bootstrap_rounds=30))
+    assert not flagged.reused and flagged.snapshot.report.view(SAFETY_VIEW).n_battles == 3
+    store = JudgedStore(config.path)
+    with store.store.transaction() as connection:  # the newest battle deleted and judged again, same id
+        newest = connection.execute(battles.select().order_by(battles.c.id.desc()).limit(1)).mappings().one()
+        connection.execute(battles.delete().where(battles.c.id == newest["id"]))
+        connection.execute(battles.insert().values({**newest, "tstamp": newest["tstamp"] + 1.0}))
+    store.close()
+    assert not run_rate(config, RateRequest(bootstrap_rounds=30)).reused
