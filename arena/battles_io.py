@@ -25,6 +25,7 @@ import itertools
 import json
 import math
 import operator
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -84,7 +85,8 @@ def default_source(path: Path) -> str:
 def import_battles(store: Store, path: Path, source: str | None = None, fmt: str | None = None) -> ImportReport:
     """Read `path`, keep the well-formed rows, store those not imported before (one transaction).
 
-    The file is read, checked and stored a chunk of rows at a time, so memory stays flat.
+    The file is read, checked and stored a chunk of rows at a time, so memory stays flat. Large
+    JSON Lines files are parsed and checked by two worker processes while this one stores.
     """
     source = source or default_source(path)
     if source == JUDGE_SOURCE or not source.strip() or len(source) > 100:
@@ -94,15 +96,15 @@ def import_battles(store: Store, path: Path, source: str | None = None, fmt: str
     now = time.time()
     seen: dict[bytes, int] = {}  # content digest -> identical rows so far in this file
     columns = [*BATTLE_FIELDS, "source", "dedup_key"]
-    rows, where = _read_rows(path, fmt)
+    checked = _checked_chunks(path, fmt)
     with store.transaction() as connection:
         known = set(connection.execute(select(battles.c.dedup_key).where(battles.c.source == source)).scalars())
         insert = _Inserter(connection, columns)
-        for chunk in _chunks(rows, _CHUNK):
-            report.rows += len(chunk)
+        for rows, parsed, problems in checked:
+            report.rows += rows
+            report.problems += problems
             new = []
-            for values in parse_battles(chunk, report.problems, where):
-                digest = hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
+            for digest, values in parsed:
                 copy = seen.get(digest, 0)
                 seen[digest] = copy + 1
                 key = f"{digest.hex()}:{copy}"
@@ -113,6 +115,61 @@ def import_battles(store: Store, path: Path, source: str | None = None, fmt: str
             insert(new)
             report.imported += len(new)
     return report
+
+
+Checked = tuple[int, list[tuple[bytes, tuple[Any, ...]]], list[str]]  # rows read, (digest, battle) kept, problems
+_PARALLEL_BYTES = 32 << 20  # JSON Lines files from this size are checked by worker processes
+
+
+def _checked_chunks(path: Path, fmt: str) -> Iterator[Checked]:
+    """The file's rows a chunk at a time: how many were read, the battles kept with their content
+    digest, and the problems of the others."""
+    if fmt in ("jsonl", "json") and not (fmt == "json" and _starts_with_bracket(path)):
+        chunks = _line_chunks(path)
+        if path.stat().st_size >= _PARALLEL_BYTES and (os.cpu_count() or 1) > 1:
+            yield from _in_workers(_check_lines, ((str(path), part) for part in chunks))
+        else:
+            yield from (_check_lines((str(path), part)) for part in chunks)
+        return
+    rows, where = _read_rows(path, fmt)
+    for chunk in _chunks(rows, _CHUNK):
+        problems: list[str] = []
+        yield len(chunk), _digested(parse_battles(chunk, problems, where)), problems
+
+
+def _check_lines(job: tuple[str, list[tuple[int, str]]]) -> Checked:
+    """Parse and check one chunk of JSON lines (in a worker process, or here)."""
+    name, part = job
+    try:
+        items = [json.loads(line) for _, line in part]
+    except ValueError:  # a malformed line: say which, keep the others
+        items = [_parse_line(line) for _, line in part]
+    problems: list[str] = []
+    parsed = parse_battles([(n, item) for (n, _), item in zip(part, items)], problems,
+                           lambda number: f"{name}:{number}")
+    return len(part), _digested(parsed), problems
+
+
+def _digested(parsed: list[tuple[Any, ...]]) -> list[tuple[bytes, tuple[Any, ...]]]:
+    """Each battle with the digest of its content (`repr` of floats and texts is exact and stable)."""
+    return [(hashlib.blake2b(repr(values).encode(), digest_size=16).digest(), values) for values in parsed]
+
+
+def _in_workers(work: Callable[[Any], Checked], jobs: Iterator[Any], workers: int = 2) -> Iterator[Checked]:
+    """`work` over `jobs` in worker processes, results in order, a few jobs in flight at a time."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Any] = deque()
+        for job in jobs:
+            pending.append(pool.submit(work, job))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -324,10 +381,8 @@ def _read_text(path: Path) -> str:
 
 
 def _read_rows(path: Path, fmt: str) -> tuple[Iterator[tuple[int, Any]], Callable[[int], str]]:
-    """The data rows as (row number, raw row), and how to name a row: "file:line" or "file: item N"."""
-    by_line: Callable[[int], str] = lambda number: f"{path}:{number}"  # noqa: E731
-    if fmt in ("jsonl", "json") and not (fmt == "json" and _starts_with_bracket(path)):
-        return _read_json_lines(path), by_line
+    """A JSON array's or CSV file's rows as (row number, raw row), and how to name a row
+    ("file: item N" or "file:line"). JSON Lines are read by `_line_chunks`."""
     if fmt == "json":
         text = _read_text(path)
         try:
@@ -336,7 +391,7 @@ def _read_rows(path: Path, fmt: str) -> tuple[Iterator[tuple[int, Any]], Callabl
             raise DataError(f"{path}:{exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from None
         return enumerate(items, start=1), lambda number: f"{path}: item {number}"
     if fmt == "csv":
-        return _read_csv(path, _read_text(path)), by_line
+        return _read_csv(path, _read_text(path)), lambda number: f"{path}:{number}"
     raise DataError(f"unknown battles format {fmt!r}; expected one of {', '.join(IMPORT_FORMATS)}")
 
 
@@ -357,10 +412,8 @@ def _open_text(path: Path) -> TextIO:
         raise DataError(f"{path}: is a folder, not a battles file") from None
 
 
-def _read_json_lines(path: Path, chunk: int = _CHUNK) -> Iterator[tuple[int, Any]]:
-    """Lines read and parsed a chunk at a time; a chunk with a malformed line is parsed again line
-    by line to say which."""
-    loads = json.loads
+def _line_chunks(path: Path, chunk: int = _CHUNK) -> Iterator[list[tuple[int, str]]]:
+    """The file's non-blank lines, numbered, a chunk at a time."""
     with _open_text(path) as handle:
         numbered = enumerate(handle, start=1)
         done = 0  # lines read so far
@@ -372,13 +425,7 @@ def _read_json_lines(path: Path, chunk: int = _CHUNK) -> Iterator[tuple[int, Any
             if not part:
                 return
             done = part[-1][0]
-            part = [(n, line) for n, line in part if not line.isspace()]
-            try:
-                items = [loads(line) for _, line in part]
-            except ValueError:  # a malformed line: say which, keep the others
-                items = [_parse_line(line) for _, line in part]
-            for (n, _), item in zip(part, items):
-                yield n, item
+            yield [(n, line) for n, line in part if not line.isspace()]
 
 
 def _parse_line(line: str) -> Any:

@@ -225,3 +225,28 @@ def test_an_exported_judged_board_imports_and_rates_the_same(tmp_path: Path, mon
     assert original.board.rows == imported.board.rows
     assert original.board.style == imported.board.style and original.board.n_questions == 20
     assert [v.rows for v in original.views] == [v.rows for v in imported.views]
+
+
+def test_large_files_are_checked_in_worker_processes_with_the_same_result(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import arena.battles_io as battles_io
+
+    rows = ROWS * 30 + [{"model_a": "x", "winner": "tie"}] + ROWS
+    path = write_jsonl(tmp_path / "big.jsonl", rows)
+    (tmp_path / "serial").mkdir()
+    serial_store = new_store(tmp_path / "serial")
+    serial = import_battles(serial_store, path)
+    monkeypatch.setattr(battles_io, "_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(battles_io, "_CHUNK", 50)  # several chunks, so several workers' results in order
+    (tmp_path / "parallel").mkdir()
+    parallel_store = new_store(tmp_path / "parallel")
+    parallel = import_battles(parallel_store, path)
+    assert (parallel.rows, parallel.imported, parallel.problems) == (serial.rows, serial.imported, serial.problems)
+    assert parallel.problems == [f"{path}:181: model_b is missing"]
+    def keys(store):  # type: ignore[no-untyped-def]
+        with store.connect() as connection:
+            return connection.execute(select(battles.c.dedup_key).order_by(battles.c.id)).scalars().all()
+
+    assert keys(serial_store) == keys(parallel_store)  # the same battles, content keys and order
+    assert import_battles(parallel_store, path).imported == 0
+    serial_store.close()
+    parallel_store.close()

@@ -442,15 +442,13 @@ def _from_columns(columns: dict[str, Any], info: dict[str, tuple[str, bool]]) ->
 def stored_inputs_digest(store: Store, selection: BattleSelection) -> str:
     """A digest of what a rating of `selection` would read, from aggregates alone (no battle is read).
 
-    The battles' count, newest id, id sum, tstamp total and outcome sum (a battle deleted and
-    judged again changes its time and may change its outcome, even when it gets its old id back),
-    and every question's category, audience and safety flag. Equal digests mean the same battles
-    and views, so an identical earlier snapshot can be reused without loading anything.
+    The battles' count, newest id, id sum and tstamp total (battles are only ever added or
+    deleted, never changed in place; one deleted and judged again may get its old id back, but
+    not its old time), and every question's category, audience and safety flag. Equal digests
+    mean the same battles and views, so an identical earlier snapshot can be reused unread.
     """
-    outcome = case(*((battles.c.winner == literal_column(f"'{w}'"), literal_column(str(k + 1)))
-                     for k, w in enumerate(WINNERS)), else_=literal_column("0"))
-    query = select(func.count(), func.max(battles.c.id), func.sum(battles.c.id), func.total(battles.c.tstamp),
-                   func.sum(outcome)).where(*selection.conditions())
+    query = select(func.count(), func.max(battles.c.id), func.sum(battles.c.id),
+                   func.total(battles.c.tstamp)).where(*selection.conditions())
     digest = hashlib.sha256()
     with store.connect() as connection:
         digest.update(repr(tuple(connection.execute(query).one())).encode())
