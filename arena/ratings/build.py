@@ -88,9 +88,11 @@ def build_report(
     if options.anchor is not None and options.anchor.model not in bs.models:
         raise ArenaError(f"--anchor: model {options.anchor.model!r} has no battles here "
                          f"(models: {', '.join(bs.models)})")
+    # Online Elo is a pure Python loop: run alone, it does not hold up the threads' array work.
+    online = online_elo(bs.a, bs.b, bs.score_a, bs.n_models)
     # Two threads: the boards' array work releases Python's lock, so views fit beside the overall board.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        overall = pool.submit(rate_board, bs, options, None, np.random.default_rng(options.seed), True)
+        overall = pool.submit(rate_board, bs, options, None, np.random.default_rng(options.seed), True, online)
         views = tuple(pool.map(lambda name: _view_board(bs, options, name), view_names(bs) if with_views else []))
         board = overall.result()
     return RatingReport(
@@ -111,8 +113,9 @@ def _view_board(bs: BattleSet, options: RatingOptions, name: str) -> Board:
 
 
 def rate_board(bs: BattleSet, options: RatingOptions, view: str | None, rng: np.random.Generator,
-               overall: bool) -> Board:
-    """Fit, bootstrap, rank and flag the battles of one board."""
+               overall: bool, online: np.ndarray | None = None) -> Board:
+    """Fit, bootstrap, rank and flag the battles of one board; the overall board also gets style
+    control and the online Elo ratings given."""
     pc, cell = pair_cells(bs.a, bs.b, bs.score_a, bs.n_models)
     theta = fit_bt(pc)
     thetas = bootstrap_thetas(pc, cell, bs.cluster, theta, options.bootstrap, options.rounds, rng)
@@ -133,7 +136,6 @@ def rate_board(bs: BattleSet, options: RatingOptions, view: str | None, rng: np.
     for number, members in enumerate(groups, start=1):
         group_of[members] = number
     flags = _flags(battles, wins, group_of, options.min_model_battles)
-    online = online_elo(bs.a, bs.b, bs.score_a, bs.n_models) if overall else None
     style, style_columns, style_notes = (
         style_control(bs, theta, options, anchor) if overall else (None, {}, []))
     rows = []
