@@ -222,3 +222,23 @@ def test_an_unchanged_store_is_reused_without_reading_a_battle(tmp_path: Path, m
         connection.execute(battles.insert().values({**newest, "tstamp": newest["tstamp"] + 1.0}))
     store.close()
     assert not run_rate(config, RateRequest(bootstrap_rounds=30)).reused
+
+
+def test_snapshots_of_the_earlier_method_are_kept_but_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arena import dashboard_data
+    from arena.ratings.snapshots import older_snapshots
+    from arena.store import snapshots, utcnow
+
+    fake_judge_stage(monkeypatch, "key1")
+    config = load_config(judged_project(tmp_path))
+    store = JudgedStore(config.path)
+    with store.store.transaction() as connection:  # what release 1 stored: another method and payload
+        connection.execute(snapshots.insert().values(
+            created_at=utcnow(), battles_fingerprint="old", source="judge", category=None, judge="j",
+            judge_key="key1", rubric="r", method="bradley-terry", payload={"version": 1, "leaderboard": []}))
+    assert latest_snapshot(store.store, "judge") is None and older_snapshots(store.store) == 1
+    guide = dashboard_data.progress_guide(store.store, config.path)
+    assert "earlier version of the rating method" in guide.message and guide.commands[0].startswith("arena rate")
+    store.close()
+    result = run_rate(config, RateRequest(bootstrap_rounds=20))
+    assert not result.reused and result.snapshot.method == "bradley-terry/2"
