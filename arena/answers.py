@@ -9,15 +9,18 @@ the store untouched (their judgments stay valid for the text they judged).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
+from arena.answer_style import answer_style
 from arena.backends.base import GenerationResult
 from arena.config import ArenaConfig, ModelConfig
-from arena.fingerprint import fingerprint
+from arena.fingerprint import FINGERPRINT_LENGTH
 from arena.questions import Question
 from arena.store import Store, answers, battles, judgments, questions, utcnow
 
@@ -34,8 +37,9 @@ class StoredAnswer:
 
 
 def answer_fingerprint(config: ArenaConfig, model: ModelConfig, question: Question) -> str:
-    """The fingerprint of one answer: the model's answer settings plus the question text."""
-    return fingerprint({"model": config.answer_fingerprint(model), "question": question.text})
+    """The fingerprint of one answer: the model's answer settings plus the question text,
+    `fingerprint({"model": config.answer_fingerprint(model), "question": question.text})`."""
+    return expected_fingerprints(config, [model], [question])[(model.name, question.id)]
 
 
 def chat_messages(config: ArenaConfig, model: ModelConfig, question: Question) -> tuple[dict[str, str], ...]:
@@ -50,14 +54,35 @@ def chat_messages(config: ArenaConfig, model: ModelConfig, question: Question) -
 def expected_fingerprints(
     config: ArenaConfig, models: Iterable[ModelConfig], question_list: Iterable[Question]
 ) -> dict[tuple[str, str], str]:
-    """{(model name, question id): fingerprint} of the answers the current settings call for."""
-    question_list = list(question_list)
+    """{(model name, question id): fingerprint} of the answers the current settings call for.
+
+    Each is `fingerprint({"model": settings, "question": text})`; the canonical JSON of that
+    two-key object is assembled from its two halves, each encoded once (a million battles' worth
+    of answers in a few hundredths of a second instead of most of one).
+    """
+    tails = [(q.id, f',"question":{json.dumps(q.text, ensure_ascii=False)}}}'.encode()) for q in question_list]
     expected: dict[tuple[str, str], str] = {}
     for model in models:
         settings = config.answer_fingerprint(model)  # reads the template file once per model
-        for question in question_list:
-            expected[(model.name, question.id)] = fingerprint({"model": settings, "question": question.text})
+        head = f'{{"model":{json.dumps(settings, ensure_ascii=False)}'.encode()
+        for question_id, tail in tails:
+            expected[(model.name, question_id)] = hashlib.sha256(head + tail).hexdigest()[:FINGERPRINT_LENGTH]
     return expected
+
+
+def current_answer_ids(
+    store: Store, config: ArenaConfig, models: list[ModelConfig], question_list: list[Question]
+) -> list[int]:
+    """The ids of the stored answers that match the current settings (no answer text is read)."""
+    expected = expected_fingerprints(config, models, question_list)
+    names = sorted({m.name for m in models})
+    if not names:
+        return []
+    query = select(answers.c.id, answers.c.model, answers.c.question_id, answers.c.fingerprint).where(
+        answers.c.model.in_(names))
+    with store.connect() as connection:
+        return [row.id for row in connection.execute(query)
+                if expected.get((row.model, row.question_id)) == row.fingerprint]
 
 
 def load_current_answers(
@@ -118,8 +143,12 @@ def _question_row(question: Question) -> dict[str, object]:
 
 
 def _answer_values(result: GenerationResult) -> dict[str, object]:
+    style = answer_style(result.text, result.completion_tokens)
     return {
         "text": result.text,
+        "headers": style.headers,
+        "list_items": style.list_items,
+        "bold": style.bold,
         "finish_reason": result.finish_reason,
         "truncated": result.truncated,
         "prompt_tokens": result.prompt_tokens,

@@ -1,14 +1,19 @@
-"""Battles in and out, in the Chatbot Arena battle format.
+"""Battles in and out, in the Chatbot Arena battle format, without loss.
 
 A battle is `model_a`, `model_b`, `winner` (one of model_a, model_b, tie, tie (bothbad)) and,
-optionally, `question_id`, `category`, `judge`, `tstamp` (epoch seconds) and our own
-`answer_a_len`/`answer_b_len` (characters, used by length control). Files are JSON Lines, a JSON
-array (as LMArena publishes them) or CSV with a header row.
+optionally, `question_id`, `category`, `judge`, `judge_key`, both answers' ids
+(`answer_a_id`, `answer_b_id`: ids in the exporting store), the judge's two `verdicts`
+("AB": model_a shown first, then model_b shown first), `tstamp` (epoch seconds), the answers'
+lengths in characters (`answer_a_len`, ...) and their style covariates (`answer_a_tokens`,
+`_headers`, `_list_items`, `_bold`, and the same for b; arena.answer_style; for judged battles
+taken from the answers themselves). An export carries all of them, so an imported export rates
+exactly as the battles it came from. Files are JSON
+Lines, a JSON array (as LMArena publishes them) or CSV with a header row.
 
 Imported battles are kept apart from judged ones under a source label ("import:<file stem>" by
-default). Each row's dedup key is a hash of its content and its line (or item) number, so
-importing the same file again adds nothing, while two identical rows of one file stay two battles.
-Malformed rows are reported with their line and skipped.
+default). A row's dedup key is a hash of its content plus how many identical rows came before it
+in the file, so importing a file again, in any order, adds nothing, while two identical rows of
+one file stay two battles. Malformed rows are reported with their line and skipped.
 """
 
 from __future__ import annotations
@@ -16,30 +21,41 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
+import operator
+import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
+from sqlalchemy.sql.elements import ColumnElement
 
+from arena.answer_style import STYLE_NAMES
 from arena.errors import DataError
-from arena.fingerprint import canonical_json
-from arena.store import Store, battles
+from arena.store import BATTLE_VERDICTS, BATTLE_WINNERS, Store, answers, battles
 
-WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
-EXPORT_FIELDS = (
-    "model_a", "model_b", "winner", "question_id", "category", "judge", "tstamp",
-    "answer_a_len", "answer_b_len", "source",
+WINNERS = BATTLE_WINNERS
+VERDICTS = BATTLE_VERDICTS
+STYLE_FIELDS = tuple(f"answer_{side}_{name}" for name in STYLE_NAMES for side in ("a", "b"))
+# (field, kind, limit): kind "text" (up to `limit` characters) or "count" (a whole number >= 0)
+OPTIONAL_FIELDS: tuple[tuple[str, str, int], ...] = (
+    ("question_id", "text", 200), ("category", "text", 100), ("judge", "text", 200), ("judge_key", "text", 32),
+    ("answer_a_id", "count", 0), ("answer_b_id", "count", 0), ("verdicts", "verdicts", 2),
+    ("answer_a_len", "count", 0), ("answer_b_len", "count", 0), *((name, "count", 0) for name in STYLE_FIELDS),
 )
+BATTLE_FIELDS = ("model_a", "model_b", "winner", *(name for name, _, _ in OPTIONAL_FIELDS), "tstamp")
+EXPORT_FIELDS = (*BATTLE_FIELDS, "source")
 IMPORT_FORMATS = ("jsonl", "json", "csv")
 EXPORT_FORMATS = ("jsonl", "csv")
 JUDGE_SOURCE = "judge"
-_TEXT_LIMITS = {"model_a": 200, "model_b": 200, "question_id": 200, "category": 100, "judge": 200}
-_INSERT_CHUNK = 5000
+_MODEL_LIMIT = 200
+_CHUNK = 20_000  # rows read, checked and inserted at a time
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ class ImportReport:
     source: str
     rows: int = 0  # data rows read
     imported: int = 0  # new battles stored
-    already_present: int = 0  # rows imported before (same source, content and line)
+    already_present: int = 0  # rows imported before (same source and content)
     problems: list[str] = field(default_factory=list)  # "file:line: why", one per skipped row
 
     @property
@@ -67,62 +83,242 @@ def default_source(path: Path) -> str:
 
 
 def import_battles(store: Store, path: Path, source: str | None = None, fmt: str | None = None) -> ImportReport:
-    """Read `path`, keep the well-formed rows, store those not imported before (one transaction)."""
+    """Read `path`, keep the well-formed rows, store those not imported before (one transaction).
+
+    The file is read, checked and stored a chunk of rows at a time, so memory stays flat. Large
+    JSON Lines files are parsed and checked by two worker processes while this one stores.
+    """
     source = source or default_source(path)
     if source == JUDGE_SOURCE or not source.strip() or len(source) > 100:
         raise DataError(f"source label {source!r} is not allowed (reserved, empty or over 100 characters)")
     fmt = fmt or _guess_format(path)
     report = ImportReport(source=source)
     now = time.time()
-    records: list[dict[str, Any]] = []
-    for where, number, raw in _read_rows(path, fmt):
-        report.rows += 1
-        try:
-            if isinstance(raw, _Malformed):
-                raise ValueError(raw.reason)
-            battle = parse_battle(raw)
-        except ValueError as exc:
-            report.problems.append(f"{where}: {exc}")
-            continue
-        key = hashlib.sha256(f"{number}|{canonical_json(battle)}".encode()).hexdigest()[:32]
-        records.append({**battle, "tstamp": battle["tstamp"] if battle["tstamp"] is not None else now,
-                        "source": source, "dedup_key": key})
+    seen: dict[bytes, int] = {}  # content digest -> identical rows so far in this file
+    columns = [*BATTLE_FIELDS, "source", "dedup_key"]
+    checked = _checked_chunks(path, fmt)
     with store.transaction() as connection:
         known = set(connection.execute(select(battles.c.dedup_key).where(battles.c.source == source)).scalars())
-        new = [r for r in records if r["dedup_key"] not in known]
-        report.already_present = len(records) - len(new)
-        for start in range(0, len(new), _INSERT_CHUNK):
-            connection.execute(battles.insert(), new[start:start + _INSERT_CHUNK])
-    report.imported = len(new)
+        insert = _Inserter(connection, columns)
+        for rows, parsed, problems in checked:
+            report.rows += rows
+            report.problems += problems
+            new = []
+            for digest, values in parsed:
+                copy = seen.get(digest, 0)
+                seen[digest] = copy + 1
+                key = f"{digest.hex()}:{copy}"
+                if key in known:
+                    report.already_present += 1
+                    continue
+                new.append((*values[:-1], now if values[-1] is None else values[-1], source, key))
+            insert(new)
+            report.imported += len(new)
     return report
 
 
-def parse_battle(raw: Any) -> dict[str, Any]:
-    """One row (a mapping of field to value) into battle columns; ValueError says what is wrong."""
+Checked = tuple[int, list[tuple[bytes, tuple[Any, ...]]], list[str]]  # rows read, (digest, battle) kept, problems
+_PARALLEL_BYTES = 32 << 20  # JSON Lines files from this size are checked by worker processes
+
+
+def _checked_chunks(path: Path, fmt: str) -> Iterator[Checked]:
+    """The file's rows a chunk at a time: how many were read, the battles kept with their content
+    digest, and the problems of the others."""
+    if fmt in ("jsonl", "json") and not (fmt == "json" and _starts_with_bracket(path)):
+        chunks = _line_chunks(path)
+        if path.stat().st_size >= _PARALLEL_BYTES and (os.cpu_count() or 1) > 1:
+            yield from _in_workers(_check_lines, ((str(path), part) for part in chunks))
+        else:
+            yield from (_check_lines((str(path), part)) for part in chunks)
+        return
+    rows, where = _read_rows(path, fmt)
+    for chunk in _chunks(rows, _CHUNK):
+        problems: list[str] = []
+        yield len(chunk), _digested(parse_battles(chunk, problems, where)), problems
+
+
+def _check_lines(job: tuple[str, list[tuple[int, str]]]) -> Checked:
+    """Parse and check one chunk of JSON lines (in a worker process, or here)."""
+    name, part = job
+    try:
+        items = [json.loads(line) for _, line in part]
+    except ValueError:  # a malformed line: say which, keep the others
+        items = [_parse_line(line) for _, line in part]
+    problems: list[str] = []
+    parsed = parse_battles([(n, item) for (n, _), item in zip(part, items)], problems,
+                           lambda number: f"{name}:{number}")
+    return len(part), _digested(parsed), problems
+
+
+def _digested(parsed: list[tuple[Any, ...]]) -> list[tuple[bytes, tuple[Any, ...]]]:
+    """Each battle with the digest of its content (`repr` of floats and texts is exact and stable)."""
+    return [(hashlib.blake2b(repr(values).encode(), digest_size=16).digest(), values) for values in parsed]
+
+
+def _in_workers(work: Callable[[Any], Checked], jobs: Iterator[Any], workers: int = 2) -> Iterator[Checked]:
+    """`work` over `jobs` in worker processes, results in order, a few jobs in flight at a time."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Any] = deque()
+        for job in jobs:
+            pending.append(pool.submit(work, job))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Inserter:
+    """One prepared INSERT for many rows, through the driver's executemany (SQLAlchemy's own
+    per-row parameter processing costs about 25 microseconds a row; this, a third of that)."""
+
+    def __init__(self, connection: Any, columns: list[str]) -> None:
+        compiled = battles.insert().values({name: None for name in columns}).compile(
+            dialect=connection.dialect, column_keys=columns)
+        self.connection = connection
+        self.sql = str(compiled)
+        self.columns = columns
+        self.order = [columns.index(name) for name in compiled.positiontup] if compiled.positional else None
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB: the unique index stays cached
+
+    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self.order is None:
+            parameters: list[Any] = [dict(zip(self.columns, row)) for row in rows]
+        elif self.order == list(range(len(self.columns))):
+            parameters = rows
+        else:
+            parameters = [tuple([row[k] for k in self.order]) for row in rows]
+        self.connection.exec_driver_sql(self.sql, parameters)
+
+
+def parse_battles(chunk: list[tuple[int, Any]], problems: list[str], where: Callable[[int], str]) -> list[tuple[Any, ...]]:
+    """The well-formed rows of a chunk of (row number, raw row) as BATTLE_FIELDS tuples; a problem
+    per other row ("where: why"). Columns are checked at once when every value is of the expected
+    type; otherwise, and to name what is wrong, row by row."""
+    fast = _parse_columns([raw for _, raw in chunk])
+    if fast is not None:
+        return fast
+    out = []
+    for number, raw in chunk:
+        try:
+            if isinstance(raw, _Malformed):
+                raise ValueError(raw.reason)
+            out.append(parse_battle(raw))
+        except ValueError as exc:
+            problems.append(f"{where(number)}: {exc}")
+    return out
+
+
+_NONE = type(None)
+_ALL_FIELDS = operator.itemgetter(*BATTLE_FIELDS)
+_EDGE_SPACE = re.compile(r"(?:^|\x1f)\s|\s(?:\x1f|$)")
+
+
+def _parse_columns(raws: list[Any]) -> list[tuple[Any, ...]] | None:
+    """What `parse_battle` returns for every row, when all are plainly well formed; else None."""
+    if not all(type(raw) is dict for raw in raws):
+        return None
+    try:
+        table = [_ALL_FIELDS(raw) for raw in raws]  # one C call a row when every field is there
+    except KeyError:
+        table = [tuple(raw.get(name) for name in BATTLE_FIELDS) for raw in raws]
+    columns = dict(zip(BATTLE_FIELDS, map(list, zip(*table)))) if table else {n: [] for n in BATTLE_FIELDS}
+    for name in ("model_a", "model_b"):
+        if not _plain_texts(columns[name], _MODEL_LIMIT, required=True):
+            return None
+    if any(a == b for a, b in zip(columns["model_a"], columns["model_b"])):
+        return None
+    if not set(columns["winner"]) <= set(WINNERS):
+        return None
+    for name, kind, limit in OPTIONAL_FIELDS:
+        values = columns[name]
+        if kind == "text":
+            if not _plain_texts(values, limit, required=False):
+                return None
+            if "" in values:
+                columns[name] = [value or None for value in values]
+        elif kind == "count":
+            types = set(map(type, values))
+            present = [v for v in values if v is not None] if _NONE in types else values
+            if not types <= {int, _NONE} or (present and min(present) < 0):
+                return None
+        elif not set(values) <= {*VERDICTS, None}:
+            return None
+    types = set(map(type, columns["tstamp"]))
+    stamps = [v for v in columns["tstamp"] if v is not None] if _NONE in types else columns["tstamp"]
+    if not types <= {int, float, _NONE} or not all(map(math.isfinite, stamps)):
+        return None
+    columns["tstamp"] = [None if v is None else float(v) for v in columns["tstamp"]]
+    return list(zip(*(columns[name] for name in BATTLE_FIELDS)))
+
+
+def _plain_texts(values: list[Any], limit: int, required: bool) -> bool:
+    """Every value text (or None/"" where allowed), within the limit, without surrounding spaces."""
+    kinds = set(map(type, values))
+    if not kinds <= ({str} if required else {str, _NONE}):
+        return False
+    texts = values if required else [v for v in values if v]
+    if required and not all(texts):
+        return False
+    if not texts:
+        return True
+    joined = "\x1f".join(texts)
+    return max(map(len, texts)) <= limit and _EDGE_SPACE.search(joined) is None
+
+
+def parse_battle(raw: Any) -> tuple[Any, ...]:
+    """One row (a mapping of field to value) into battle values in BATTLE_FIELDS order.
+
+    ValueError says what is wrong.
+    """
     if not isinstance(raw, dict):
         raise ValueError(f"expected an object with model_a, model_b, winner; got {type(raw).__name__}")
-    battle: dict[str, Any] = {}
-    for name in ("model_a", "model_b"):
-        battle[name] = _text(raw, name, required=True)
-    if battle["model_a"] == battle["model_b"]:
-        raise ValueError(f"model_a and model_b are the same model ({battle['model_a']})")
+    model_a = _text(raw, "model_a", _MODEL_LIMIT, required=True)
+    model_b = _text(raw, "model_b", _MODEL_LIMIT, required=True)
+    if model_a == model_b:
+        raise ValueError(f"model_a and model_b are the same model ({model_a})")
     winner = raw.get("winner")
     if winner not in WINNERS:
         raise ValueError(f"winner {winner!r} is not one of {', '.join(WINNERS)}")
-    battle["winner"] = winner
-    for name in ("question_id", "category", "judge"):
-        battle[name] = _text(raw, name, required=False)
-    battle["tstamp"] = _number(raw, "tstamp")
-    for name in ("answer_a_len", "answer_b_len"):
-        value = _number(raw, name)
-        if value is not None and (value < 0 or value != int(value)):
-            raise ValueError(f"{name} {raw.get(name)!r} is not a whole number of characters")
-        battle[name] = None if value is None else int(value)
-    return battle
+    values: list[Any] = [model_a, model_b, winner]
+    for name, kind, limit in OPTIONAL_FIELDS:
+        if kind == "text":
+            values.append(_text(raw, name, limit, required=False))
+        elif kind == "count":
+            values.append(_count(raw, name))
+        else:
+            verdicts = raw.get(name)
+            if verdicts in (None, ""):
+                verdicts = None
+            elif verdicts not in VERDICTS:
+                raise ValueError(f"verdicts {verdicts!r} is not one of {', '.join(VERDICTS)}")
+            values.append(verdicts)
+    values.append(_number(raw, "tstamp"))
+    return tuple(values)
 
 
-def _text(raw: dict[str, Any], name: str, required: bool) -> str | None:
+def _text(raw: dict[str, Any], name: str, limit: int, required: bool) -> str | None:
     value = raw.get(name)
+    if type(value) is str and 0 < len(value) <= limit and not value[0].isspace() and not value[-1].isspace():
+        return value  # the common case, checked first
     if isinstance(value, (int, float)) and not isinstance(value, bool) and name in ("question_id", "judge"):
         value = str(value)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -132,9 +328,21 @@ def _text(raw: dict[str, Any], name: str, required: bool) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be text, got {type(value).__name__}")
     value = value.strip()
-    if len(value) > _TEXT_LIMITS[name]:
-        raise ValueError(f"{name} is longer than {_TEXT_LIMITS[name]} characters")
+    if len(value) > limit:
+        raise ValueError(f"{name} is longer than {limit} characters")
     return value
+
+
+def _count(raw: dict[str, Any], name: str) -> int | None:
+    value = raw.get(name)
+    if type(value) is int and value >= 0:
+        return value  # the common case, checked first
+    number = _number(raw, name)
+    if number is None:
+        return None
+    if number < 0 or number != int(number):
+        raise ValueError(f"{name} {value!r} is not a whole number >= 0")
+    return int(number)
 
 
 def _number(raw: dict[str, Any], name: str) -> float | None:
@@ -166,35 +374,68 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: battles file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a battles file") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def _read_rows(path: Path, fmt: str) -> Iterator[tuple[str, int, Any]]:
-    """(where, row number, raw row) for each data row; `where` is "file:line" or "file: item N"."""
-    text = _read_text(path)
-    if fmt == "json" and text.lstrip().startswith("["):
+def _read_rows(path: Path, fmt: str) -> tuple[Iterator[tuple[int, Any]], Callable[[int], str]]:
+    """A JSON array's or CSV file's rows as (row number, raw row), and how to name a row
+    ("file: item N" or "file:line"). JSON Lines are read by `_line_chunks`."""
+    if fmt == "json":
+        text = _read_text(path)
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from None
-        for number, item in enumerate(items, start=1):
-            yield f"{path}: item {number}", number, item
-    elif fmt in ("jsonl", "json"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        return enumerate(items, start=1), lambda number: f"{path}: item {number}"
+    if fmt == "csv":
+        return _read_csv(path, _read_text(path)), lambda number: f"{path}:{number}"
+    raise DataError(f"unknown battles format {fmt!r}; expected one of {', '.join(IMPORT_FORMATS)}")
+
+
+def _starts_with_bracket(path: Path) -> bool:
+    with _open_text(path) as handle:
+        for line in handle:
+            if line.strip():
+                return line.lstrip().startswith("[")
+    return False
+
+
+def _open_text(path: Path) -> TextIO:
+    try:
+        return path.open(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: battles file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a battles file") from None
+
+
+def _line_chunks(path: Path, chunk: int = _CHUNK) -> Iterator[list[tuple[int, str]]]:
+    """The file's non-blank lines, numbered, a chunk at a time."""
+    with _open_text(path) as handle:
+        numbered = enumerate(handle, start=1)
+        done = 0  # lines read so far
+        while True:
             try:
-                yield f"{path}:{number}", number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield f"{path}:{number}", number, _Malformed(f"malformed JSON: {exc.msg} (column {exc.colno})")
-    elif fmt == "csv":
-        yield from _read_csv(path, text)
-    else:
-        raise DataError(f"unknown battles format {fmt!r}; expected one of {', '.join(IMPORT_FORMATS)}")
+                part = list(itertools.islice(numbered, chunk))
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: not UTF-8 text (within {chunk} lines after line {done})") from None
+            if not part:
+                return
+            done = part[-1][0]
+            yield [(n, line) for n, line in part if not line.isspace()]
 
 
-def _read_csv(path: Path, text: str) -> Iterator[tuple[str, int, Any]]:
+def _parse_line(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        return _Malformed(f"malformed JSON: {exc.msg} (column {exc.colno})")
+
+
+def _read_csv(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in next(reader)]
@@ -212,38 +453,90 @@ def _read_csv(path: Path, text: str) -> Iterator[tuple[str, int, Any]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            yield f"{path}:{start}", start, _Malformed(f"malformed CSV: {exc}")
+            yield start, _Malformed(f"malformed CSV: {exc}")
             start = reader.line_num + 1
             continue
         if any(cell.strip() for cell in cells):
             if len(cells) != len(header):
-                yield f"{path}:{start}", start, _Malformed(f"{len(cells)} fields where the header has {len(header)}")
+                yield start, _Malformed(f"{len(cells)} fields where the header has {len(header)}")
             else:
-                yield f"{path}:{start}", start, dict(zip(header, cells))
+                yield start, dict(zip(header, cells))
         start = reader.line_num + 1
+
+
+def battle_conditions(source: str | None, judge_key: str | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if source is not None:
+        conditions.append(battles.c.source == source)
+    if judge_key is not None:
+        conditions.append(battles.c.judge_key == judge_key)
+    return conditions
+
+
+_ANSWER_STYLE = {"tokens": "completion_tokens", "headers": "headers", "list_items": "list_items", "bold": "bold"}
+
+
+def _export_columns() -> tuple[Any, list[Any]]:
+    """The export's FROM clause and columns: a judged battle's style comes from its two answers."""
+    sides = {side: answers.alias(f"answer_{side}") for side in ("a", "b")}
+    joined = battles
+    for side, alias in sides.items():
+        joined = joined.outerjoin(alias, and_(alias.c.id == battles.c[f"answer_{side}_id"],
+                                              battles.c.source == JUDGE_SOURCE))
+    columns = []
+    for name in EXPORT_FIELDS:
+        side, _, style = name.removeprefix("answer_").partition("_")
+        if name.startswith("answer_") and style in _ANSWER_STYLE:
+            own = battles.c[name]
+            columns.append(case((battles.c.source == JUDGE_SOURCE, sides[side].c[_ANSWER_STYLE[style]]),
+                                else_=own).label(name))
+        else:
+            columns.append(battles.c[name])
+    return joined, columns
+
+
+def export_rows(store: Store, conditions: list[ColumnElement[bool]]) -> Iterator[dict[str, Any]]:
+    """The battles matching `conditions` in battle order, as EXPORT_FIELDS records."""
+    joined, columns = _export_columns()
+    query = (select(*columns).select_from(joined).where(*conditions)
+             .order_by(battles.c.tstamp, battles.c.id))
+    with store.connect() as connection:
+        for part in connection.execute(query).partitions(10_000):
+            for row in part:
+                yield row._asdict()
+
+
+def write_battles(records: Iterable[dict[str, Any]], out: TextIO, fmt: str) -> int:
+    """Battle records as JSON Lines, a JSON array ("json") or CSV; returns how many."""
+    if fmt not in (*EXPORT_FORMATS, "json"):
+        raise DataError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS), lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: "" if v is None else v for k, v in record.items()})
+            count += 1
+        return count
+    if fmt == "json":
+        out.write("[")
+    for record in records:
+        if fmt == "json":
+            out.write(",\n" if count else "\n")
+        out.write(json.dumps(record, ensure_ascii=False) + ("" if fmt == "json" else "\n"))
+        count += 1
+    if fmt == "json":
+        out.write("\n]\n")
+    return count
 
 
 def export_battles(
     store: Store, out: TextIO, fmt: str = "jsonl", source: str | None = JUDGE_SOURCE, judge_key: str | None = None
 ) -> int:
-    """Write the battles of `source` (all sources if None) in battle order; returns how many."""
+    """Write the battles of `source` (all sources if None) in battle order; returns how many.
+
+    Every stored battle of the source is written, superseded ones included: they are history.
+    """
     if fmt not in EXPORT_FORMATS:
         raise DataError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
-    query = select(*(battles.c[name] for name in EXPORT_FIELDS)).order_by(battles.c.tstamp, battles.c.id)
-    if source is not None:
-        query = query.where(battles.c.source == source)
-    if judge_key is not None:
-        query = query.where(battles.c.judge_key == judge_key)
-    writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS), lineterminator="\n") if fmt == "csv" else None
-    if writer:
-        writer.writeheader()
-    count = 0
-    with store.connect() as connection:
-        for row in connection.execute(query):
-            record = row._asdict()
-            if writer:
-                writer.writerow({k: "" if v is None else v for k, v in record.items()})
-            else:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-    return count
+    return write_battles(export_rows(store, battle_conditions(source, judge_key)), out, fmt)

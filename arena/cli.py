@@ -66,7 +66,7 @@ def demo(
     if generated.failed or judged.failed:
         raise typer.Exit(1)
     result = run_rate(config, RateRequest())
-    sys.stdout.write(render(result.snapshot.payload, "table"))
+    sys.stdout.write(render(result.snapshot.report, "table"))
     print(f"\nProject: {config.path}\nDashboard: arena dashboard -c {config.path}", file=sys.stderr)
 
 
@@ -166,28 +166,52 @@ def judge_validate(
 def rate_command(
     config: ConfigOption = Path("arena.yaml"),
     category: Annotated[Optional[str], typer.Option(
-        help="Rate one question category, or one audience as audience:patient.")] = None,
+        help="Rate one question category, one audience as audience:patient, or safety-critical.")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the 95% intervals.")] = 1000,
+    bootstrap_by: Annotated[str, typer.Option(
+        help="question (resample questions with all their battles) or battle (one by one, as for crowd "
+             "votes; understates uncertainty when battles share questions).")] = "question",
+    style: Annotated[str, typer.Option(
+        help="Style-control covariates: any of tokens,headers,list_items,bold, or none.")
+    ] = "tokens,headers,list_items,bold",
+    compare: Annotated[Optional[tuple[str, str]], typer.Option(
+        help="Two models: P(A rated above B), their head-to-head record and a sign test.")] = None,
     anchor: Annotated[Optional[str], typer.Option(
         help="Pin MODEL=RATING instead of a mean rating of 1000.")] = None,
+    min_model_battles: Annotated[int, typer.Option(
+        min=1, help="Flag models with fewer battles in a board as provisional.")] = 30,
+    min_category_battles: Annotated[int, typer.Option(
+        min=1, help="Views (categories, audiences, safety-critical) with fewer battles get no board.")] = 50,
     source: Annotated[str, typer.Option(
-        help="judge (battles of the current judge and rubric) or an import label.")] = "judge",
+        help="judge (battles of the current judge, rubric and answers) or an import label.")] = "judge",
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
     out: Annotated[Optional[Path], typer.Option(help="Write to FILE instead of stdout.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Fit Bradley-Terry ratings with 95% intervals, print the leaderboard, store a snapshot."""
+    import os
+
+    # Small matrix products are several times faster without BLAS threads on a busy machine;
+    # numpy reads this when first imported, which is below.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from arena.config import load_config
     from arena.ratings.rate import RateRequest, run_rate
     from arena.ratings.render import FORMATS, render
     from arena.ratings.report import Anchor
+    from arena.ratings.resample import BOOTSTRAP_KINDS
+    from arena.ratings.style import parse_covariates
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
+    if bootstrap_by not in BOOTSTRAP_KINDS:
+        raise typer.BadParameter(f"expected one of {', '.join(BOOTSTRAP_KINDS)}", param_hint="--bootstrap-by")
     request = RateRequest(source=source, category=category, bootstrap_rounds=bootstrap,
-                          anchor=Anchor.parse(anchor) if anchor else None, seed=seed)
+                          bootstrap=bootstrap_by,  # type: ignore[arg-type]
+                          anchor=Anchor.parse(anchor) if anchor else None, seed=seed, style=parse_covariates(style),
+                          min_category_battles=min_category_battles, min_model_battles=min_model_battles,
+                          compare=tuple(compare) if compare else None)  # type: ignore[arg-type]
     result = run_rate(load_config(config), request)
-    text = render(result.snapshot.payload, fmt)
+    text = render(result.snapshot.report, fmt, result.comparison)
     if out is not None:
         out.write_text(text, encoding="utf-8")
     else:

@@ -9,25 +9,29 @@ The dashboard never writes to the store.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import and_, event, false, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from arena.battles_io import EXPORT_FIELDS
+from arena.battles_io import export_rows, write_battles
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import ArenaError
 from arena.judge.validate import load_report as load_validation_report
 from arena.judge.validation_report import METRICS as VALIDATION_METRICS
 from arena.judge.validation_report import ValidationReport
-from arena.ratings.report import Snapshot, latest_snapshot, snapshot_history
+from arena.ratings.bt import win_probability
+from arena.ratings.compare import HeadToHead, head_to_head
+from arena.ratings.data import AUDIENCE_PREFIX, SAFETY_VIEW, WINNER_SCORE, BattleSelection
+from arena.ratings.render import flags_text, interval_method
+from arena.ratings.report import FLAG_HELP, METHOD, Board, ModelRow, RatingReport
+from arena.ratings.snapshots import Snapshot, latest_snapshot, older_snapshots, snapshot_history
 from arena.store import (
     Store,
     answers,
@@ -41,8 +45,6 @@ from arena.store import (
 )
 
 ALL_CATEGORIES = "All questions"
-AUDIENCE_PREFIX = "audience:"
-WINNER_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
 PIPELINE_COMMANDS = ("arena generate", "arena judge", "arena rate")
 SNIPPET_CHARS = 160
 
@@ -129,7 +131,12 @@ def progress_guide(store: Store, config_path: Path | None) -> Guide:
     else:
         todo = PIPELINE_COMMANDS[2:]
     message = counts + "but no ratings yet. Run these commands, then reload this page:"
+    older = older_snapshots(store)
+    if older and n_battles:
+        message = (counts + f"and {older} rating snapshot(s) made by an earlier version of the rating method, "
+                   "which this dashboard does not show. Rate again, then reload this page:")
     return Guide(message, tuple(with_config_flag(c, config_path) for c in todo))
+
 
 
 def data_version(store: Store) -> tuple[int, int, int]:
@@ -146,45 +153,33 @@ def data_version(store: Store) -> tuple[int, int, int]:
 # Snapshots
 
 
-@dataclass(frozen=True)
-class CategoryView:
-    category: str | None  # None = all battles
-    status: str  # "ok", "too_few_battles", or "missing"
-    n_battles: int
-    rows: list[dict[str, Any]]
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok" and bool(self.rows)
-
-    @property
-    def models(self) -> list[str]:
-        """Model names, best rating first."""
-        return [row["model"] for row in sorted(self.rows, key=lambda r: -r["rating"])]
-
-
-def category_view(snapshot: Snapshot, category: str | None) -> CategoryView:
-    """The leaderboard of all the snapshot's battles (category None) or of one category."""
-    payload = snapshot.payload
+def category_view(snapshot: Snapshot, category: str | None) -> Board:
+    """The board of all the snapshot's battles (category None) or of one view (status "missing" if none)."""
     if category is None or category == ALL_CATEGORIES:
-        return CategoryView(None, "ok", int(payload.get("n_battles", 0)), list(payload.get("leaderboard", [])))
-    entry = (payload.get("categories") or {}).get(category)
-    if entry is None:
-        return CategoryView(category, "missing", 0, [])
-    return CategoryView(category, entry.get("status", "ok"), int(entry.get("n_battles", 0)),
-                        list(entry.get("leaderboard") or []))
+        return snapshot.report.board
+    board = snapshot.report.view(category)
+    if board is None:
+        return Board(view=category, status="missing", n_battles=0, n_questions=0, min_battles=0, rows=(),
+                     pairwise=None, style=None, groups=(), notes=())
+    return board
 
 
 def snapshot_categories(snapshot: Snapshot) -> list[str]:
-    """Question categories first, then audiences ("audience:patient")."""
-    names = (snapshot.payload.get("categories") or {}).keys()
-    return sorted(names, key=lambda n: (n.startswith(AUDIENCE_PREFIX), n))
+    """Question categories first, then audiences ("audience:patient"), then the safety-critical view."""
+    return sorted(snapshot.report.view_names,
+                  key=lambda n: (n == SAFETY_VIEW, n.startswith(AUDIENCE_PREFIX), n))
+
+
+def snapshot_selection(snapshot: Snapshot, category: str | None) -> BattleSelection:
+    """The battles the snapshot rated, in all categories (None) or one view: what every page shows."""
+    return snapshot.report.selection.for_view(None if category in (None, ALL_CATEGORIES) else category)
 
 
 def snapshot_sources(store: Store) -> list[str]:
-    """Battle sources that have a snapshot: "judge" first, then imports by name."""
+    """Battle sources that have a current snapshot: "judge" first, then imports by name."""
     with store.connect() as connection:
-        found = connection.execute(select(snapshots.c.source).distinct()).scalars().all()
+        found = connection.execute(select(snapshots.c.source).where(snapshots.c.method == METHOD)
+                                   .distinct()).scalars().all()
     return sorted(found, key=lambda s: (s != "judge", s))
 
 
@@ -196,7 +191,8 @@ def newest_snapshot(store: Store, source: str) -> Snapshot | None:
 def rating_history(store: Store, snapshot: Snapshot, category: str | None) -> pd.DataFrame:
     """Each model's rating and 95% CI in every snapshot comparable with `snapshot`, oldest first.
 
-    Comparable: same battle source and, for judged battles, the same judge and rubric (judge key).
+    Comparable: same battle source and, for judged battles, the same judge and rubric (judge key),
+    made by this rating method (older methods' snapshots are counted by `older_snapshots`).
     """
     records: list[dict[str, Any]] = []
     for older in snapshot_history(store, snapshot.source, judge_key=snapshot.judge_key):
@@ -205,9 +201,9 @@ def rating_history(store: Store, snapshot: Snapshot, category: str | None) -> pd
             continue
         for entry in view.rows:
             records.append({
-                "snapshot": older.id, "created_at": older.created_at, "model": entry["model"],
-                "rating": entry["rating"], "ci_low": entry["ci_low"], "ci_high": entry["ci_high"],
-                "battles": entry.get("battles"),
+                "snapshot": older.id, "created_at": older.created_at, "model": entry.model,
+                "rating": entry.rating, "ci_low": entry.ci_low, "ci_high": entry.ci_high,
+                "battles": entry.battles,
             })
     return pd.DataFrame(records, columns=["snapshot", "created_at", "model", "rating", "ci_low",
                                           "ci_high", "battles"])
@@ -219,7 +215,7 @@ def rating_history(store: Store, snapshot: Snapshot, category: str | None) -> pd
 
 LEADERBOARD_COLUMNS = [
     "Rank", "Rank (CI)", "Model", "Rating", "CI low", "CI high", "Battles", "Win rate",
-    "Rating (LC)", "LC CI low", "LC CI high", "Backend", "Quantization", "Parameters",
+    "Rating (SC)", "SC CI low", "SC CI high", "Flags", "Backend", "Quantization", "Parameters",
 ]
 
 
@@ -236,23 +232,24 @@ def _model_metadata(config: ArenaConfig | None, name: str) -> tuple[str, str, st
     return entry.backend, entry.quantization or "", entry.parameters or ""
 
 
-def leaderboard_frame(view: CategoryView, config: ArenaConfig | None) -> pd.DataFrame:
-    """One row per model, best first, with the payload's numbers unrounded (the view formats)."""
+def leaderboard_frame(view: Board, config: ArenaConfig | None) -> pd.DataFrame:
+    """One row per model, best first, with the report's numbers unrounded (the view formats)."""
     records = []
-    for row in sorted(view.rows, key=lambda r: (r["rank"], -r["rating"])):
-        backend, quantization, parameters = _model_metadata(config, row["model"])
+    for row in sorted(view.rows, key=lambda r: (r.rank, -r.rating)):
+        backend, quantization, parameters = _model_metadata(config, row.model)
         records.append({
-            "Rank": row["rank"],
-            "Rank (CI)": rank_span(row.get("rank_ci_low", row["rank"]), row.get("rank_ci_high", row["rank"])),
-            "Model": row["model"],
-            "Rating": row["rating"],
-            "CI low": row["ci_low"],
-            "CI high": row["ci_high"],
-            "Battles": row.get("battles"),
-            "Win rate": row.get("win_rate"),
-            "Rating (LC)": row.get("rating_lc"),
-            "LC CI low": row.get("ci_low_lc"),
-            "LC CI high": row.get("ci_high_lc"),
+            "Rank": row.rank,
+            "Rank (CI)": rank_span(row.rank_ci_low, row.rank_ci_high),
+            "Model": row.model,
+            "Rating": row.rating,
+            "CI low": row.ci_low,
+            "CI high": row.ci_high,
+            "Battles": row.battles,
+            "Win rate": row.win_rate,
+            "Rating (SC)": row.rating_sc,
+            "SC CI low": row.ci_low_sc,
+            "SC CI high": row.ci_high_sc,
+            "Flags": flags_text(row),
             "Backend": backend,
             "Quantization": quantization,
             "Parameters": parameters,
@@ -260,15 +257,15 @@ def leaderboard_frame(view: CategoryView, config: ArenaConfig | None) -> pd.Data
     return pd.DataFrame(records, columns=LEADERBOARD_COLUMNS)
 
 
-def headline(view: CategoryView) -> str:
+def headline(view: Board) -> str:
     """One sentence: who leads, by how much, and whether the lead is certain."""
     if not view.ok:
         return ""
-    rows = sorted(view.rows, key=lambda r: -r["rating"])
+    rows = sorted(view.rows, key=lambda r: -r.rating)
     top = rows[0]
-    text = (f"**{top['model']}** leads with {top['rating']:.0f} "
-            f"(95% CI {top['ci_low']:.0f}–{top['ci_high']:.0f}) over {view.n_battles} battles.")
-    tied = [r["model"] for r in rows[1:] if r.get("rank", 99) == 1 or r["ci_high"] >= top["ci_low"]]
+    text = (f"**{top.model}** leads with {top.rating:.0f} "
+            f"(95% CI {top.ci_low:.0f}–{top.ci_high:.0f}) over {view.n_battles} battles.")
+    tied = [r.model for r in rows[1:] if r.rank == 1 or r.ci_high >= top.ci_low]
     if tied:
         names = ", ".join(f"**{m}**" for m in tied)
         text += f" Its interval overlaps {names}: the lead is not yet certain."
@@ -277,110 +274,81 @@ def headline(view: CategoryView) -> str:
     return text
 
 
+def warnings_for(view: Board) -> list[str]:
+    """What a reader must know before comparing two rows: incomparable groups, provisional ratings."""
+    out = []
+    if view.groups:
+        parts = "; ".join(f"group {k}: {', '.join(g)}" for k, g in enumerate(view.groups, start=1))
+        out.append(f"Not comparable across groups: these battles form {len(view.groups)} groups with no battle "
+                   f"between them ({parts}). Ratings in different groups are related only by the prior.")
+    flagged = [r for r in view.rows if r.flags]
+    if flagged:
+        out.append("Flagged ratings: " + "; ".join(f"**{r.model}** ({flags_text(r)})" for r in flagged)
+                   + ". " + " ".join(f"*{name}*: {why}." for name, why in FLAG_HELP.items()
+                                    if any(name in r.flags for r in flagged)))
+    return out
+
+
 def leaderboard_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
-# Pairwise matrices
+# Pairwise matrices and head to head
 
 
 @dataclass(frozen=True)
 class PairMatrices:
-    """Row model against column model: observed win rate, predicted win probability, battles."""
+    """Row model against column model: observed win rate, predicted win probability, battles,
+    P(row rated above column) in the bootstrap; all from the snapshot, models by rating."""
 
     order: list[str]
     observed: pd.DataFrame
     predicted: pd.DataFrame
     counts: pd.DataFrame
-    n_battles: int  # battles these matrices were made from
-    note: str = ""
+    prob_above: pd.DataFrame | None
+    n_battles: int
 
 
-def matrix_frame(matrix: dict[str, dict[str, Any]], order: list[str], diagonal: Any = None) -> pd.DataFrame:
-    """A {row: {column: value}} mapping as a square frame over `order` (missing = NaN)."""
-    data = [[(diagonal if r == c else (matrix.get(r) or {}).get(c)) for c in order] for r in order]
-    return pd.DataFrame(data, index=order, columns=order, dtype=float)
-
-
-def predicted_from_ratings(rows: list[dict[str, Any]], order: list[str]) -> pd.DataFrame:
+def predicted_from_ratings(rows: tuple[ModelRow, ...], order: list[str]) -> pd.DataFrame:
     """P(row beats column) = 1 / (1 + 10^((R_col - R_row) / 400)) from the stored ratings."""
-    rating = {r["model"]: float(r["rating"]) for r in rows}
-    data = [[None if r == c else 1.0 / (1.0 + 10.0 ** ((rating[c] - rating[r]) / 400.0))
-             for c in order] for r in order]
+    rating = {r.model: r.rating for r in rows}
+    data = [[None if r == c else float(win_probability(rating[r], rating[c])) for c in order] for r in order]
     return pd.DataFrame(data, index=order, columns=order, dtype=float)
 
 
-def _category_condition(category: str | None) -> ColumnElement[bool] | None:
-    if category is None or category == ALL_CATEGORIES:
-        return None
-    if category.startswith(AUDIENCE_PREFIX):
-        audience = category.removeprefix(AUDIENCE_PREFIX)
-        return battles.c.question_id.in_(select(questions.c.id).where(questions.c.audience == audience))
-    return battles.c.category == category
+def _ordered(matrix: np.ndarray, models: tuple[str, ...], order: list[str], diagonal: float = np.nan) -> pd.DataFrame:
+    position = [models.index(m) for m in order]
+    frame = pd.DataFrame(np.asarray(matrix, dtype=float)[np.ix_(position, position)], index=order, columns=order)
+    values = frame.to_numpy(copy=True)
+    np.fill_diagonal(values, diagonal)
+    return pd.DataFrame(values, index=order, columns=order)
 
 
-def _battle_conditions(source: str, judge_key: str | None, category: str | None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [battles.c.source == source]
-    if judge_key is not None:
-        conditions.append(battles.c.judge_key == judge_key)
-    category_condition = _category_condition(category)
-    if category_condition is not None:
-        conditions.append(category_condition)
-    return conditions
-
-
-def outcome_counts(store: Store, source: str, judge_key: str | None, category: str | None) -> pd.DataFrame:
-    """Battles per (model_a, model_b, winner), aggregated in the database."""
-    query = (
-        select(battles.c.model_a, battles.c.model_b, battles.c.winner, func.count().label("n"))
-        .where(*_battle_conditions(source, judge_key, category))
-        .group_by(battles.c.model_a, battles.c.model_b, battles.c.winner)
-    )
-    with store.connect() as connection:
-        rows = connection.execute(query).all()
-    return pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "n"])
-
-
-def observed_matrices(counts: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Observed win rate (ties count half) and battle counts, both directions, from outcome counts."""
-    wins: dict[tuple[str, str], float] = {}
-    totals: dict[tuple[str, str], int] = {}
-    for row in counts.itertuples(index=False):
-        score_a = WINNER_SCORE.get(row.winner)
-        if score_a is None:
-            continue
-        for me, other, score in ((row.model_a, row.model_b, score_a), (row.model_b, row.model_a, 1.0 - score_a)):
-            wins[me, other] = wins.get((me, other), 0.0) + score * row.n
-            totals[me, other] = totals.get((me, other), 0) + int(row.n)
-    rate = [[wins[r, c] / totals[r, c] if totals.get((r, c)) else None for c in order] for r in order]
-    count = [[totals.get((r, c), 0) if r != c else None for c in order] for r in order]
-    return (pd.DataFrame(rate, index=order, columns=order, dtype=float),
-            pd.DataFrame(count, index=order, columns=order, dtype=float))
-
-
-def pair_matrices(store: Store, snapshot: Snapshot, view: CategoryView) -> PairMatrices:
-    """The payload's matrices for all battles; for one category, aggregated from its battles."""
+def pair_matrices(snapshot: Snapshot, view: Board) -> PairMatrices:
+    """The board's pairwise tables, rows and columns in rating order."""
     order = view.models
-    if view.category is None:
-        payload = snapshot.payload
-        return PairMatrices(
-            order=order,
-            observed=matrix_frame(payload.get("win_rate_observed") or {}, order),
-            predicted=matrix_frame(payload.get("win_prob_predicted") or {}, order),
-            counts=matrix_frame(payload.get("battle_counts") or {}, order),
-            n_battles=view.n_battles,
-        )
-    counts = outcome_counts(store, snapshot.source, snapshot.judge_key, view.category)
-    observed, battle_counts = observed_matrices(counts, order)
-    n_battles = int(counts["n"].sum()) if len(counts) else 0
-    note = ("Observed win rates and battle counts are counted from this category's battles; "
-            "predicted ones follow from its stored ratings.")
-    if n_battles != view.n_battles:
-        note += (f" The store now holds {n_battles} battles in this category; "
-                 f"the ratings were computed on {view.n_battles}.")
-    return PairMatrices(order, observed, predicted_from_ratings(view.rows, order), battle_counts,
-                        n_battles, note)
+    pairwise = view.pairwise
+    assert pairwise is not None
+    return PairMatrices(
+        order=order,
+        observed=_ordered(pairwise.observed(), pairwise.models, order),
+        predicted=predicted_from_ratings(view.rows, order),
+        counts=_ordered(pairwise.battles, pairwise.models, order),
+        prob_above=None if pairwise.prob_above is None else _ordered(pairwise.prob_above, pairwise.models, order),
+        n_battles=view.n_battles,
+    )
+
+
+def ci_caption(snapshot: Snapshot) -> str:
+    """How the snapshot's 95% intervals were made (question- or battle-level bootstrap)."""
+    return interval_method(snapshot.report)
+
+
+def compare_models(snapshot: Snapshot, view: Board, model_a: str, model_b: str) -> HeadToHead:
+    """P(A rated above B), the head-to-head record and the sign test, as `arena rate --compare` prints."""
+    params = snapshot.report.params
+    return head_to_head(view, model_a, model_b, params.bootstrap, params.bootstrap_rounds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,9 +361,7 @@ OUTCOMES = ("any", "model won", "model lost", "tie", "tie (bothbad)", "order dis
 
 @dataclass(frozen=True)
 class BattleFilter:
-    source: str
-    judge_key: str | None = None
-    category: str | None = None
+    selection: BattleSelection  # the snapshot's battles (`snapshot_selection`)
     model: str | None = None  # battles this model took part in
     opponent: str | None = None  # ... against this one
     outcome: str = "any"  # one of OUTCOMES; "model won/lost" need `model`
@@ -411,7 +377,7 @@ def _explorer_query(flt: BattleFilter) -> tuple[Any, Any, Any, list[ColumnElemen
         .outerjoin(ab, battles.c.judgment_ab_id == ab.c.id)
         .outerjoin(ba, battles.c.judgment_ba_id == ba.c.id)
     )
-    conditions = _battle_conditions(flt.source, flt.judge_key, flt.category)
+    conditions = flt.selection.conditions()
     if flt.model:
         if flt.opponent:
             conditions.append(or_(and_(battles.c.model_a == flt.model, battles.c.model_b == flt.opponent),
@@ -575,15 +541,14 @@ def winner_name(detail: BattleDetail) -> str:
 # Judge diagnostics
 
 
-def length_win_table(store: Store, source: str, judge_key: str | None, category: str | None,
-                     bins: int = 10) -> pd.DataFrame:
+def length_win_table(store: Store, selection: BattleSelection, bins: int = 10) -> pd.DataFrame:
     """How often the longer answer wins, by how much longer it is.
 
     x = |len_a - len_b| / (len_a + len_b) in equal-width bins; y = the longer answer's score
     (ties half). A judge without length bias stays near 0.5 across the bins.
     """
     query = select(battles.c.answer_a_len, battles.c.answer_b_len, battles.c.winner).where(
-        *_battle_conditions(source, judge_key, category),
+        *selection.conditions(),
         battles.c.answer_a_len.is_not(None), battles.c.answer_b_len.is_not(None))
     with store.connect() as connection:
         frame = pd.DataFrame(connection.execute(query).all(), columns=["len_a", "len_b", "winner"])
@@ -621,22 +586,22 @@ def invalid_judgments(store: Store, judge_key: str | None, limit: int = 50) -> t
     return total, frame
 
 
-def diagnostics_rows(payload: dict[str, Any]) -> list[tuple[str, str, str]]:
+def diagnostics_rows(report: RatingReport) -> list[tuple[str, str, str]]:
     """(label, value, what it means) for the judge diagnostics the ratings stage stored."""
-    d = payload.get("diagnostics") or {}
+    d = report.diagnostics
 
-    def pct(value: Any) -> str:
+    def pct(value: float | None) -> str:
         return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
-    corr = d.get("length_win_correlation")
+    corr = d.length_win_correlation
     return [
-        ("First-position win share", pct(d.get("first_position_share")),
+        ("First-position win share", pct(d.first_position_share),
          "How often the answer shown first wins; 50% means no position bias."),
-        ("Order disagreement", pct(d.get("order_disagreement")),
+        ("Order disagreement", pct(d.order_disagreement),
          "Pairs whose verdict changed when the answers swapped places."),
         ("Length-win correlation", "n/a" if corr is None else f"{corr:+.3f}",
-         "Correlation of relative answer length with winning; 0 means no length bias."),
-        ("Invalid verdicts", f"{d.get('invalid_verdicts', 0)} of {d.get('judgments', 0)}",
+         "Correlation of the relative answer length (tokens) with winning; 0 means no length bias."),
+        ("Invalid verdicts", f"{d.invalid_verdicts} of {d.judgments}",
          "Judgments with no parsable verdict after every retry."),
     ]
 
@@ -684,21 +649,11 @@ def validation_frame(report: ValidationReport) -> pd.DataFrame:
 # Downloads
 
 
-def battles_download(store: Store, source: str, judge_key: str | None, category: str | None,
-                     fmt: str) -> bytes:
+def battles_download(store: Store, selection: BattleSelection, fmt: str) -> bytes:
     """The battles as `arena battles export` writes them (same fields, battle order), as CSV or a
     JSON array (the LMArena release format, which `arena battles import` reads back)."""
     if fmt not in ("csv", "json"):
         raise ArenaError(f"unknown download format {fmt!r} (expected csv or json)")
-    query = (select(*(battles.c[name] for name in EXPORT_FIELDS))
-             .where(*_battle_conditions(source, judge_key, category))
-             .order_by(battles.c.tstamp, battles.c.id))
-    with store.connect() as connection:
-        records = [row._asdict() for row in connection.execute(query)]
-    if fmt == "json":
-        return json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8")
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in record.items()} for record in records)
+    write_battles(export_rows(store, selection.conditions()), out, fmt)
     return out.getvalue().encode("utf-8")

@@ -10,6 +10,9 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def fingerprint(value: Any, length: int = 16) -> str:
+FINGERPRINT_LENGTH = 16
+
+
+def fingerprint(value: Any, length: int = FINGERPRINT_LENGTH) -> str:
     """A short hex digest of the canonical JSON of `value`."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]

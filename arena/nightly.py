@@ -29,12 +29,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
 from arena.runlock import RunLock, run_lock
 from arena.store import Store, open_store, utcnow
+
+if TYPE_CHECKING:  # the ratings stage is imported by the stage that runs it
+    from arena.ratings.report import RatingReport
 
 Status = Literal["ok", "partial", "failed", "skipped"]
 
@@ -64,7 +67,7 @@ class RunContext:
     store: Store
     run_id: str
     lock: RunLock | None = None
-    snapshot_payload: dict[str, Any] | None = None  # set by the rate stage, read by export
+    report: RatingReport | None = None  # set by the rate stage, read by export
 
 
 @dataclass(frozen=True)
@@ -331,7 +334,7 @@ def default_stages() -> list[Stage]:
         Stage("questions", stage_questions),
         Stage("generate", stage_generate, needs=("questions",)),
         Stage("judge", stage_judge, needs=("questions",)),
-        Stage("rate", stage_rate),
+        Stage("rate", stage_rate, needs=("questions",)),  # current answers are those of the current texts
         Stage("export", stage_export, needs=("rate",)),
     ]
 
@@ -400,25 +403,21 @@ def stage_rate(context: RunContext) -> StageOutcome:
     from arena.ratings.rate import RateRequest, run_rate
 
     result = run_rate(context.config, RateRequest(), context.store)
-    context.snapshot_payload = result.snapshot.payload
+    context.report = result.snapshot.report
     snapshot = result.snapshot
-    counts = {"battles": _battle_count(snapshot.payload), "snapshot_id": snapshot.id,
+    counts = {"battles": snapshot.report.n_battles, "snapshot_id": snapshot.id,
               "new_snapshot": not result.reused}
     if result.reused:
         return StageOutcome(counts, f"battles unchanged: kept snapshot {snapshot.id}")
     return StageOutcome(counts, f"stored snapshot {snapshot.id} ({counts['battles']} battles)")
 
 
-def _battle_count(payload: dict[str, Any]) -> int:
-    return int(payload.get("n_battles") or 0)
-
-
 def stage_export(context: RunContext) -> StageOutcome:
     """Write the leaderboard as CSV, JSON and Markdown; each file replaced atomically."""
     from arena.ratings.render import render
 
-    payload = context.snapshot_payload
-    if payload is None:
+    report = context.report
+    if report is None:
         raise ArenaError("no ratings to export (the rate stage produced none)")
     folder = context.config.nightly.export_dir
     for name in EXPORT_FORMATS:  # temp files of a run killed while writing
@@ -427,7 +426,7 @@ def stage_export(context: RunContext) -> StageOutcome:
     written = 0
     for name, fmt in EXPORT_FORMATS.items():
         path = folder / name
-        text = render(payload, fmt)
+        text = render(report, fmt)
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             continue
         write_atomic(path, text)

@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
+    bindparam,
     Boolean,
     Column,
     DateTime,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     inspect,
     select,
     text,
@@ -41,15 +43,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.schema import CreateColumn
 
+from arena.answer_style import answer_style
 from arena.errors import StoreError
 
 # Bump when the tables change. Changes between versions are additive (new tables, new nullable
 # columns, new indexes), so an older store is upgraded in place by `upgrade_schema`; a step that
-# must also rewrite data goes into DATA_MIGRATIONS under the version it upgrades from.
+# must also rewrite data goes into DATA_MIGRATIONS (below the tables) under the version it upgrades from.
 # 2: judgments record the seed sent, the finish reason and the reference answer's fingerprint;
-#    the validation_items and validation_judgments tables (`arena judge validate`).
+#    the validation_items and validation_judgments tables (`arena judge validate`); battles keep
+#    both answer ids and the two verdicts; answers their markdown counts; rated_answers.
 SCHEMA_VERSION = 2
-DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 metadata = MetaData()
 
@@ -86,6 +89,10 @@ answers = Table(
     Column("truncated", Boolean, nullable=False, default=False),
     Column("prompt_tokens", Integer),
     Column("completion_tokens", Integer),
+    # markdown counts of the text (arena.answer_style): with completion_tokens, style control's covariates
+    Column("headers", Integer),
+    Column("list_items", Integer),
+    Column("bold", Integer),
     Column("latency_s", Float),
     Column("engine", String(200)),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -124,6 +131,9 @@ judgments = Table(
     UniqueConstraint("judge_key", "answer_a_id", "answer_b_id", name="uq_judgment"),
 )
 
+BATTLE_WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")  # the values of battles.winner
+BATTLE_VERDICTS = ("AB", "BA", "AA", "BB")  # the values of battles.verdicts
+
 battles = Table(
     "battles",
     metadata,
@@ -141,6 +151,21 @@ battles = Table(
     Column("judgment_ba_id", Integer, ForeignKey("judgments.id")),  # model_b shown as A
     Column("answer_a_len", Integer),
     Column("answer_b_len", Integer),
+    # model_a's and model_b's answers: this store's answer ids for judged battles, the exporting
+    # store's for imported ones (so no foreign key)
+    Column("answer_a_id", Integer),
+    Column("answer_b_id", Integer),
+    # the judge's two verdicts, model_a shown first then model_b shown first: "AB", "BA", "AA", "BB"
+    Column("verdicts", String(2)),
+    # style covariates of imported battles (arena.answer_style); a judged battle's are its answers'
+    Column("answer_a_tokens", Integer),
+    Column("answer_b_tokens", Integer),
+    Column("answer_a_headers", Integer),
+    Column("answer_b_headers", Integer),
+    Column("answer_a_list_items", Integer),
+    Column("answer_b_list_items", Integer),
+    Column("answer_a_bold", Integer),
+    Column("answer_b_bold", Integer),
     Column("dedup_key", String(64), nullable=False),
     Column("tstamp", Float, nullable=False),
     UniqueConstraint("source", "dedup_key", name="uq_battle"),
@@ -207,6 +232,15 @@ snapshots = Table(
     Column("payload", JSON, nullable=False),
 )
 
+# The answers a rating counted as current, stored once per distinct set (keyed by its digest) so
+# the dashboard selects exactly the battles of the snapshot it shows.
+rated_answers = Table(
+    "rated_answers",
+    metadata,
+    Column("answer_set", String(32), primary_key=True),
+    Column("answer_id", Integer, primary_key=True),
+)
+
 run_locks = Table(
     "run_locks",
     metadata,
@@ -219,6 +253,7 @@ run_locks = Table(
 
 Index("ix_answers_model_fp", answers.c.model, answers.c.fingerprint)
 Index("ix_judgments_question", judgments.c.judge_key, judgments.c.question_id)
+Index("ix_judgments_valid", judgments.c.judge_key, judgments.c.valid)  # invalid-verdict counts, index only
 Index("ix_battles_source", battles.c.source, battles.c.judge_key)
 Index("ix_snapshots_time", snapshots.c.source, snapshots.c.created_at)
 Index("ix_validation_items_dataset", validation_items.c.dataset, validation_items.c.fingerprint)
@@ -227,6 +262,36 @@ Index("ix_validation_items_dataset", validation_items.c.dataset, validation_item
 def write_failed(url: str, exc: DatabaseError) -> StoreError:
     """A failed write (locked, read-only or broken store) as a one-line error."""
     return StoreError(f"cannot write to store {url}: {exc.orig}; work committed before this is kept")
+
+
+def _battle_answers_and_answer_style(connection: Connection) -> None:
+    """Version 1 -> 2: judged battles learn their answer ids and verdicts from their two judgments,
+    and every answer its markdown counts (arena.answer_style), counted from its text once."""
+    ab, ba = judgments.alias("ab"), judgments.alias("ba")
+
+    def of(alias, judgment_id, column: str):  # type: ignore[no-untyped-def]
+        return select(alias.c[column]).where(alias.c.id == judgment_id).scalar_subquery()
+
+    connection.execute(
+        update(battles)
+        .where(battles.c.judgment_ab_id.is_not(None), battles.c.judgment_ba_id.is_not(None))
+        .values(answer_a_id=of(ab, battles.c.judgment_ab_id, "answer_a_id"),
+                answer_b_id=of(ab, battles.c.judgment_ab_id, "answer_b_id"),
+                verdicts=func.coalesce(of(ab, battles.c.judgment_ab_id, "verdict"), "")
+                + func.coalesce(of(ba, battles.c.judgment_ba_id, "verdict"), ""))
+    )
+    counts = []
+    for row in connection.execute(select(answers.c.id, answers.c.text)):  # read one by one; only counts kept
+        style = answer_style(row.text, None)
+        counts.append({"answer_id": row.id, "headers": style.headers, "list_items": style.list_items,
+                       "bold": style.bold})
+    statement = update(answers).where(answers.c.id == bindparam("answer_id")).values(
+        headers=bindparam("headers"), list_items=bindparam("list_items"), bold=bindparam("bold"))
+    for start in range(0, len(counts), 5000):
+        connection.execute(statement, counts[start:start + 5000])
+
+
+DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _battle_answers_and_answer_style}
 
 
 def utcnow() -> dt.datetime:

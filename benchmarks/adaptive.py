@@ -168,7 +168,7 @@ def outcome_counts(board: Board, revealed: np.ndarray) -> np.ndarray:
 def fit_counts(board: Board, counts: np.ndarray) -> np.ndarray:
     present = counts.sum(axis=1) > 0
     pair_array = np.array(board.pairs)[present]
-    return fit_bt(PairCounts(len(board.models), pair_array[:, 0], pair_array[:, 1], counts[present])).theta
+    return fit_bt(PairCounts(len(board.models), pair_array[:, 0], pair_array[:, 1], counts[present]))
 
 
 def closest_adjacent_z(board: Board, theta: np.ndarray, ranking: tuple[int, ...]) -> float:

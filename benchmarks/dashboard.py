@@ -2,7 +2,7 @@
 
 Fills a temporary SQLite store with ~20 models, ~2,000 questions, their answers, 200,000
 judgments (both orders of 100,000 battles, with feedback of realistic length), rates it with the
-real ratings code (`build_payload`, `save_snapshot`), then renders pages with Streamlit's AppTest:
+real ratings code (`build_report`, `save_snapshot`), then renders pages with Streamlit's AppTest:
 
 - first render: the first render in this process (imports, empty caches, first queries);
 - cold cache: caches cleared, modules already imported (what a new snapshot costs);
@@ -29,9 +29,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from arena.questions import CATEGORIES  # noqa: E402
-from arena.ratings.data import BattleSet, battles_fingerprint, load_battles  # noqa: E402
+import numpy as np  # noqa: E402
+
+from arena.ratings.build import RatingOptions, build_report  # noqa: E402
+from arena.ratings.data import (  # noqa: E402
+    BattleSelection,
+    answer_set_digest,
+    battles_fingerprint,
+    load_battles,
+    save_answer_set,
+)
 from arena.ratings.diagnostics import judge_diagnostics  # noqa: E402
-from arena.ratings.report import build_payload, save_snapshot  # noqa: E402
+from arena.ratings.report import RatingParams  # noqa: E402
+from arena.ratings.snapshots import save_snapshot  # noqa: E402
 from arena.store import answers, battles, judgments, open_store, questions, utcnow  # noqa: E402
 
 JUDGE_KEY = "benchjudgekey000"
@@ -77,7 +87,8 @@ def fill_store(folder: Path, n_models: int, n_questions: int, n_battles: int, se
                 answer_rows.append({"model": m, "question_id": f"q-{q:05d}", "fingerprint": "bench",
                                     "text": pool[start:start + rng.randint(400, 2500)],
                                     "truncated": rng.random() < 0.03, "finish_reason": "stop",
-                                    "completion_tokens": 300, "created_at": now})
+                                    "completion_tokens": rng.randint(80, 700), "headers": rng.randint(0, 3),
+                                    "list_items": rng.randint(0, 9), "bold": rng.randint(0, 4), "created_at": now})
         connection.execute(answers.insert(), answer_rows)
     answer_id = {(row["model"], row["question_id"]): k + 1 for k, row in enumerate(answer_rows)}
     answer_len = {key: len(answer_rows[k - 1]["text"]) for key, k in answer_id.items()}
@@ -116,6 +127,8 @@ def fill_store(folder: Path, n_models: int, n_questions: int, n_battles: int, se
             "source": "judge", "question_id": qid, "category": CATEGORIES[q % len(CATEGORIES)],
             "model_a": a, "model_b": b, "winner": winner, "judge": "prometheus-7b-v2.0",
             "judge_key": JUDGE_KEY, "judgment_ab_id": ids[0], "judgment_ba_id": ids[1],
+            "answer_a_id": answer_id[a, qid], "answer_b_id": answer_id[b, qid],
+            "verdicts": letters[0] + letters[1] if None not in letters else None,
             "answer_a_len": answer_len[a, qid], "answer_b_len": answer_len[b, qid],
             "dedup_key": hashlib.sha1(f"{qid}|{a}|{b}".encode()).hexdigest(), "tstamp": 1.7e9 + len(battle_rows)})
     with store.transaction() as connection:
@@ -129,13 +142,19 @@ def fill_store(folder: Path, n_models: int, n_questions: int, n_battles: int, se
 
 
 def rate(url: str, rounds: int) -> float:
+    """What `arena rate` does once the judge key is known and every answer counts as current."""
     store = open_store(url)
     started = time.perf_counter()
-    frame = load_battles(store, "judge", JUDGE_KEY)
-    payload = build_payload(BattleSet.from_frame(frame), source="judge", judge_key=JUDGE_KEY,
-                            bootstrap_rounds=rounds, diagnostics=judge_diagnostics(store, frame, JUDGE_KEY),
-                            params={"bootstrap_rounds": rounds})
-    save_snapshot(store, payload, battles_fingerprint=battles_fingerprint(frame), judge="prometheus-7b-v2.0",
+    bs = load_battles(store, BattleSelection("judge", JUDGE_KEY))
+    rated = np.concatenate([bs.answer_a, bs.answer_b])
+    selection = BattleSelection("judge", JUDGE_KEY, answer_set_digest(rated), int(bs.battle_id.max()))
+    options = RatingOptions(rounds=rounds)
+    params = RatingParams("question", rounds, 0, None, options.style, options.min_category_battles,
+                          options.min_model_battles, 1000.0, selection.answer_set, None)
+    report = build_report(bs, options, params, selection=selection,
+                          diagnostics=judge_diagnostics(store, bs, JUDGE_KEY))
+    save_answer_set(store, rated)
+    save_snapshot(store, report, battles_fingerprint=battles_fingerprint(bs), judge="prometheus-7b-v2.0",
                   rubric="medical v1")
     store.close()
     return time.perf_counter() - started

@@ -9,8 +9,8 @@ BAND_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
                 "#7f7f7f", "#bcbd22", "#17becf"]
 
 
-def forest_plot(frame: pd.DataFrame, with_lc: bool) -> go.Figure:
-    """Ratings with their 95% intervals, best at the top; optionally the length-controlled ones."""
+def forest_plot(frame: pd.DataFrame, with_sc: bool) -> go.Figure:
+    """Ratings with their 95% intervals, best at the top; optionally the style-controlled ones."""
     ordered = frame.sort_values("Rating")
     figure = go.Figure()
     figure.add_trace(go.Scatter(
@@ -22,14 +22,14 @@ def forest_plot(frame: pd.DataFrame, with_lc: bool) -> go.Figure:
         hovertemplate="%{y}: %{x:.1f} (95% CI %{customdata[0]:.1f}–%{customdata[1]:.1f}), "
                       "%{customdata[2]} battles<extra></extra>",
     ))
-    if with_lc and ordered["Rating (LC)"].notna().any():
+    if with_sc and ordered["Rating (SC)"].notna().any():
         figure.add_trace(go.Scatter(
-            x=ordered["Rating (LC)"], y=ordered["Model"], mode="markers", name="Length-controlled",
+            x=ordered["Rating (SC)"], y=ordered["Model"], mode="markers", name="Style-controlled",
             marker={"size": 9, "symbol": "diamond", "color": BAND_COLOURS[1]},
             error_x={"type": "data", "symmetric": False,
-                     "array": ordered["LC CI high"] - ordered["Rating (LC)"],
-                     "arrayminus": ordered["Rating (LC)"] - ordered["LC CI low"]},
-            hovertemplate="%{y}: %{x:.1f} length-controlled<extra></extra>",
+                     "array": ordered["SC CI high"] - ordered["Rating (SC)"],
+                     "arrayminus": ordered["Rating (SC)"] - ordered["SC CI low"]},
+            hovertemplate="%{y}: %{x:.1f} style-controlled<extra></extra>",
         ))
     figure.update_layout(
         height=max(260, 40 * len(ordered) + 100), margin={"l": 10, "r": 10, "t": 30, "b": 10},

@@ -62,7 +62,7 @@ def snapshot(url: str, version: Version, source: str) -> data.Snapshot | None:
 def matrices(url: str, version: Version, source: str, category: str | None) -> data.PairMatrices:
     snap = snapshot(url, version, source)
     assert snap is not None
-    return data.pair_matrices(store(url), snap, data.category_view(snap, category))
+    return data.pair_matrices(snap, data.category_view(snap, category))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -83,9 +83,13 @@ def detail(url: str, version: Version, battle_id: int) -> data.BattleDetail | No
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def length_table(url: str, version: Version, source: str, judge_key: str | None,
-                 category: str | None) -> pd.DataFrame:
-    return data.length_win_table(store(url), source, judge_key, category)
+def length_table(url: str, version: Version, selection: data.BattleSelection) -> pd.DataFrame:
+    return data.length_win_table(store(url), selection)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def older_snapshots(url: str, version: Version, source: str, judge_key: str | None) -> int:
+    return data.older_snapshots(store(url), source, judge_key)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -114,8 +118,13 @@ class View:
     category: str | None
 
     @property
-    def ratings(self) -> data.CategoryView:
+    def ratings(self) -> data.Board:
         return data.category_view(self.snapshot, self.category)
+
+    @property
+    def selection(self) -> data.BattleSelection:
+        """The battles of the snapshot in the chosen category: what every page shows."""
+        return data.snapshot_selection(self.snapshot, self.category)
 
     @property
     def category_label(self) -> str:
@@ -170,8 +179,8 @@ def prepare(config_path: Path) -> View | data.Guide:
     chosen = st.sidebar.selectbox("Category", options, key="category",
                                   help="Every page switches to this category's ratings and battles.")
     st.sidebar.caption(
-        f"Snapshot #{snap.id} of {snap.created_at:%Y-%m-%d %H:%M} · {snap.payload.get('n_battles', 0)} battles · "
-        f"{snap.method} · judge {snap.judge or 'n/a'}"
+        f"Snapshot #{snap.id} of {snap.created_at:%Y-%m-%d %H:%M} · {snap.report.n_battles} battles · "
+        f"{snap.method} · {snap.report.params.bootstrap}-level bootstrap · judge {snap.judge or 'n/a'}"
     )
     category = None if chosen == data.ALL_CATEGORIES else chosen
     return View(config=config, url=opened_store.url, version=version, snapshot=snap, category=category)
@@ -195,18 +204,25 @@ def page_view() -> View:
     raise AssertionError("unreachable")
 
 
-def require_ratings(view: View) -> data.CategoryView:
+def require_ratings(view: View) -> data.Board:
     """The ratings of the chosen category, or a message (and stop) when there are none."""
     ratings = view.ratings
     if ratings.ok:
         return ratings
     if ratings.status == "too_few_battles":
-        st.warning(f"Category **{view.category_label}** has only {ratings.n_battles} battles: "
-                   "too few for ratings. Pick another category, or judge more questions in it.")
+        st.warning(f"Category **{view.category_label}** has only {ratings.n_battles} battles (a board needs "
+                   f"{ratings.min_battles}): too few for ratings. Pick another category, or judge more "
+                   "questions in it.")
     else:
         st.warning(f"The latest snapshot has no ratings for **{view.category_label}**.")
     st.stop()
     raise AssertionError("unreachable")
+
+
+def show_warnings(ratings: data.Board) -> None:
+    """Incomparable groups and flagged ratings, above any number a reader might compare."""
+    for text in data.warnings_for(ratings):
+        st.warning(text)
 
 
 def main_args() -> list[str]:

@@ -278,7 +278,7 @@ def test_a_judge_that_is_down_fails_its_stage_but_exports_are_refreshed(project:
     assert read_log(config)[-1]["failed_stages"] == ["judge"]
 
 
-def test_a_broken_question_file_stops_generation_and_judging_only(project: Path, servers: Servers) -> None:
+def test_a_broken_question_file_stops_the_stages_that_read_questions(project: Path, servers: Servers) -> None:
     nightly(project)
     calls = servers.total_calls()
     questions = project.parent / "questions.jsonl"
@@ -286,7 +286,8 @@ def test_a_broken_question_file_stops_generation_and_judging_only(project: Path,
     report, text = nightly(project)
     assert report.exit_code == 1
     assert [(r.stage, r.status) for r in report.results] == [
-        ("questions", "failed"), ("generate", "skipped"), ("judge", "skipped"), ("rate", "ok"), ("export", "ok")]
+        ("questions", "failed"), ("generate", "skipped"), ("judge", "skipped"), ("rate", "skipped"),
+        ("export", "skipped")]
     assert f"{questions}:{N_QUESTIONS + 1}: malformed JSON" in text
     assert servers.total_calls() == calls
 

@@ -393,28 +393,25 @@ class _Estimate:
     elo: np.ndarray  # (M,) ratings on the Elo scale
 
 
-def _bt_fit(board: _Board) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """theta, virtual battles per model pair (M, M) that the fit added, Elo per logit, Elo ratings.
+def _bt_fit(board: _Board) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """theta, the prior's precision per rating (natural log-odds), Elo per logit, Elo ratings.
 
-    The only use of `arena.ratings.bt`: keep it here so a change of the fitter (a prior, another
+    The only use of `arena.ratings.bt`: keep it here so a change of the fitter (its prior, another
     regularisation) is adapted in one place.
     """
-    m = board.n_models
-    fit = bt.fit_bt(bt.pair_counts(board.a, board.b, board.score, m))
-    virtual = np.full((m, m), bt.PSEUDO_TIES_PER_PAIR if fit.regularised else 0.0)
-    np.fill_diagonal(virtual, 0.0)
-    return fit.theta, virtual, 1.0 / bt.ALPHA, bt.to_elo(fit.theta)
+    theta = bt.fit_bt(bt.pair_counts(board.a, board.b, board.score, board.n_models))
+    return theta, bt.PRIOR_PRECISION, 1.0 / bt.ALPHA, bt.to_elo(theta)
 
 
 def _estimate(board: _Board) -> _Estimate:
     m = board.n_models
-    theta, virtual, elo_per_logit, elo = _bt_fit(board)
-    counts = virtual.copy()
+    theta, prior_precision, elo_per_logit, elo = _bt_fit(board)
+    counts = np.zeros((m, m))
     np.add.at(counts, (board.a, board.b), 1.0)
     np.add.at(counts, (board.b, board.a), 1.0)
     p = expit(theta[:, None] - theta[None, :])
     weights = counts * p * (1.0 - p)
-    information = np.diag(weights.sum(axis=1)) - weights
+    information = np.diag(weights.sum(axis=1) + prior_precision) - weights
     basis = np.linalg.inv(information + np.full((m, m), 1.0 / m))
     return _Estimate(theta, basis, _design_effect(board, theta, basis), elo_per_logit, elo)
 

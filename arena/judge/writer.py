@@ -122,11 +122,16 @@ def completed_pair(job: Any) -> tuple[tuple[int, str | None], tuple[int, str | N
 
 
 def battle_row(judge_key: str, judge_name: str, job: Any, ab_id: int, ab: str, ba_id: int, ba: str) -> dict[str, Any]:
-    """The battle of a pair with two valid judgments: X is model_a, winner by the both-orders rule."""
+    """The battle of a pair with two valid judgments: X is model_a, winner by the both-orders rule.
+
+    It records both answers (their ids: the ratings read their style from the answers table) and
+    both verdicts (the judge diagnostics read them from the battle rows).
+    """
     return dict(
         source=JUDGE_SOURCE, question_id=job.question.id, category=job.question.category,
         model_a=job.x.model, model_b=job.y.model, winner=battle_winner(ab, ba), judge=judge_name,
         judge_key=judge_key, judgment_ab_id=ab_id, judgment_ba_id=ba_id,
         answer_a_len=len(job.x.text), answer_b_len=len(job.y.text),
+        answer_a_id=job.x.id, answer_b_id=job.y.id, verdicts=ab + ba,
         dedup_key=battle_dedup_key(judge_key, job.x.id, job.y.id), tstamp=time.time(),
     )

@@ -1,55 +1,42 @@
-"""Judge diagnostics from the two orders of each judged battle.
+"""Judge diagnostics from the two verdicts each judged battle records.
 
-Each judged battle has two judgments: `judgment_ab` shows model_a as Response A, `judgment_ba`
-shows model_b as Response A. A judge without position bias picks "A" half the time, and names the
-same model in both orders; how far it is from that is what these numbers show.
+Each judged battle was judged twice: model_a shown as Response A, then model_b shown as
+Response A; `battles.verdicts` keeps both letters ("AB", "BA", "AA", "BB"). A judge without
+position bias names the answer shown first half the time, and names the same model in both
+orders; how far it is from that is what these numbers show. Invalid verdicts are counted over
+all the judge key's judgments (a pair with an invalid one has no battle).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import case, func, select
 
-from arena.ratings.data import WINNER_SCORE
-from arena.ratings.length import length_win_correlation, normalised_length_difference
+from arena.ratings.data import STYLE_FIELDS, VERDICT_PAIRS, BattleSet
+from arena.ratings.report import NO_DIAGNOSTICS, JudgeDiagnostics
+from arena.ratings.style import normalised_difference, style_win_correlation
 from arena.store import Store, judgments
 
-
-def judge_diagnostics(store: Store | None, frame: pd.DataFrame, judge_key: str | None) -> dict:
-    """first_position_share, order_disagreement, length_win_correlation, invalid_verdicts, judgments."""
-    verdicts = _verdicts(store, frame, judge_key)
-    ab = frame["judgment_ab_id"].map(verdicts) if len(verdicts) else pd.Series([None] * len(frame))
-    ba = frame["judgment_ba_id"].map(verdicts) if len(verdicts) else pd.Series([None] * len(frame))
-    valid = pd.concat([ab, ba]).dropna()
-    both = ab.notna() & ba.notna()
-    invalid, total = _judgment_counts(store, judge_key)
-    return {
-        "first_position_share": float((valid == "A").mean()) if len(valid) else None,
-        # the same letter in both orders names two different models
-        "order_disagreement": float((ab[both] == ba[both]).mean()) if both.any() else None,
-        "length_win_correlation": _length_correlation(frame),
-        "invalid_verdicts": invalid,
-        "judgments": total,
-    }
+_FIRST_SHOWN_CHOSEN = np.array([pair.count("A") for pair in VERDICT_PAIRS])  # "A" = the answer shown first
+_ORDERS_DISAGREE = np.array([pair[0] == pair[1] for pair in VERDICT_PAIRS])  # the same letter names two models
 
 
-def _verdicts(store: Store | None, frame: pd.DataFrame, judge_key: str | None) -> dict[int, str]:
-    """Valid verdicts ("A"/"B") by judgment id, for the judgments these battles point to."""
-    if store is None or judge_key is None or "judgment_ab_id" not in frame:
-        return {}
-    if frame["judgment_ab_id"].isna().all() and frame["judgment_ba_id"].isna().all():
-        return {}
-    query = select(judgments.c.id, judgments.c.verdict).where(
-        judgments.c.judge_key == judge_key, judgments.c.valid.is_(True)
-    )
-    with store.connect() as connection:
-        return {row.id: row.verdict for row in connection.execute(query) if row.verdict in ("A", "B")}
-
-
-def _judgment_counts(store: Store | None, judge_key: str | None) -> tuple[int, int]:
+def judge_diagnostics(store: Store | None, bs: BattleSet, judge_key: str | None) -> JudgeDiagnostics:
     if store is None or judge_key is None:
-        return 0, 0
+        return NO_DIAGNOSTICS
+    known = bs.verdicts >= 0
+    codes = bs.verdicts[known]
+    invalid, total = _judgment_counts(store, judge_key)
+    return JudgeDiagnostics(
+        first_position_share=float(_FIRST_SHOWN_CHOSEN[codes].sum() / (2 * len(codes))) if len(codes) else None,
+        order_disagreement=float(_ORDERS_DISAGREE[codes].mean()) if len(codes) else None,
+        length_win_correlation=_length_correlation(bs),
+        invalid_verdicts=invalid,
+        judgments=total,
+    )
+
+
+def _judgment_counts(store: Store, judge_key: str) -> tuple[int, int]:
     invalid = func.coalesce(func.sum(case((judgments.c.valid.is_(False), 1), else_=0)), 0)
     query = select(func.count(), invalid).where(judgments.c.judge_key == judge_key)
     with store.connect() as connection:
@@ -57,13 +44,10 @@ def _judgment_counts(store: Store | None, judge_key: str | None) -> tuple[int, i
     return int(invalid), int(total)
 
 
-def _length_correlation(frame: pd.DataFrame) -> float | None:
-    if "answer_a_len" not in frame:
-        return None
-    len_a = pd.to_numeric(frame["answer_a_len"], errors="coerce").to_numpy(np.float64)
-    len_b = pd.to_numeric(frame["answer_b_len"], errors="coerce").to_numpy(np.float64)
-    known = ~(np.isnan(len_a) | np.isnan(len_b))
+def _length_correlation(bs: BattleSet) -> float | None:
+    k = STYLE_FIELDS.index("tokens")
+    known = ~(np.isnan(bs.style_a[:, k]) | np.isnan(bs.style_b[:, k]))
     if not known.any():
         return None
-    score = frame["winner"].map(WINNER_SCORE).to_numpy(np.float64)[known]
-    return length_win_correlation(normalised_length_difference(len_a[known], len_b[known]), score)
+    diff = normalised_difference(bs.style_a[known, k], bs.style_b[known, k])
+    return style_win_correlation(diff, bs.score_a[known])

@@ -1,28 +1,52 @@
-"""`arena rate`: read the battles of one source, rate them (or reuse an identical snapshot), store it."""
+"""`arena rate`: read one source's battles, keep the current ones, rate them (or reuse a snapshot), store it.
+
+For judged battles only current answers count: both answers of a battle must be the ones the
+current settings call for (the model's answer fingerprint, which covers the question text) and
+the judge key must be the current judge's and rubric's. Battles of superseded answers stay in
+the store (`arena battles export` still has them) and are never mixed into a board. The
+snapshot records the set of answers it rated and the newest battle it saw, so the dashboard
+shows exactly its battles; the set is part of the snapshot key (through the battles' digest).
+
+When nothing changed (the same parameters, and aggregates of the stored battles, the questions
+and the current answers equal to those the latest snapshot read), that snapshot is reused
+without reading a battle: a nightly run with nothing new costs about a second.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import pandas as pd
+import numpy as np
 from sqlalchemy import select
 
+from arena.answers import current_answer_ids
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
-from arena.ratings.data import BattleSet, battles_fingerprint, load_battles
+from arena.fingerprint import fingerprint
+from arena.questions import load_questions
+from arena.ratings.bt import PRIOR_SD_ELO
+from arena.ratings.build import RatingOptions, build_report
+from arena.ratings.compare import HeadToHead, head_to_head
+from arena.ratings.data import (
+    BattleSelection,
+    answer_set_digest,
+    battles_fingerprint,
+    load_battles,
+    save_answer_set,
+    stored_inputs_digest,
+)
 from arena.ratings.diagnostics import judge_diagnostics
 from arena.ratings.report import (
     DEFAULT_BOOTSTRAP_ROUNDS,
     MIN_CATEGORY_BATTLES,
-    PAYLOAD_VERSION,
+    MIN_MODEL_BATTLES,
     Anchor,
-    Snapshot,
-    build_payload,
-    reusable_snapshot,
-    save_snapshot,
+    RatingParams,
 )
+from arena.ratings.resample import BootstrapKind
+from arena.ratings.snapshots import Snapshot, reusable_snapshot, save_snapshot, snapshot_of_inputs
+from arena.ratings.style import COVARIATES
 from arena.store import Store, battles, judgments, open_store
 
 JUDGE_SOURCE = "judge"
@@ -33,15 +57,20 @@ class RateRequest:
     source: str = JUDGE_SOURCE
     category: str | None = None
     bootstrap_rounds: int = DEFAULT_BOOTSTRAP_ROUNDS
+    bootstrap: BootstrapKind = "question"
     anchor: Anchor | None = None
     seed: int = 0
+    style: tuple[str, ...] = COVARIATES
     min_category_battles: int = MIN_CATEGORY_BATTLES
+    min_model_battles: int = MIN_MODEL_BATTLES
+    compare: tuple[str, str] | None = None  # print how these two compare; not part of the snapshot
 
 
 @dataclass(frozen=True)
 class RateResult:
     snapshot: Snapshot
     reused: bool  # an identical earlier snapshot was found; nothing was refitted
+    comparison: HeadToHead | None = None
 
 
 def run_rate(config: ArenaConfig, request: RateRequest, store: Store | None = None) -> RateResult:
@@ -55,47 +84,79 @@ def run_rate(config: ArenaConfig, request: RateRequest, store: Store | None = No
 
 
 def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult:
+    judged = request.source == JUDGE_SOURCE
     judge_key, key_note = resolve_judge_key(config, store, request.source)
-    frame = load_battles(store, request.source, judge_key, request.category)
-    if frame.empty:
+    selection = BattleSelection(request.source, judge_key, view=request.category)
+    current = current_answers(store, config) if judged else None
+    inputs = fingerprint([stored_inputs_digest(store, selection),
+                          None if current is None else answer_set_digest(current)], length=32)
+    params = _params(config, request, judged)
+    # nothing changed since the latest snapshot: reuse it without reading a battle
+    unchanged = snapshot_of_inputs(store, source=request.source, category=request.category, judge_key=judge_key,
+                                   inputs=inputs, params=params)
+    if unchanged is not None:
+        return RateResult(unchanged, reused=True, comparison=_compare(unchanged, request))
+    bs = load_battles(store, selection)
+    notes = [key_note] if key_note else []
+    if current is not None:
+        keep = np.isin(bs.answer_a, current) & np.isin(bs.answer_b, current)
+        superseded = int((~keep).sum())
+        if superseded:
+            bs = bs.subset(keep)
+            notes.append(f"{superseded} battle(s) of superseded answers (older answer settings or question text) "
+                         "are kept in the store but not rated")
+    if bs.n_battles == 0:
         raise ArenaError(_no_battles_message(store, request, judge_key))
-    fingerprint = battles_fingerprint(frame)
-    params = {
-        "version": PAYLOAD_VERSION,
-        "bootstrap_rounds": request.bootstrap_rounds,
-        "anchor": [request.anchor.model, request.anchor.rating] if request.anchor else None,
-        "seed": request.seed,
-        "min_category_battles": request.min_category_battles,
-        "configured_models": sorted(m.name for m in config.models) if request.source == JUDGE_SOURCE else None,
-    }
+    rated_answers = np.concatenate([bs.answer_a, bs.answer_b]) if judged else None
+    selection = replace(selection, answer_set=answer_set_digest(rated_answers) if judged else None,
+                        max_battle_id=int(bs.battle_id.max()))
+    params = replace(params, answer_set=selection.answer_set)
+    battles_digest = battles_fingerprint(bs)
     existing = reusable_snapshot(store, source=request.source, category=request.category, judge_key=judge_key,
-                                 battles_fingerprint=fingerprint, params=params)
+                                 battles_fingerprint=battles_digest, params=params)
     if existing is not None:
-        return RateResult(existing, reused=True)
-    print(f"rating {len(frame)} battles ({request.bootstrap_rounds} bootstrap rounds)...", file=sys.stderr)
-    payload = build_payload(
-        BattleSet.from_frame(frame),
-        source=request.source,
-        judge_key=judge_key,
-        category=request.category,
-        bootstrap_rounds=request.bootstrap_rounds,
-        anchor=request.anchor,
-        seed=request.seed,
-        diagnostics=judge_diagnostics(store if request.source == JUDGE_SOURCE else None, frame, judge_key),
-        min_category_battles=request.min_category_battles,
-        with_categories=request.category is None,
-        params=params,
+        return RateResult(existing, reused=True, comparison=_compare(existing, request))
+    print(f"rating {bs.n_battles} battles ({request.bootstrap_rounds} {request.bootstrap}-level bootstrap "
+          "rounds)...", file=sys.stderr)
+    if judged and request.category is None:
+        missing = [m.name for m in config.models if m.name not in bs.models]
+        if missing:
+            notes.append(f"no current judged battles yet, not rated: {', '.join(missing)}")
+    options = RatingOptions(bootstrap=request.bootstrap, rounds=request.bootstrap_rounds, seed=request.seed,
+                            anchor=request.anchor, style=request.style,
+                            min_category_battles=request.min_category_battles,
+                            min_model_battles=request.min_model_battles)
+    report = build_report(bs, options, params, selection=selection,
+                          diagnostics=judge_diagnostics(store if judged else None, bs, judge_key),
+                          notes=tuple(notes), with_views=request.category is None, inputs=inputs)
+    if rated_answers is not None:
+        save_answer_set(store, rated_answers)
+    snapshot = save_snapshot(store, report, battles_fingerprint=battles_digest,
+                             judge=_judge_name(config, store, selection), rubric=_rubric(config, store, judge_key))
+    return RateResult(snapshot, reused=False, comparison=_compare(snapshot, request))
+
+
+def _params(config: ArenaConfig, request: RateRequest, judged: bool) -> RatingParams:
+    """The request's parameters; the set of answers rated is added once the battles are read."""
+    return RatingParams(
+        bootstrap=request.bootstrap, bootstrap_rounds=request.bootstrap_rounds, seed=request.seed,
+        anchor=request.anchor, style=request.style, min_category_battles=request.min_category_battles,
+        min_model_battles=request.min_model_battles, prior_sd_elo=PRIOR_SD_ELO, answer_set=None,
+        configured_models=tuple(sorted(m.name for m in config.models)) if judged else None,
     )
-    if key_note:
-        payload["notes"].append(key_note)
-    if request.source == JUDGE_SOURCE:
-        rated = {row["model"] for row in payload["leaderboard"]}
-        missing = [m.name for m in config.models if m.name not in rated]
-        if missing and request.category is None:
-            payload["notes"].append(f"no judged battles yet, not rated: {', '.join(missing)}")
-    snapshot = save_snapshot(store, payload, battles_fingerprint=fingerprint, judge=_judge_name(config, frame),
-                             rubric=_rubric(config, store, judge_key))
-    return RateResult(snapshot, reused=False)
+
+
+def current_answers(store: Store, config: ArenaConfig) -> np.ndarray:
+    """The ids of the answers the current settings and question texts call for."""
+    return np.asarray(current_answer_ids(store, config, list(config.models), load_questions(config.questions)),
+                      dtype=np.int64)
+
+
+def _compare(snapshot: Snapshot, request: RateRequest) -> HeadToHead | None:
+    if request.compare is None:
+        return None
+    params = snapshot.report.params
+    return head_to_head(snapshot.report.board, *request.compare, params.bootstrap, params.bootstrap_rounds)
 
 
 def resolve_judge_key(config: ArenaConfig, store: Store, source: str) -> tuple[str | None, str | None]:
@@ -118,19 +179,24 @@ def _no_battles_message(store: Store, request: RateRequest, judge_key: str | Non
     if request.category:
         where += f", category {request.category!r}"
     if request.source == JUDGE_SOURCE:
-        return (f"no judged battles for the current judge and rubric (judge key {judge_key}) in {where}; "
-                "run `arena judge` first")
+        return (f"no judged battles of current answers for the current judge and rubric (judge key {judge_key}) "
+                f"in {where}; run `arena generate` and `arena judge` first")
     with store.connect() as connection:
         sources = sorted(s for s in connection.execute(select(battles.c.source).distinct()).scalars())
     known = f" (sources in the store: {', '.join(sources)})" if sources else ""
     return f"no battles in {where}{known}"
 
 
-def _judge_name(config: ArenaConfig, frame: pd.DataFrame) -> str | None:
-    names = Counter(frame["judge"].dropna())
-    if names:
-        return names.most_common(1)[0][0]
-    return config.judge.name if config.judge else None
+def _judge_name(config: ArenaConfig, store: Store, selection: BattleSelection) -> str | None:
+    """The judge named on the newest rated battle, else the configured judge."""
+    query = select(battles.c.judge).where(battles.c.source == selection.source, battles.c.judge.is_not(None))
+    if selection.judge_key is not None:
+        query = query.where(battles.c.judge_key == selection.judge_key)
+    if selection.max_battle_id is not None:
+        query = query.where(battles.c.id <= selection.max_battle_id)
+    with store.connect() as connection:
+        name = connection.execute(query.order_by(battles.c.id.desc()).limit(1)).scalar()
+    return name or (config.judge.name if config.judge else None)
 
 
 def _rubric(config: ArenaConfig, store: Store, judge_key: str | None) -> str | None:

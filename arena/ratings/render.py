@@ -1,4 +1,8 @@
-"""The rating payload as text: an aligned table with its sections, CSV, JSON or Markdown."""
+"""The rating report as text: an aligned table with its sections, CSV, JSON or Markdown.
+
+Every format says how the intervals were made (question- or battle-level bootstrap) and carries
+each model's flags (few battles, no losses or wins, not comparable) and comparison-graph group.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +11,57 @@ import io
 import json
 from typing import Any
 
+from arena.ratings.bt import PRIOR_SD_ELO
+from arena.ratings.compare import HeadToHead
+from arena.ratings.report import Board, ModelRow, RatingReport
+from arena.ratings.style import COVARIATE_LABELS
+
 FORMATS = ("table", "csv", "json", "markdown")
 CSV_COLUMNS = (
     "rank", "rank_ci_low", "rank_ci_high", "model", "rating", "ci_low", "ci_high", "battles", "win_rate",
-    "online_elo", "rating_lc", "ci_low_lc", "ci_high_lc",
+    "online_elo", "rating_sc", "ci_low_sc", "ci_high_sc", "flags", "group", "ci_method",
 )
 
 
-def render(payload: dict[str, Any], fmt: str) -> str:
+def render(report: RatingReport, fmt: str, comparison: HeadToHead | None = None) -> str:
     if fmt == "table":
-        return render_table(payload)
+        return render_table(report, comparison)
     if fmt == "csv":
-        return render_csv(payload)
+        return render_csv(report)
     if fmt == "json":
-        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        data = report.to_json()
+        if comparison is not None:
+            data["comparison"] = comparison.to_json()
+        return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     if fmt == "markdown":
-        return render_markdown(payload)
+        return render_markdown(report, comparison)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def _rank_range(row: dict[str, Any]) -> str:
-    low, high = row["rank_ci_low"], row["rank_ci_high"]
-    return f"{low}" if low == high else f"{low}–{high}"
+def interval_method(report: RatingReport) -> str:
+    """How the 95% intervals were made, in words."""
+    params = report.params
+    if params.bootstrap_rounds <= 0:
+        return "no bootstrap (--bootstrap 0): intervals are the point estimates"
+    level = "question-level (questions resampled with all their battles)" if params.bootstrap == "question" \
+        else "battle-level (battles resampled one by one; understates uncertainty when questions repeat)"
+    return f"{params.bootstrap_rounds} {level} bootstrap rounds, seed {params.seed}"
+
+
+def ci_label(report: RatingReport) -> str:
+    """The interval method in one token, for a CSV column."""
+    return f"{report.params.bootstrap}-bootstrap-{report.params.bootstrap_rounds}"
+
+
+def flags_text(row: ModelRow) -> str:
+    parts = list(row.flags)
+    if row.group > 1:
+        parts.append(f"group {row.group}")
+    return ", ".join(parts)
+
+
+def _rank_range(row: ModelRow) -> str:
+    return f"{row.rank_ci_low}" if row.rank_ci_low == row.rank_ci_high else f"{row.rank_ci_low}–{row.rank_ci_high}"
 
 
 def _interval(low: float | None, high: float | None) -> str:
@@ -43,95 +76,123 @@ def _aligned(header: list[str], rows: list[list[str]], right: set[int]) -> list[
     widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(c.rjust(w) if k in right else c.ljust(w)
+                         for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
-def leaderboard_lines(rows: list[dict[str, Any]]) -> list[str]:
+def leaderboard_lines(rows: tuple[ModelRow, ...], with_style: bool) -> list[str]:
     header = ["rank", "rank (95% CI)", "model", "rating", "95% CI", "battles", "win rate"]
-    body = [
-        [str(r["rank"]), _rank_range(r), r["model"], _number(r["rating"]), _interval(r["ci_low"], r["ci_high"]),
-         str(r["battles"]), f"{r['win_rate']:.1%}"]
-        for r in rows
-    ]
-    return _aligned(header, body, right={0, 3, 5, 6})
+    if with_style:
+        header += ["style-controlled", "95% CI"]
+    header.append("flags")
+    body = []
+    for r in rows:
+        cells = [str(r.rank), _rank_range(r), r.model, _number(r.rating), _interval(r.ci_low, r.ci_high),
+                 str(r.battles), f"{r.win_rate:.1%}"]
+        if with_style:
+            cells += [_number(r.rating_sc), _interval(r.ci_low_sc, r.ci_high_sc)]
+        body.append(cells + [flags_text(r)])
+    return _aligned(header, body, right={0, 3, 5, 6, 7} if with_style else {0, 3, 5, 6})
 
 
-def render_table(payload: dict[str, Any]) -> str:
-    rows = payload["leaderboard"]
-    title = f"Bradley-Terry ratings (Elo scale), {payload['n_battles']} battles, source {payload['source']}"
-    if payload.get("category"):
-        title += f", category {payload['category']}"
-    anchor = payload.get("anchor")
-    scale = f"{anchor['model']} pinned at {anchor['rating']:g}" if anchor else "mean rating 1000"
+def _title(report: RatingReport) -> str:
+    board = report.board
+    title = (f"Bradley-Terry ratings (Elo scale), {board.n_battles} battles on {board.n_questions} questions, "
+             f"source {report.source}")
+    if report.category:
+        title += f", {report.category}"
+    return title
+
+
+def _scale(report: RatingReport) -> str:
+    anchor = report.params.anchor
+    return f"{anchor.model} pinned at {anchor.rating:g}" if anchor else "mean rating 1000"
+
+
+def render_table(report: RatingReport, comparison: HeadToHead | None = None) -> str:
+    board = report.board
+    with_style = board.style is not None and board.style.status == "ok"
     lines = [
-        title,
-        f"95% CI: {payload['bootstrap_rounds']} bootstrap rounds (seed {payload['seed']}); {scale}; "
-        "rank = 1 + models whose lower bound is above this model's upper bound",
+        _title(report),
+        f"95% CI: {interval_method(report)}; {_scale(report)}; weak prior: each rating N(mean, "
+        f"{PRIOR_SD_ELO:g} Elo); rank = 1 + models whose lower bound is above this model's upper bound",
         "",
-        *leaderboard_lines(rows),
+        *leaderboard_lines(board.rows, with_style),
+        *_group_lines(board),
     ]
-    lines += ["", *_length_section(payload)]
+    lines += ["", *_style_section(board)]
     lines += ["", "Online Elo (K=4, battle order) — a second view; the leaderboard's number is Bradley-Terry",
               *_aligned(["model", "online Elo", "Bradley-Terry"],
-                        [[r["model"], _number(r.get("online_elo")), _number(r["rating"])]
-                         for r in sorted(rows, key=lambda r: -(r.get("online_elo") or 0.0))],
+                        [[r.model, _number(r.online_elo), _number(r.rating)]
+                         for r in sorted(board.rows, key=lambda r: -(r.online_elo or 0.0))],
                         right={1, 2})]
-    lines += ["", *_category_section(payload.get("categories") or {})]
-    lines += ["", *_diagnostic_lines(payload.get("diagnostics") or {})]
-    notes = payload.get("notes") or []
+    lines += ["", *_view_section(report.views)]
+    lines += ["", *_diagnostic_lines(report)]
+    if comparison is not None:
+        lines += ["", *comparison.lines()]
+    notes = list(board.notes) + list(report.notes)
     if notes:
         lines += ["", *(f"note: {n}" for n in notes)]
-    return "\n".join(line for line in _collapse_blank(lines)) + "\n"
+    return "\n".join(_collapse_blank(lines)) + "\n"
 
 
-def _length_section(payload: dict[str, Any]) -> list[str]:
-    lc = payload.get("length_control") or {}
-    lines = ["Length-controlled ratings (answer length as a covariate)"]
-    if lc.get("coefficient") is None:
-        return lines + [f"  {lc.get('note', 'not available')}"]
-    low, high = lc["coefficient_ci"]
-    lines.append(
-        f"length coefficient {lc['coefficient']:+.3f} log-odds per rms of normalised length difference "
-        f"(95% CI [{low:+.3f}, {high:+.3f}]; {lc['coefficient_elo']:+.1f} Elo), {lc['n_battles']} battles"
-    )
-    body = [
-        [r["model"], _number(r["rating"]), _number(r.get("rating_lc")), _interval(r.get("ci_low_lc"), r.get("ci_high_lc")),
-         _number(None if r.get("rating_lc") is None else r["rating_lc"] - r["rating"], 0)]
-        for r in payload["leaderboard"]
-    ]
-    return lines + _aligned(["model", "rating", "length-controlled", "95% CI", "change"], body, right={1, 2, 4})
-
-
-def _category_section(categories: dict[str, Any]) -> list[str]:
-    if not categories:
+def _group_lines(board: Board) -> list[str]:
+    if not board.groups:
         return []
-    lines = ["Per category (top 3; full tables with --category or --format json)"]
-    width = max(len(name) for name in categories)
-    for name, entry in categories.items():
-        if entry["status"] != "ok":
-            lines.append(f"  {name.ljust(width)}  {entry['n_battles']} battles: too few to rate "
-                         f"(needs {entry.get('min_battles', '?')})")
-            continue
-        top = ", ".join(f"{r['model']} {r['rating']:.0f} {_interval(r['ci_low'], r['ci_high'])}"
-                        for r in entry["leaderboard"][:3])
-        lines.append(f"  {name.ljust(width)}  {entry['n_battles']} battles: {top}")
+    lines = ["", f"NOT COMPARABLE: the battles form {len(board.groups)} groups with no battle between them:"]
+    lines += [f"  group {k}: {', '.join(group)}" for k, group in enumerate(board.groups, start=1)]
     return lines
 
 
-def _diagnostic_lines(diagnostics: dict[str, Any]) -> list[str]:
-    def share(key: str) -> str:
-        value = diagnostics.get(key)
+def _style_section(board: Board) -> list[str]:
+    style = board.style
+    if style is None:
+        return []
+    asked = ", ".join(COVARIATE_LABELS[c] for c in style.covariates) or "none"
+    lines = [f"Style control ({asked})"]
+    if style.status != "ok":
+        return lines + [f"  {style.note}"]
+    lines.append(f"  {style.n_battles} battles, {style.interval}"
+                 + (f" ({style.clusters} clusters)" if style.clusters else ""))
+    body = [[COVARIATE_LABELS[c.covariate], f"{c.coefficient:+.3f}", f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]",
+             f"{c.elo:+.1f}", f"{c.sd:.3f}"] for c in style.coefficients]
+    return lines + _aligned(["covariate", "log-odds per SD", "95% CI", "Elo per SD", "SD of difference"], body,
+                            right={1, 3, 4})
+
+
+def _view_section(views: tuple[Board, ...]) -> list[str]:
+    if not views:
+        return []
+    lines = ["Per view: categories, audiences, safety-critical questions "
+             "(top 3; full tables with --category or --format json)"]
+    width = max(len(v.view or "") for v in views)
+    for view in views:
+        name = (view.view or "").ljust(width)
+        if view.status != "ok":
+            lines.append(f"  {name}  {view.n_battles} battles: too few to rate (needs {view.min_battles})")
+            continue
+        top = ", ".join(f"{r.model} {r.rating:.0f} {_interval(r.ci_low, r.ci_high)}"
+                        + (f" ({flags_text(r)})" if flags_text(r) else "") for r in view.rows[:3])
+        extra = f"; NOT COMPARABLE: {len(view.groups)} groups" if view.groups else ""
+        lines.append(f"  {name}  {view.n_battles} battles: {top}{extra}")
+    return lines
+
+
+def _diagnostic_lines(report: RatingReport) -> list[str]:
+    d = report.diagnostics
+
+    def share(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
 
-    correlation = diagnostics.get("length_win_correlation")
+    correlation = d.length_win_correlation
     return [
         "Judge diagnostics",
-        f"  first position chosen:      {share('first_position_share')} of valid verdicts (no bias: 50%)",
-        f"  two orders disagree:        {share('order_disagreement')} of battles judged in both orders",
-        f"  length-win correlation:     {'n/a' if correlation is None else f'{correlation:+.3f}'}",
-        f"  invalid verdicts:           {diagnostics.get('invalid_verdicts', 0)} of {diagnostics.get('judgments', 0)} judgments",
+        f"  first position chosen:      {share(d.first_position_share)} of valid verdicts (no bias: 50%)",
+        f"  two orders disagree:        {share(d.order_disagreement)} of battles judged in both orders",
+        f"  length-win correlation:     {'n/a' if correlation is None else f'{correlation:+.3f}'} (tokens)",
+        f"  invalid verdicts:           {d.invalid_verdicts} of {d.judgments} judgments",
     ]
 
 
@@ -146,22 +207,33 @@ def _collapse_blank(lines: list[str]) -> list[str]:
     return out
 
 
-def render_csv(payload: dict[str, Any]) -> str:
+def csv_record(row: ModelRow, report: RatingReport) -> dict[str, Any]:
+    record = row.to_json()
+    record["flags"] = ";".join(row.flags)
+    record["ci_method"] = ci_label(report)
+    return {k: ("" if record.get(k) is None else record.get(k)) for k in CSV_COLUMNS}
+
+
+def render_csv(report: RatingReport) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
-    for row in payload["leaderboard"]:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_COLUMNS})
+    for row in report.board.rows:
+        writer.writerow(csv_record(row, report))
     return buffer.getvalue()
 
 
-def render_markdown(payload: dict[str, Any]) -> str:
+def render_markdown(report: RatingReport, comparison: HeadToHead | None = None) -> str:
     header = ["Rank", "Rank (95% CI)", "Model", "Rating", "95% CI", "Battles", "Win rate",
-              "Length-controlled", "Online Elo (K=4)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    for r in payload["leaderboard"]:
-        cells = [str(r["rank"]), _rank_range(r), r["model"], _number(r["rating"]), _interval(r["ci_low"], r["ci_high"]),
-                 str(r["battles"]), f"{r['win_rate']:.1%}", _number(r.get("rating_lc")), _number(r.get("online_elo"))]
+              "Style-controlled", "Online Elo (K=4)", "Flags"]
+    lines = [f"{_title(report)}. 95% CI: {interval_method(report)}; {_scale(report)}.", "",
+             "| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for r in report.board.rows:
+        cells = [str(r.rank), _rank_range(r), r.model, _number(r.rating), _interval(r.ci_low, r.ci_high),
+                 str(r.battles), f"{r.win_rate:.1%}", _number(r.rating_sc), _number(r.online_elo), flags_text(r)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    notes = [f"> note: {n}" for n in payload.get("notes") or []]
-    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+    extra = [f"> NOT COMPARABLE: group {k}: {', '.join(g)}" for k, g in enumerate(report.board.groups, start=1)]
+    if comparison is not None:
+        extra += [f"> {line.strip()}" for line in comparison.lines()]
+    extra += [f"> note: {n}" for n in (*report.board.notes, *report.notes)]
+    return "\n".join(lines + ([""] + extra if extra else [])) + "\n"

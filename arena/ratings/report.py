@@ -1,40 +1,48 @@
-"""The rating report (leaderboard, matrices, categories, length control, diagnostics) and snapshots.
+"""The rating report as typed data: what `arena rate` prints and stores, the dashboard and nightly read.
 
-`build_payload` turns a BattleSet into the JSON payload that `arena rate` prints and stores and
-that the dashboard and the nightly history read (keys documented in `build_payload`).
-`save_snapshot` stores it unless the latest snapshot of the same kind already has the same battles
-and parameters; `latest_snapshot` and `snapshot_history` read them back.
+A `RatingReport` holds the board of all rated battles and one board per view (question
+category, audience "audience:patient", "safety-critical"), the parameters it was made with, the
+battle selection it counted (so the dashboard shows exactly those battles) and the judge
+diagnostics. `to_json`/`from_json` are its only serialisation: the CLI's JSON output, the stored
+snapshot payload and the nightly exports all go through them.
+
+JSON layout (version 2): the overall board's keys at the top level (`leaderboard`, `pairwise`,
+`style_control`, `groups`, `n_battles`, ...), each view's board under `views[name]` with the same
+keys. A payload of another version is refused by `from_json` (ReportVersionError); older
+snapshots are simply made again by the next `arena rate`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from arena.errors import ArenaError
-from arena.ratings.bt import (
-    ALPHA,
-    PSEUDO_TIES_PER_PAIR,
-    bootstrap_bt,
-    fit_bt,
-    pair_counts,
-    ranks_with_ci,
-    to_elo,
-    win_probability,
-)
-from arena.ratings.data import AUDIENCE_PREFIX, BattleSet
-from arena.ratings.elo import K_FACTOR, online_elo
-from arena.ratings.length import Z_95, elo_intervals, fit_length_controlled, normalised_length_difference
-from arena.store import Store, snapshots, utcnow
+from arena.ratings.data import BattleSelection
 
-METHOD = "bradley-terry"
-PAYLOAD_VERSION = 1  # bump when the numbers a payload holds would change for the same battles
+METHOD = "bradley-terry/2"  # the snapshots table's method column: model and payload version
+PAYLOAD_VERSION = 2
 DEFAULT_BOOTSTRAP_ROUNDS = 1000
-MIN_CATEGORY_BATTLES = 50
+MIN_CATEGORY_BATTLES = 50  # a view with fewer battles gets no board
+MIN_MODEL_BATTLES = 30  # a model with fewer battles in a board is flagged "few battles"
+
+FLAG_FEW_BATTLES = "few battles"
+FLAG_UNDEFEATED = "never lost"
+FLAG_WINLESS = "never won"
+FLAG_SEPARATE = "not comparable"  # outside the largest part of the comparison graph
+FLAG_HELP = {
+    FLAG_FEW_BATTLES: "fewer battles than the data threshold: a provisional rating",
+    FLAG_UNDEFEATED: "no losses: the rating's upper side rests on the prior",
+    FLAG_WINLESS: "no wins: the rating's lower side rests on the prior",
+    FLAG_SEPARATE: "no chain of battles links it to the largest group: not comparable with those models",
+}
+
+
+class ReportVersionError(ArenaError):
+    """A stored payload made by another version of the rating code."""
 
 
 @dataclass(frozen=True)
@@ -50,354 +58,289 @@ class Anchor:
             value = float(rating)
         except ValueError:
             value = float("nan")
-        if not sep or not model or not np.isfinite(value):
+        if not sep or not model or not math.isfinite(value):
             raise ArenaError(f"--anchor {text!r}: expected MODEL=RATING, for example llama-3-8b=1000")
         return cls(model, value)
 
 
-@dataclass
-class Ratings:
-    """One Bradley-Terry fit with bootstrap intervals, on the Elo scale."""
+@dataclass(frozen=True)
+class RatingParams:
+    """Everything besides the battles that the numbers depend on: with the battles, the snapshot key."""
 
-    models: list[str]
-    rating: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    rank: np.ndarray
-    rank_worst: np.ndarray
-    battles: np.ndarray
-    win_rate: np.ndarray
-    counts: Any  # PairCounts
-    regularised: bool
-    notes: list[str] = field(default_factory=list)
+    bootstrap: str  # "question" (resample questions with all their battles) or "battle"
+    bootstrap_rounds: int
+    seed: int
+    anchor: Anchor | None
+    style: tuple[str, ...]  # style-control covariates asked for
+    min_category_battles: int
+    min_model_battles: int
+    prior_sd_elo: float
+    answer_set: str | None  # digest of the answers rated (judged battles), see BattleSelection
+    configured_models: tuple[str, ...] | None
+    version: int = PAYLOAD_VERSION
 
-
-def rate(bs: BattleSet, rounds: int, anchor: Anchor | None = None, seed: int = 0) -> Ratings:
-    """Fit, bootstrap and rank the battles in `bs`."""
-    if bs.n_battles == 0:
-        raise ArenaError("no battles to rate")
-    if bs.n_models < 2:
-        raise ArenaError(f"only one model ({bs.models[0]}) in these battles; ratings need at least two")
-    anchor_index = None
-    if anchor is not None:
-        if anchor.model not in bs.models:
-            raise ArenaError(f"--anchor: model {anchor.model!r} has no battles here (models: {', '.join(bs.models)})")
-        anchor_index = bs.models.index(anchor.model)
-    pc = pair_counts(bs.a, bs.b, bs.score_a, bs.n_models)
-    fit = fit_bt(pc)
-    boot = bootstrap_bt(pc, fit, rounds, seed=seed)
-    anchor_rating = anchor.rating if anchor else 0.0
-    rating = to_elo(fit.theta, anchor_index, anchor_rating)
-    if rounds > 0:
-        ci_low, ci_high = np.percentile(to_elo(boot.theta, anchor_index, anchor_rating), [2.5, 97.5], axis=0)
-    else:
-        ci_low, ci_high = rating.copy(), rating.copy()
-    rank, worst = ranks_with_ci(ci_low, ci_high)
-    battles = bs.battles_per_model()
-    notes = _regularisation_notes(bs, fit.regularised, boot.regularised_rounds, rounds)
-    return Ratings(bs.models, rating, ci_low, ci_high, rank, worst, battles, bs.wins_per_model() / battles,
-                   pc, fit.regularised, notes)
-
-
-def _regularisation_notes(bs: BattleSet, regularised: bool, regularised_rounds: int, rounds: int) -> list[str]:
-    notes: list[str] = []
-    if regularised:
-        wins, battles = bs.wins_per_model(), bs.battles_per_model()
-        never_lost = [m for m, w, n in zip(bs.models, wins, battles) if w == n]
-        never_won = [m for m, w in zip(bs.models, wins) if w == 0]
-        reasons = []
-        if never_lost:
-            reasons.append(f"never lost: {', '.join(never_lost)}")
-        if never_won:
-            reasons.append(f"never won: {', '.join(never_won)}")
-        if not reasons:
-            reasons.append("some group of models never lost (or never won) against the others, "
-                           "or the comparison graph is in pieces")
-        notes.append(
-            f"plain maximum likelihood has no finite solution ({'; '.join(reasons)}); "
-            f"{PSEUDO_TIES_PER_PAIR:g} virtual tie was added to every pair of models "
-            "(Haldane-Anscombe correction), so these ratings are shrunk towards each other "
-            "and their intervals understate the uncertainty"
-        )
-    elif regularised_rounds:
-        notes.append(
-            f"{regularised_rounds} of {rounds} bootstrap resamples had no finite maximum likelihood "
-            "and were fitted with one virtual tie per pair of models"
-        )
-    return notes
-
-
-def build_payload(
-    bs: BattleSet,
-    *,
-    source: str,
-    judge_key: str | None = None,
-    category: str | None = None,
-    bootstrap_rounds: int = DEFAULT_BOOTSTRAP_ROUNDS,
-    anchor: Anchor | None = None,
-    seed: int = 0,
-    diagnostics: dict | None = None,
-    min_category_battles: int = MIN_CATEGORY_BATTLES,
-    with_categories: bool = True,
-    params: dict | None = None,
-) -> dict[str, Any]:
-    """The full report for these battles.
-
-    Keys: method, version, params, n_battles, n_models, bootstrap_rounds, seed, anchor, source,
-    judge_key, category, created_at, leaderboard (rows sorted by rating: model, rating, ci_low,
-    ci_high, rank, rank_ci_low, rank_ci_high, battles, win_rate, online_elo, rating_lc, ci_low_lc,
-    ci_high_lc), online_elo, win_rate_observed, win_prob_predicted, battle_counts,
-    average_win_rate, categories, length_control, diagnostics, notes.
-    """
-    ratings = rate(bs, bootstrap_rounds, anchor, seed)
-    online = online_elo(bs.a, bs.b, bs.score_a, bs.n_models)
-    length_control, lc_columns, lc_notes = _length_control(bs, ratings, anchor)
-    rows = leaderboard_rows(ratings)
-    for row, k in zip(rows, [ratings.models.index(r["model"]) for r in rows]):
-        row["online_elo"] = float(online[k])
-        row.update(lc_columns.get(row["model"], {"rating_lc": None, "ci_low_lc": None, "ci_high_lc": None}))
-    observed, predicted, counts, average = _matrices(ratings)
-    categories = (
-        _categories(bs, bootstrap_rounds, anchor, seed, min_category_battles) if with_categories else {}
-    )
-    return {
-        "method": METHOD,
-        "version": PAYLOAD_VERSION,
-        "params": params or {},
-        "n_battles": bs.n_battles,
-        "n_models": bs.n_models,
-        "bootstrap_rounds": bootstrap_rounds,
-        "seed": seed,
-        "anchor": {"model": anchor.model, "rating": anchor.rating} if anchor else None,
-        "source": source,
-        "judge_key": judge_key,
-        "category": category,
-        "created_at": utcnow().isoformat(),
-        "leaderboard": rows,
-        "online_elo": {
-            "k": K_FACTOR,
-            "note": f"online Elo (K={K_FACTOR:g}, in battle order, every model starting at 1000): "
-                    "depends on the order of battles; the leaderboard's number is Bradley-Terry",
-        },
-        "win_rate_observed": observed,
-        "win_prob_predicted": predicted,
-        "battle_counts": counts,
-        "average_win_rate": average,
-        "categories": categories,
-        "length_control": length_control,
-        "diagnostics": diagnostics if diagnostics is not None else _empty_diagnostics(),
-        "notes": ratings.notes + lc_notes,
-    }
-
-
-def leaderboard_rows(ratings: Ratings) -> list[dict[str, Any]]:
-    order = np.argsort(-ratings.rating, kind="stable")
-    return [
-        {
-            "model": ratings.models[k],
-            "rating": float(ratings.rating[k]),
-            "ci_low": float(ratings.ci_low[k]),
-            "ci_high": float(ratings.ci_high[k]),
-            "rank": int(ratings.rank[k]),
-            "rank_ci_low": int(ratings.rank[k]),
-            "rank_ci_high": int(ratings.rank_worst[k]),
-            "battles": int(ratings.battles[k]),
-            "win_rate": float(ratings.win_rate[k]),
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version, "bootstrap": self.bootstrap, "bootstrap_rounds": self.bootstrap_rounds,
+            "seed": self.seed, "anchor": [self.anchor.model, self.anchor.rating] if self.anchor else None,
+            "style": list(self.style), "min_category_battles": self.min_category_battles,
+            "min_model_battles": self.min_model_battles, "prior_sd_elo": self.prior_sd_elo,
+            "answer_set": self.answer_set,
+            "configured_models": list(self.configured_models) if self.configured_models is not None else None,
         }
-        for k in order
-    ]
 
-
-def _matrices(ratings: Ratings) -> tuple[dict, dict, dict, dict]:
-    """Observed win rates (ties as half; None where a pair never met), predicted, counts, averages."""
-    models, pc = ratings.models, ratings.counts
-    m = len(models)
-    wins = np.zeros((m, m))
-    played = np.zeros((m, m))
-    wins[pc.i, pc.j] = pc.counts[:, 0] + 0.5 * pc.counts[:, 1]
-    wins[pc.j, pc.i] = pc.counts[:, 2] + 0.5 * pc.counts[:, 1]
-    played[pc.i, pc.j] = played[pc.j, pc.i] = pc.counts.sum(axis=1)
-    predicted = win_probability(ratings.rating[:, None], ratings.rating[None, :])
-    observed_out, predicted_out, counts_out, average = {}, {}, {}, {}
-    for x, model in enumerate(models):
-        others = [y for y in range(m) if y != x]
-        observed_out[model] = {
-            models[y]: (float(wins[x, y] / played[x, y]) if played[x, y] else None) for y in others
-        }
-        predicted_out[model] = {models[y]: float(predicted[x, y]) for y in others}
-        counts_out[model] = {models[y]: int(round(played[x, y])) for y in others}
-        faced = [wins[x, y] / played[x, y] for y in others if played[x, y]]
-        average[model] = {
-            "observed": float(np.mean(faced)) if faced else None,
-            "predicted": float(np.mean(predicted[x, others])),
-        }
-    return observed_out, predicted_out, counts_out, average
-
-
-def _length_control(
-    bs: BattleSet, ratings: Ratings, anchor: Anchor | None
-) -> tuple[dict[str, Any], dict[str, dict], list[str]]:
-    """The contextual fit on the battles with known answer lengths, its columns by model, notes."""
-    known = ~(np.isnan(bs.len_a) | np.isnan(bs.len_b))
-    unavailable = {"coefficient": None, "coefficient_ci": None, "coefficient_elo": None,
-                   "n_battles": int(known.sum())}
-    if not known.any():
-        return {**unavailable, "note": "no answer lengths in these battles: length control not available"}, {}, []
-    sub = bs.subset(known) if not known.all() else bs
-    if sub.n_models < 2:
-        return {**unavailable, "note": "too few battles with answer lengths for length control"}, {}, []
-    diff = normalised_length_difference(sub.len_a, sub.len_b)
-    fit = fit_length_controlled(sub.a, sub.b, sub.score_a, diff, sub.n_models, regularise=ratings.regularised)
-    if fit is None:
-        return {**unavailable, "note": "all answers have equal length: nothing to control for"}, {}, []
-    anchor_index = sub.models.index(anchor.model) if anchor and anchor.model in sub.models else None
-    rating = to_elo(fit.theta, anchor_index, anchor.rating if anchor_index is not None else 0.0)
-    se, beta_se = elo_intervals(fit, anchor_index)
-    columns = {
-        model: {"rating_lc": float(r), "ci_low_lc": float(r - Z_95 * s), "ci_high_lc": float(r + Z_95 * s)}
-        for model, r, s in zip(sub.models, rating, se)
-    }
-    notes = []
-    if fit.regularised:
-        notes.append(
-            "length control: the maximum likelihood diverges on these battles (a model never lost, or length "
-            "alone separates wins from losses), so one virtual tie per pair of models was added, half at "
-            "each sign of the length difference"
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RatingParams:
+        anchor = data.get("anchor")
+        models = data.get("configured_models")
+        return cls(
+            bootstrap=data["bootstrap"], bootstrap_rounds=int(data["bootstrap_rounds"]), seed=int(data["seed"]),
+            anchor=Anchor(anchor[0], float(anchor[1])) if anchor else None, style=tuple(data["style"]),
+            min_category_battles=int(data["min_category_battles"]), min_model_battles=int(data["min_model_battles"]),
+            prior_sd_elo=float(data["prior_sd_elo"]), answer_set=data.get("answer_set"),
+            configured_models=tuple(models) if models is not None else None, version=int(data["version"]),
         )
-    if sub is not bs:
-        notes.append(f"length control uses the {sub.n_battles} of {bs.n_battles} battles with answer lengths")
-    direction = "longer" if fit.beta > 0 else "shorter"
-    summary = {
-        "coefficient": fit.beta,
-        "coefficient_ci": [fit.beta - Z_95 * beta_se, fit.beta + Z_95 * beta_se],
-        "coefficient_elo": fit.beta / ALPHA,
-        "length_scale": fit.length_scale,
-        "n_battles": fit.n_battles,
-        "note": (
-            "contextual Bradley-Terry with z = normalised length difference (len_a - len_b) / (len_a + len_b) "
-            f"divided by its rms ({fit.length_scale:.3f}); coefficient = log-odds of winning per unit of z "
-            f"({fit.beta / ALPHA:+.1f} Elo: {direction} answers are favoured at equal quality); rating_lc are "
-            "the ratings at equal length, with 95% Wald intervals from the robust (sandwich) covariance"
-        ),
-    }
-    return summary, columns, notes
-
-
-def _categories(
-    bs: BattleSet, rounds: int, anchor: Anchor | None, seed: int, min_battles: int
-) -> dict[str, dict[str, Any]]:
-    """The same fit per question category and per audience ("audience:patient")."""
-    groups: list[tuple[str, np.ndarray]] = []
-    for name in sorted({c for c in bs.category if c is not None}):
-        groups.append((name, bs.category == name))
-    for name in sorted({a for a in bs.audience if a is not None}):
-        groups.append((AUDIENCE_PREFIX + name, bs.audience == name))
-    out: dict[str, dict[str, Any]] = {}
-    for name, mask in groups:
-        mask = np.asarray(mask, dtype=bool)
-        sub = bs.subset(mask)
-        if sub.n_battles < min_battles or sub.n_models < 2:
-            out[name] = {"status": "too_few_battles", "n_battles": sub.n_battles, "min_battles": min_battles,
-                         "leaderboard": []}
-            continue
-        cat_anchor = anchor if anchor and anchor.model in sub.models else None
-        ratings = rate(sub, rounds, cat_anchor, seed)
-        notes = list(ratings.notes)
-        if anchor and cat_anchor is None:
-            notes.append(f"{anchor.model} has no battles here: mean rating 1000 instead of the anchor")
-        out[name] = {"status": "ok", "n_battles": sub.n_battles, "leaderboard": leaderboard_rows(ratings),
-                     "notes": notes}
-    return out
-
-
-def _empty_diagnostics() -> dict[str, Any]:
-    return {"first_position_share": None, "order_disagreement": None, "length_win_correlation": None,
-            "invalid_verdicts": 0, "judgments": 0}
-
-
-# --- snapshots -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    id: int
-    created_at: dt.datetime
-    battles_fingerprint: str
-    source: str
-    category: str | None
-    judge: str | None
-    judge_key: str | None
-    rubric: str | None
+class ModelRow:
+    """One model on one board."""
+
+    model: str
+    rating: float
+    ci_low: float
+    ci_high: float
+    rank: int  # 1 + models whose interval lies entirely above this one's (LMArena's rank)
+    rank_ci_low: int  # best rank the intervals allow (= rank)
+    rank_ci_high: int  # worst rank the intervals allow
+    battles: int
+    win_rate: float  # share of its battles won, ties as half
+    online_elo: float | None  # classic sequential Elo, overall board only
+    rating_sc: float | None  # style-controlled: the rating at zero style difference
+    ci_low_sc: float | None
+    ci_high_sc: float | None
+    flags: tuple[str, ...]  # FLAG_* names
+    group: int  # which part of the comparison graph (1 = the largest)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "rating": self.rating, "ci_low": self.ci_low, "ci_high": self.ci_high,
+                "rank": self.rank, "rank_ci_low": self.rank_ci_low, "rank_ci_high": self.rank_ci_high,
+                "battles": self.battles, "win_rate": self.win_rate, "online_elo": self.online_elo,
+                "rating_sc": self.rating_sc, "ci_low_sc": self.ci_low_sc, "ci_high_sc": self.ci_high_sc,
+                "flags": list(self.flags), "group": self.group}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelRow:
+        return cls(**{**data, "flags": tuple(data["flags"])})
+
+
+@dataclass(frozen=True, eq=False)
+class Pairwise:
+    """Row model against column model, over `models` (sorted by name)."""
+
+    models: tuple[str, ...]
+    wins: np.ndarray  # (M, M) int: battles the row model won against the column model
+    ties: np.ndarray  # (M, M) int, symmetric
+    questions: np.ndarray | None  # (M, M) int: questions on which the two met; None without question ids
+    prob_above: np.ndarray | None  # (M, M): share of bootstrap rounds rating the row above the column
+
+    @property
+    def battles(self) -> np.ndarray:
+        return self.wins + self.wins.T + self.ties
+
+    def observed(self) -> np.ndarray:
+        """The row model's win rate against the column model (ties as half); NaN where they never met."""
+        played = self.battles.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = (self.wins + 0.5 * self.ties) / played
+        rate[played == 0] = np.nan
+        return rate
+
+    def index(self, model: str) -> int:
+        try:
+            return self.models.index(model)
+        except ValueError:
+            raise ArenaError(f"model {model!r} has no battles here (models: {', '.join(self.models)})") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"models": list(self.models), "wins": self.wins.tolist(), "ties": self.ties.tolist(),
+                "questions": None if self.questions is None else self.questions.tolist(),
+                "prob_above": None if self.prob_above is None else _nan_to_none(np.round(self.prob_above, 4))}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pairwise:
+        return cls(
+            models=tuple(data["models"]), wins=np.array(data["wins"], dtype=np.int64).reshape(len(data["models"]), -1),
+            ties=np.array(data["ties"], dtype=np.int64).reshape(len(data["models"]), -1),
+            questions=None if data.get("questions") is None else np.array(data["questions"], dtype=np.int64),
+            prob_above=None if data.get("prob_above") is None else np.array(data["prob_above"], dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True)
+class StyleCoefficient:
+    covariate: str
+    coefficient: float  # log-odds of winning per standard deviation of the normalised difference
+    ci_low: float
+    ci_high: float
+    elo: float  # the same in Elo points
+    sd: float  # standard deviation (rms) of the normalised difference (s_a - s_b) / (s_a + s_b + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"covariate": self.covariate, "coefficient": self.coefficient, "ci_low": self.ci_low,
+                "ci_high": self.ci_high, "elo": self.elo, "sd": self.sd}
+
+
+@dataclass(frozen=True)
+class StyleControl:
+    """The style-controlled fit's summary; its ratings are the rows' `rating_sc` columns."""
+
+    covariates: tuple[str, ...]  # asked for
+    status: str  # "ok", "off" (none asked for) or "unavailable"
+    n_battles: int  # battles with every covariate known, the ones fitted
+    clusters: int | None  # clusters of the sandwich covariance
+    interval: str  # how the intervals were made
+    coefficients: tuple[StyleCoefficient, ...]
+    note: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"covariates": list(self.covariates), "status": self.status, "n_battles": self.n_battles,
+                "clusters": self.clusters, "interval": self.interval,
+                "coefficients": [c.to_json() for c in self.coefficients], "note": self.note}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StyleControl:
+        return cls(covariates=tuple(data["covariates"]), status=data["status"], n_battles=int(data["n_battles"]),
+                   clusters=data.get("clusters"), interval=data["interval"],
+                   coefficients=tuple(StyleCoefficient(**c) for c in data["coefficients"]), note=data["note"])
+
+
+@dataclass(frozen=True)
+class Board:
+    """One leaderboard: all the report's battles (view None) or one view of them."""
+
+    view: str | None
+    status: str  # "ok" or "too_few_battles"
+    n_battles: int
+    n_questions: int  # distinct question ids among the battles
+    min_battles: int
+    rows: tuple[ModelRow, ...]  # best rating first
+    pairwise: Pairwise | None
+    style: StyleControl | None  # None: not fitted on this board (views)
+    groups: tuple[tuple[str, ...], ...]  # parts of the comparison graph, when there is more than one
+    notes: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and bool(self.rows)
+
+    @property
+    def models(self) -> list[str]:
+        return [row.model for row in self.rows]
+
+    def row(self, model: str) -> ModelRow | None:
+        return next((r for r in self.rows if r.model == model), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "n_battles": self.n_battles, "n_questions": self.n_questions,
+                "n_models": len(self.rows), "min_battles": self.min_battles,
+                "leaderboard": [r.to_json() for r in self.rows],
+                "pairwise": None if self.pairwise is None else self.pairwise.to_json(),
+                "style_control": None if self.style is None else self.style.to_json(),
+                "groups": [list(g) for g in self.groups], "notes": list(self.notes)}
+
+    @classmethod
+    def from_json(cls, view: str | None, data: dict[str, Any]) -> Board:
+        return cls(
+            view=view, status=data["status"], n_battles=int(data["n_battles"]), n_questions=int(data["n_questions"]),
+            min_battles=int(data["min_battles"]), rows=tuple(ModelRow.from_json(r) for r in data["leaderboard"]),
+            pairwise=None if data.get("pairwise") is None else Pairwise.from_json(data["pairwise"]),
+            style=None if data.get("style_control") is None else StyleControl.from_json(data["style_control"]),
+            groups=tuple(tuple(g) for g in data["groups"]), notes=tuple(data["notes"]),
+        )
+
+
+@dataclass(frozen=True)
+class JudgeDiagnostics:
+    """How the judge behaved on the rated battles (judged battles only)."""
+
+    first_position_share: float | None  # share of verdicts naming the answer shown first (no bias: 0.5)
+    order_disagreement: float | None  # share of battles whose two orders named different models
+    length_win_correlation: float | None  # of the normalised token difference with winning
+    invalid_verdicts: int
+    judgments: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"first_position_share": self.first_position_share, "order_disagreement": self.order_disagreement,
+                "length_win_correlation": self.length_win_correlation, "invalid_verdicts": self.invalid_verdicts,
+                "judgments": self.judgments}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JudgeDiagnostics:
+        return cls(**data)
+
+
+NO_DIAGNOSTICS = JudgeDiagnostics(None, None, None, 0, 0)
+
+
+@dataclass(frozen=True)
+class RatingReport:
     method: str
-    payload: dict[str, Any]
+    version: int
+    source: str
+    judge_key: str | None
+    category: str | None  # the view the whole report is restricted to (`arena rate --category`)
+    created_at: str  # ISO 8601, UTC
+    selection: BattleSelection
+    params: RatingParams
+    board: Board
+    views: tuple[Board, ...]
+    online_elo_k: float
+    diagnostics: JudgeDiagnostics
+    notes: tuple[str, ...]
+    inputs: str | None = None  # digest of what it read (data.stored_inputs_digest + current answers)
+
+    @property
+    def n_battles(self) -> int:
+        return self.board.n_battles
+
+    def view(self, name: str | None) -> Board | None:
+        """The board of all battles (None) or of one view; None when the report has no such view."""
+        if name is None:
+            return self.board
+        return next((v for v in self.views if v.view == name), None)
+
+    @property
+    def view_names(self) -> list[str]:
+        return [v.view for v in self.views if v.view is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "version": self.version, "source": self.source, "judge_key": self.judge_key,
+            "category": self.category, "created_at": self.created_at, "selection": self.selection.to_json(),
+            "params": self.params.to_json(), **self.board.to_json(),
+            "views": {v.view: v.to_json() for v in self.views},
+            "online_elo": {"k": self.online_elo_k,
+                           "note": f"online Elo (K={self.online_elo_k:g}, in battle order, every model starting at "
+                                   "1000): depends on the order of battles; the leaderboard's number is Bradley-Terry"},
+            "diagnostics": self.diagnostics.to_json(), "report_notes": list(self.notes), "inputs": self.inputs,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RatingReport:
+        version = data.get("version")
+        if version != PAYLOAD_VERSION:
+            raise ReportVersionError(f"rating payload version {version}, this arena reads {PAYLOAD_VERSION}; "
+                                     "run `arena rate` to rate again")
+        return cls(
+            method=data["method"], version=int(version), source=data["source"], judge_key=data.get("judge_key"),
+            category=data.get("category"), created_at=data["created_at"],
+            selection=BattleSelection.from_json(data["selection"]), params=RatingParams.from_json(data["params"]),
+            board=Board.from_json(None, data), views=tuple(Board.from_json(name, v) for name, v in data["views"].items()),
+            online_elo_k=float(data["online_elo"]["k"]), diagnostics=JudgeDiagnostics.from_json(data["diagnostics"]),
+            notes=tuple(data["report_notes"]), inputs=data.get("inputs"),
+        )
 
 
-def _same_kind(query, source: str, category: str | None, judge_key: str | None, method: str | None):  # type: ignore[no-untyped-def]
-    query = query.where(snapshots.c.source == source)
-    query = query.where(snapshots.c.category.is_(None) if category is None else snapshots.c.category == category)
-    if judge_key is not None:
-        query = query.where(snapshots.c.judge_key == judge_key)
-    if method is not None:
-        query = query.where(snapshots.c.method == method)
-    return query
-
-
-def latest_snapshot(
-    store: Store, source: str = "judge", category: str | None = None, judge_key: str | None = None,
-    method: str | None = None,
-) -> Snapshot | None:
-    """The newest snapshot of this source and category (and judge key, if given)."""
-    query = _same_kind(select(snapshots), source, category, judge_key, method)
-    query = query.order_by(snapshots.c.created_at.desc(), snapshots.c.id.desc()).limit(1)
-    with store.connect() as connection:
-        row = connection.execute(query).first()
-    return Snapshot(**row._asdict()) if row else None
-
-
-def snapshot_history(
-    store: Store, source: str = "judge", category: str | None = None, judge_key: str | None = None
-) -> list[Snapshot]:
-    """Every snapshot of this source and category, oldest first."""
-    query = _same_kind(select(snapshots), source, category, judge_key, None)
-    query = query.order_by(snapshots.c.created_at, snapshots.c.id)
-    with store.connect() as connection:
-        return [Snapshot(**row._asdict()) for row in connection.execute(query)]
-
-
-def reusable_snapshot(
-    store: Store, *, source: str, category: str | None, judge_key: str | None, battles_fingerprint: str,
-    params: dict[str, Any],
-) -> Snapshot | None:
-    """The latest snapshot of the same kind, if it was made from the same battles and parameters."""
-    latest = latest_snapshot(store, source, category, judge_key, METHOD)
-    if latest is None or latest.judge_key != judge_key:
-        return None
-    if latest.battles_fingerprint == battles_fingerprint and latest.payload.get("params") == params:
-        return latest
-    return None
-
-
-def save_snapshot(
-    store: Store, payload: dict[str, Any], *, battles_fingerprint: str, judge: str | None, rubric: str | None
-) -> Snapshot:
-    """Store `payload` as a new snapshot, unless the latest one of its kind is identical in input."""
-    existing = reusable_snapshot(
-        store, source=payload["source"], category=payload.get("category"), judge_key=payload.get("judge_key"),
-        battles_fingerprint=battles_fingerprint, params=payload.get("params") or {},
-    )
-    if existing is not None:
-        return existing
-    values = {
-        "created_at": utcnow(),
-        "battles_fingerprint": battles_fingerprint,
-        "source": payload["source"],
-        "category": payload.get("category"),
-        "judge": judge,
-        "judge_key": payload.get("judge_key"),
-        "rubric": rubric,
-        "method": payload["method"],
-        "payload": payload,
-    }
-    with store.transaction() as connection:
-        new_id = connection.execute(snapshots.insert().values(**values)).inserted_primary_key[0]
-    return Snapshot(id=int(new_id), **values)
+def _nan_to_none(array: np.ndarray) -> list[list[float | None]]:
+    return [[None if not math.isfinite(v) else float(v) for v in row] for row in array.tolist()]

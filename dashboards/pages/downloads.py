@@ -25,12 +25,14 @@ opened = common.store(view.url)
 
 def battles_file(fmt: str):  # the file is made only when the button is pressed, in another thread
     def make() -> bytes:
-        return data.battles_download(opened, source, judge_key, view.category, fmt)
+        return data.battles_download(opened, view.selection, fmt)
     return make
 
 
 st.caption(f"Battles of {view.category_label} from {source}"
-           + (f", judge key {judge_key}" if judge_key else "") + ", one row per battle, in the format of `arena battles export`.")
+           + (f", judge key {judge_key}" if judge_key else "")
+           + f": the battles snapshot #{view.snapshot.id} rated, one row per battle, in the format of "
+           "`arena battles export`.")
 left, right = st.columns(2)
 left.download_button("Battles (CSV)", battles_file("csv"), file_name=f"battles-{source}-{slug}.csv",
                      mime="text/csv", key="download_battles_csv")

@@ -10,7 +10,7 @@ ANY = "any"
 
 view = common.page_view()
 st.title("Question explorer")
-models = sorted({row["model"] for row in view.snapshot.payload.get("leaderboard", [])})
+models = sorted(view.snapshot.report.board.models)
 
 left, middle, right = st.columns(3)
 model = left.selectbox("Model", [ANY, *models], key="explorer_model")
@@ -21,12 +21,12 @@ outcome = right.selectbox("Outcome", outcomes, key="explorer_outcome",
 text = st.text_input("Question text contains", key="explorer_text")
 
 flt = data.BattleFilter(
-    source=view.snapshot.source, judge_key=view.snapshot.judge_key, category=view.category,
-    model=None if model == ANY else model, opponent=None if opponent == ANY else opponent,
+    selection=view.selection, model=None if model == ANY else model, opponent=None if opponent == ANY else opponent,
     outcome=outcome, text=text, limit=PAGE_SIZE,
 )
 found, total = common.search(view.url, view.version, flt)
-st.caption(f"{total} battles match in {view.category_label}; showing the newest {min(total, PAGE_SIZE)}.")
+st.caption(f"{total} battles match in {view.category_label}; showing the newest {min(total, PAGE_SIZE)}. "
+           f"Only the battles snapshot #{view.snapshot.id} rated are listed.")
 if found.empty:
     st.info("No battle matches these filters.")
     st.stop()

@@ -24,12 +24,11 @@ else:
     st.caption(f"Judge {view.snapshot.judge or 'n/a'} · rubric {view.snapshot.rubric or 'n/a'} · "
                f"snapshot #{view.snapshot.id} (all categories)")
 
-    for column, (label, value, meaning) in zip(st.columns(4), data.diagnostics_rows(view.snapshot.payload)):
+    for column, (label, value, meaning) in zip(st.columns(4), data.diagnostics_rows(view.snapshot.report)):
         column.metric(label, value, help=meaning)
 
     st.subheader("Length against winning")
-    table = common.length_table(view.url, view.version, view.snapshot.source, view.snapshot.judge_key,
-                                view.category)
+    table = common.length_table(view.url, view.version, view.selection)
     if table.empty:
         st.info("No battles with answer lengths to plot.")
     else:

@@ -1,5 +1,6 @@
-"""Leaderboard: who leads, by how much, and how sure we are."""
+"""Leaderboard: who leads, by how much, how sure we are, and at equal answer style."""
 
+import pandas as pd
 import streamlit as st
 
 from arena import dashboard_data as data
@@ -7,10 +8,11 @@ from dashboards import charts, common
 
 view = common.page_view()
 st.title("Leaderboard")
-st.caption(f"{view.category_label} · ratings from snapshot #{view.snapshot.id}, "
-           f"{view.snapshot.payload.get('bootstrap_rounds', 0)} bootstrap rounds")
+st.caption(f"{view.category_label} · ratings from snapshot #{view.snapshot.id} · 95% CI: "
+           f"{data.ci_caption(view.snapshot)}")
 ratings = common.require_ratings(view)
 st.markdown(data.headline(ratings))
+common.show_warnings(ratings)
 
 frame = data.leaderboard_frame(ratings, view.config)
 number = st.column_config.NumberColumn
@@ -23,17 +25,26 @@ st.dataframe(
         "CI low": number(format="%.1f", help="95% bootstrap interval"),
         "CI high": number(format="%.1f"),
         "Win rate": number(format="percent", help="Average share of battles won, ties as half"),
-        "Rating (LC)": number(format="%.1f", help="Length-controlled rating: as if answers had equal length"),
-        "LC CI low": number(format="%.1f"),
-        "LC CI high": number(format="%.1f"),
+        "Rating (SC)": number(format="%.1f", help="Style-controlled rating: as if both answers had the same "
+                                                  "length and markdown (overall board only)"),
+        "SC CI low": number(format="%.1f"),
+        "SC CI high": number(format="%.1f"),
+        "Flags": st.column_config.TextColumn(help="; ".join(f"{k}: {v}" for k, v in data.FLAG_HELP.items())),
     },
 )
 
-length = view.snapshot.payload.get("length_control") or {}
-if length.get("coefficient") is not None:
-    low, high = (length.get("coefficient_ci") or [None, None])[:2]
-    interval = f" (95% CI {low:+.3f} to {high:+.3f})" if low is not None and high is not None else ""
-    st.caption(f"Length control: coefficient {length['coefficient']:+.3f}{interval}. {length.get('note', '')}")
+style = ratings.style
+if style is not None and style.status == "ok":
+    st.subheader("Style control")
+    st.caption(style.note)
+    st.dataframe(pd.DataFrame([{
+        "Covariate": c.covariate, "Log-odds per SD": c.coefficient, "CI low": c.ci_low, "CI high": c.ci_high,
+        "Elo per SD": c.elo, "SD of difference": c.sd} for c in style.coefficients]),
+        hide_index=True, key="style_coefficients")
+elif style is not None:
+    st.caption(f"Style control: {style.note}")
+elif view.category is not None:
+    st.caption("Style-controlled ratings are fitted on the board of all questions only.")
 
-with_lc = st.toggle("Show length-controlled ratings in the plot", value=True, key="forest_lc")
-st.plotly_chart(charts.forest_plot(frame, with_lc), key="forest")
+with_sc = st.toggle("Show style-controlled ratings in the plot", value=True, key="forest_sc")
+st.plotly_chart(charts.forest_plot(frame, with_sc), key="forest")

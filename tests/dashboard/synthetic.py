@@ -2,7 +2,7 @@
 
 Everything a test might want to find is here on purpose: a truncated answer, an invalid verdict,
 an order disagreement, two categories, two audiences. Ratings are computed by the real ratings
-code (`build_payload`, `save_snapshot`), not made up.
+code (`build_report`, `save_snapshot`), not made up.
 """
 
 from __future__ import annotations
@@ -11,12 +11,17 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena.ratings.data import BattleSet, battles_fingerprint, load_battles
+import numpy as np
+
+from arena.answer_style import answer_style
+from arena.ratings.build import RatingOptions, build_report
+from arena.ratings.data import BattleSelection, answer_set_digest, battles_fingerprint, load_battles, save_answer_set
 from arena.ratings.diagnostics import judge_diagnostics
-from arena.ratings.report import build_payload, save_snapshot
+from arena.ratings.report import RatingParams, RatingReport
+from arena.ratings.snapshots import save_snapshot
 from arena.store import Store, answers, battles, judgments, open_store, questions, utcnow
 
-MODELS = ("alpha", "beta", "gamma")
+MODELS = ("alpha", "beta", "gamma")  # every question: all three pairs, judged in both orders
 STRENGTH = {"alpha": 3, "beta": 2, "gamma": 1}
 JUDGE_KEY = "synthjudgekey0001"
 JUDGE = "synthetic-judge"
@@ -75,9 +80,13 @@ def make_store(folder: Path, n_questions: int = 20, bootstrap_rounds: int = 50) 
             for model in MODELS:
                 truncated = model == "beta" and q == 1
                 text = f"{model} answers question {q}. " + "More detail. " * (STRENGTH[model] + q % 3)
+                if model == "alpha" and q % 2:
+                    text += "\n- **Seek care** if it gets worse.\n- Rest."
+                style = answer_style(text, len(text) // 4)
                 answer_ids[model] = connection.execute(answers.insert().values(
                     model=model, question_id=qid, fingerprint="fp", text=text, truncated=truncated,
-                    finish_reason="length" if truncated else "stop", completion_tokens=len(text) // 4,
+                    finish_reason="length" if truncated else "stop", completion_tokens=style.tokens,
+                    headers=style.headers, list_items=style.list_items, bold=style.bold,
                     created_at=now)).inserted_primary_key[0]
             for i, model_a in enumerate(MODELS):
                 for model_b in MODELS[i + 1:]:
@@ -104,7 +113,9 @@ def make_store(folder: Path, n_questions: int = 20, bootstrap_rounds: int = 50) 
                     battle_id = connection.execute(battles.insert().values(
                         source="judge", question_id=qid, category=category, model_a=model_a, model_b=model_b,
                         winner=winner, judge=JUDGE, judge_key=JUDGE_KEY, judgment_ab_id=ids[0],
-                        judgment_ba_id=ids[1], answer_a_len=len(model_a) * 10 + q, answer_b_len=len(model_b) * 10,
+                        judgment_ba_id=ids[1], answer_a_id=answer_ids[model_a], answer_b_id=answer_ids[model_b],
+                        verdicts=None if None in letters else letters[0] + letters[1],
+                        answer_a_len=len(model_a) * 10 + q, answer_b_len=len(model_b) * 10,
                         dedup_key=hashlib.sha256(f"{qid}|{model_a}|{model_b}".encode()).hexdigest(),
                         tstamp=1_700_000_000.0 + q,
                     )).inserted_primary_key[0]
@@ -126,13 +137,19 @@ def _winner(ab: str | None, ba: str | None) -> str:
     return votes[0] if len(set(votes)) == 1 else "tie"
 
 
-def rate_store(store: Store, bootstrap_rounds: int = 50, min_category_battles: int = 10) -> dict:
-    """What `arena rate` does once the judge key is known: fit, then store a snapshot."""
-    frame = load_battles(store, "judge", JUDGE_KEY)
-    payload = build_payload(
-        BattleSet.from_frame(frame), source="judge", judge_key=JUDGE_KEY, bootstrap_rounds=bootstrap_rounds,
-        diagnostics=judge_diagnostics(store, frame, JUDGE_KEY), min_category_battles=min_category_battles,
-        params={"bootstrap_rounds": bootstrap_rounds},
-    )
-    save_snapshot(store, payload, battles_fingerprint=battles_fingerprint(frame), judge=JUDGE, rubric="medical v1")
-    return payload
+def rate_store(store: Store, bootstrap_rounds: int = 50, min_category_battles: int = 10) -> RatingReport:
+    """What `arena rate` does once the judge key is known and every answer counts as current."""
+    bs = load_battles(store, BattleSelection("judge", JUDGE_KEY))
+    rated = np.concatenate([bs.answer_a, bs.answer_b])
+    selection = BattleSelection("judge", JUDGE_KEY, answer_set=answer_set_digest(rated),
+                                max_battle_id=int(bs.battle_id.max()))
+    options = RatingOptions(rounds=bootstrap_rounds, min_category_battles=min_category_battles)
+    params = RatingParams(bootstrap="question", bootstrap_rounds=bootstrap_rounds, seed=0, anchor=None,
+                          style=options.style, min_category_battles=min_category_battles,
+                          min_model_battles=options.min_model_battles, prior_sd_elo=1000.0,
+                          answer_set=selection.answer_set, configured_models=MODELS)
+    report = build_report(bs, options, params, selection=selection,
+                          diagnostics=judge_diagnostics(store, bs, JUDGE_KEY))
+    save_answer_set(store, rated)
+    save_snapshot(store, report, battles_fingerprint=battles_fingerprint(bs), judge=JUDGE, rubric="medical v1")
+    return report

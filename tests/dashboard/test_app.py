@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
 
 from arena.dashboard_data import newest_snapshot
 from arena.store import battles, open_store
@@ -57,9 +58,20 @@ def chart_by_key(at: AppTest, key: str) -> dict[str, Any]:
     raise AssertionError(f"no chart {key!r}; ids: {[c.proto.id for c in at.get('plotly_chart')]}")
 
 
-def matrix(payload_matrix: dict[str, dict[str, Any]], order: list[str]) -> np.ndarray:
-    return np.array([[np.nan if r == c or payload_matrix[r].get(c) is None else payload_matrix[r][c]
-                      for c in order] for r in order], dtype=float)
+def pairwise_matrices(rated: dict[str, Any], order: list[str]) -> dict[str, np.ndarray]:
+    """The observed win rates, battle counts and predicted win probabilities `arena rate` printed."""
+    pairwise = rated["pairwise"]
+    position = [pairwise["models"].index(m) for m in order]
+    wins = np.array(pairwise["wins"], dtype=float)[np.ix_(position, position)]
+    ties = np.array(pairwise["ties"], dtype=float)[np.ix_(position, position)]
+    battles = wins + wins.T + ties
+    with np.errstate(invalid="ignore"):
+        observed = (wins + 0.5 * ties) / battles
+    rating = {r["model"]: r["rating"] for r in rated["leaderboard"]}
+    predicted = np.array([[1 / (1 + 10 ** ((rating[c] - rating[r]) / 400)) for c in order] for r in order])
+    for table in (observed, battles, predicted):
+        np.fill_diagonal(table, np.nan)
+    return {"observed": observed, "counts": battles, "predicted": predicted}
 
 
 # --- nothing to show yet --------------------------------------------------------------------
@@ -97,8 +109,8 @@ def test_leaderboard_shows_what_arena_rate_printed(pipeline_project: PipelinePro
     table = at.dataframe[0].value
     assert list(table["Model"]) == [r["model"] for r in rows]
     for column, key in [("Rank", "rank"), ("Rating", "rating"), ("CI low", "ci_low"), ("CI high", "ci_high"),
-                        ("Battles", "battles"), ("Win rate", "win_rate"), ("Rating (LC)", "rating_lc"),
-                        ("LC CI low", "ci_low_lc"), ("LC CI high", "ci_high_lc")]:
+                        ("Battles", "battles"), ("Win rate", "win_rate"), ("Rating (SC)", "rating_sc"),
+                        ("SC CI low", "ci_low_sc"), ("SC CI high", "ci_high_sc")]:
         assert list(table[column]) == [r[key] for r in rows], column
     assert list(table["Rank (CI)"]) == [
         str(r["rank_ci_low"]) if r["rank_ci_low"] == r["rank_ci_high"] else f"{r['rank_ci_low']}–{r['rank_ci_high']}"
@@ -108,8 +120,9 @@ def test_leaderboard_shows_what_arena_rate_printed(pipeline_project: PipelinePro
     forest = chart_by_key(at, "forest")
     by_model = dict(zip(forest["data"][0]["y"], decode(forest["data"][0]["x"])))
     assert by_model == pytest.approx({r["model"]: r["rating"] for r in rows})
-    assert len(forest["data"]) == 2  # with the length-controlled ratings
-    at.toggle(key="forest_lc").set_value(False)
+    assert len(forest["data"]) == 2  # with the style-controlled ratings
+    assert "question-level" in at.caption[0].value
+    at.toggle(key="forest_sc").set_value(False)
     assert len(chart_by_key(run(at), "forest")["data"]) == 1
 
 
@@ -118,15 +131,37 @@ def test_heatmaps_show_the_snapshot_matrices(pipeline_project: PipelineProject,
     rated = pipeline_project.rated
     order = [r["model"] for r in rated["leaderboard"]]
     at = open_app(pipeline_project.config_path, monkeypatch, "heatmaps")
+    expected = pairwise_matrices(rated, order)
     observed = chart_by_key(at, "winrate_heatmap")["data"][0]
     assert observed["y"] == order == observed["x"]
-    np.testing.assert_allclose(decode(observed["z"]), matrix(rated["win_rate_observed"], order))
+    np.testing.assert_allclose(decode(observed["z"]), expected["observed"])
     counts = chart_by_key(at, "count_heatmap")["data"][0]
-    np.testing.assert_allclose(decode(counts["z"]), matrix(rated["battle_counts"], order))
+    np.testing.assert_allclose(decode(counts["z"]), expected["counts"])
     assert "%{z:.0%}" in observed["hovertemplate"] and "%{y} vs %{x}" in observed["hovertemplate"]
+    above = decode(chart_by_key(at, "above_heatmap")["data"][0]["z"])
+    position = [rated["pairwise"]["models"].index(m) for m in order]
+    stored = np.array(rated["pairwise"]["prob_above"], dtype=float)[np.ix_(position, position)]
+    np.testing.assert_allclose(above, stored)
     at.toggle(key="predicted").set_value(True)
     predicted = chart_by_key(run(at), "winrate_heatmap")["data"][0]
-    np.testing.assert_allclose(decode(predicted["z"]), matrix(rated["win_prob_predicted"], order))
+    np.testing.assert_allclose(decode(predicted["z"]), expected["predicted"])
+
+
+def test_heatmap_page_compares_two_models_as_rate_compare_does(pipeline_project: PipelineProject,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from arena.cli import app as cli_app
+
+    rated = pipeline_project.rated
+    first, last = rated["leaderboard"][0]["model"], rated["leaderboard"][-1]["model"]
+    at = open_app(pipeline_project.config_path, monkeypatch, "heatmaps")
+    at.selectbox(key="compare_a").select(first)
+    at.selectbox(key="compare_b").select(last)
+    shown = " ".join(m.value for m in run(at).markdown)
+    result = CliRunner().invoke(cli_app, ["rate", "-c", str(pipeline_project.config_path), "--bootstrap", "200",
+                                          "--compare", first, last, "--format", "json"])
+    duel = json.loads(result.stdout)["comparison"]
+    assert f"P({first} rated above {last}) = {duel['prob_a_above']:.3f}" in shown
+    assert f"{first} won {duel['wins_a']}, {last} won {duel['wins_b']}, {duel['ties']} tie(s)" in shown
 
 
 def test_judge_history_and_downloads_pages(pipeline_project: PipelineProject,
@@ -192,19 +227,22 @@ def synthetic(tmp_path: Path) -> Synthetic:
 def test_category_selector_switches_every_page(synthetic: Synthetic, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(synthetic.config_path, monkeypatch)
     store = open_store(synthetic.url)
-    snapshot_rows = newest_snapshot(store, "judge").payload["categories"]["cardiology"]["leaderboard"]
+    snapshot_rows = newest_snapshot(store, "judge").report.view("cardiology").rows
     store.close()
-    assert at.selectbox(key="category").options[:4] == ["All questions", "cardiology", "dermatology", "nutrition"]
+    assert at.selectbox(key="category").options == ["All questions", "cardiology", "dermatology", "nutrition",
+                                                   "audience:clinician", "audience:patient", "safety-critical"]
     at.selectbox(key="category").select("cardiology")
     table = run(at).dataframe[0].value
-    assert list(table["Rating"]) == [r["rating"] for r in snapshot_rows]
-    assert list(table["Battles"]) == [r["battles"] for r in snapshot_rows]
+    assert list(table["Rating"]) == [r.rating for r in snapshot_rows]
+    assert list(table["Battles"]) == [r.battles for r in snapshot_rows]
     at.switch_page("pages/heatmaps.py")
     run(at)
     assert at.selectbox(key="category").value == "cardiology"  # the choice follows the user
     counts = chart_by_key(at, "count_heatmap")["data"][0]
     assert np.nansum(decode(counts["z"])) == 2 * 30  # each of the 30 cardiology battles, both ways
-    assert "counted from this category" in " ".join(c.value for c in at.caption)
+    assert "30 battles of snapshot #1" in " ".join(c.value for c in at.caption)
+    at.selectbox(key="category").select("safety-critical")
+    assert np.nansum(decode(chart_by_key(run(at), "count_heatmap")["data"][0]["z"])) == 2 * 15
     at.selectbox(key="category").select("dermatology")
     run(at)
     assert "too few for ratings" in at.warning[0].value and not at.get("plotly_chart")

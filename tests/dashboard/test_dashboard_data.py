@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
@@ -95,24 +97,27 @@ def test_category_views(snapshot) -> None:
     assert whole.models == ["alpha", "beta", "gamma"]
     assert data.category_view(snapshot, data.ALL_CATEGORIES) == whole
     cardiology = data.category_view(snapshot, "cardiology")
-    assert cardiology.ok and cardiology.rows == snapshot.payload["categories"]["cardiology"]["leaderboard"]
+    assert cardiology.ok and cardiology.rows == snapshot.report.view("cardiology").rows
     sparse = data.category_view(snapshot, "dermatology")
     assert sparse.status == "too_few_battles" and not sparse.ok and sparse.n_battles == 3
     assert data.category_view(snapshot, "oncology").status == "missing"
     names = data.snapshot_categories(snapshot)
     assert names[:3] == ["cardiology", "dermatology", "nutrition"]
-    assert names[3:] == ["audience:clinician", "audience:patient"]
+    assert names[3:] == ["audience:clinician", "audience:patient", "safety-critical"]
+    safety = data.category_view(snapshot, "safety-critical")
+    assert safety.ok and safety.n_battles == 15  # questions 0, 4, 8, 12, 16: three battles each
 
 
 def test_leaderboard_frame_is_the_payload_plus_config_metadata(synthetic: Synthetic, snapshot) -> None:
     config = load_config(synthetic.config_path)
     frame = data.leaderboard_frame(data.category_view(snapshot, None), config)
-    rows = snapshot.payload["leaderboard"]
+    rows = snapshot.report.board.rows
     assert list(frame.columns) == data.LEADERBOARD_COLUMNS
-    assert list(frame["Model"]) == [r["model"] for r in rows]
+    assert list(frame["Model"]) == [r.model for r in rows]
     for column, key in [("Rating", "rating"), ("CI low", "ci_low"), ("CI high", "ci_high"), ("Battles", "battles"),
-                        ("Win rate", "win_rate"), ("Rating (LC)", "rating_lc"), ("Rank", "rank")]:
-        assert list(frame[column]) == [r[key] for r in rows], column
+                        ("Win rate", "win_rate"), ("Rating (SC)", "rating_sc"), ("Rank", "rank")]:
+        assert list(frame[column]) == [getattr(r, key) for r in rows], column
+    assert frame["Rating (SC)"].notna().all()
     alpha = frame.set_index("Model").loc["alpha"]
     assert (alpha["Backend"], alpha["Quantization"], alpha["Parameters"]) == ("vllm", "awq", "8B")
     assert frame.set_index("Model").loc["beta", "Parameters"] == ""
@@ -123,50 +128,86 @@ def test_rank_span_and_headline(snapshot) -> None:
     assert data.rank_span(1, 1) == "1" and data.rank_span(1, 3) == "1–3"
     text = data.headline(data.category_view(snapshot, None))
     assert text.startswith("**alpha** leads with ")
-    close = data.CategoryView(None, "ok", 10, [
-        {"model": "x", "rating": 1010, "ci_low": 990, "ci_high": 1030, "rank": 1},
-        {"model": "y", "rating": 990, "ci_low": 970, "ci_high": 1005, "rank": 1},
-    ])
-    assert "overlaps **y**" in data.headline(close)
+    whole = data.category_view(snapshot, None)
+    x, y = whole.rows[0], whole.rows[1]
+    close = replace(whole, rows=(replace(x, rating=1010, ci_low=990, ci_high=1030, rank=1),
+                                 replace(y, rating=990, ci_low=970, ci_high=1005, rank=1)))
+    assert f"overlaps **{y.model}**" in data.headline(close)
+
+
+def test_warnings_name_incomparable_groups_and_flagged_models(snapshot) -> None:
+    whole = data.category_view(snapshot, None)
+    assert data.warnings_for(whole) == []
+    split = replace(whole, groups=(("alpha", "beta"), ("gamma",)),
+                    rows=(*whole.rows[:2], replace(whole.rows[2], flags=("few battles", "not comparable"), group=2)))
+    text = " ".join(data.warnings_for(split))
+    assert "2 groups" in text and "group 2: gamma" in text and "few battles, not comparable, group 2" in text
 
 
 # --- matrices ---------------------------------------------------------------------------------
 
 
-def test_counting_battles_gives_the_payload_matrices(store, snapshot) -> None:
+def test_matrices_are_the_snapshots_pairwise_tables_in_rating_order(store, snapshot) -> None:
     view = data.category_view(snapshot, None)
-    counts = data.outcome_counts(store, "judge", JUDGE_KEY, None)
-    observed, battle_counts = data.observed_matrices(counts, view.models)
-    pairs = data.pair_matrices(store, snapshot, view)
-    pd.testing.assert_frame_equal(observed, pairs.observed)
-    pd.testing.assert_frame_equal(battle_counts, pairs.counts)
+    pairs = data.pair_matrices(snapshot, view)
+    frame = all_battles(store)
+    assert pairs.order == view.models
+    assert pairs.counts.loc["alpha", "beta"] == 20 == pairs.counts.loc["beta", "alpha"]
+    ab = frame[(frame["model_a"] == "alpha") & (frame["model_b"] == "beta")]
+    wins = (ab["winner"] == "model_a").sum() + 0.5 * ab["winner"].str.startswith("tie").sum()
+    assert pairs.observed.loc["alpha", "beta"] == pytest.approx(wins / len(ab))
     pd.testing.assert_frame_equal(data.predicted_from_ratings(view.rows, view.models), pairs.predicted)
-    assert battle_counts.loc["alpha", "beta"] == 20
+    above = pairs.prob_above
+    assert above.loc["alpha", "gamma"] + above.loc["gamma", "alpha"] == pytest.approx(1.0)
+    assert np.isnan(above.loc["alpha", "alpha"])
 
 
-def test_category_matrices_come_from_that_categorys_battles(store, snapshot) -> None:
+def test_category_matrices_count_that_categorys_rated_battles(store, snapshot) -> None:
     view = data.category_view(snapshot, "nutrition")
-    pairs = data.pair_matrices(store, snapshot, view)
+    pairs = data.pair_matrices(snapshot, view)
     frame = all_battles(store)
     nutrition = frame[frame["category"] == "nutrition"]
     pair = nutrition[(nutrition["model_a"] == "alpha") & (nutrition["model_b"] == "gamma")]
     wins = (pair["winner"] == "model_a").sum() + 0.5 * pair["winner"].str.startswith("tie").sum()
     assert pairs.counts.loc["alpha", "gamma"] == len(pair) == pairs.counts.loc["gamma", "alpha"]
     assert pairs.observed.loc["alpha", "gamma"] == pytest.approx(wins / len(pair))
-    assert pairs.observed.loc["gamma", "alpha"] == pytest.approx(1 - wins / len(pair))
-    assert pairs.n_battles == view.n_battles and "counted from this category" in pairs.note
-    ratings = {r["model"]: r["rating"] for r in view.rows}
+    assert pairs.n_battles == view.n_battles == data.count_battles(
+        store, data.BattleFilter(data.snapshot_selection(snapshot, "nutrition")))
+    ratings = {r.model: r.rating for r in view.rows}
     expected = 1 / (1 + 10 ** ((ratings["gamma"] - ratings["alpha"]) / 400))
     assert pairs.predicted.loc["alpha", "gamma"] == pytest.approx(expected)
-    audience = data.pair_matrices(store, snapshot, data.category_view(snapshot, "audience:clinician"))
-    assert audience.n_battles == data.category_view(snapshot, "audience:clinician").n_battles == 21
+    audience = data.category_view(snapshot, "audience:clinician")
+    assert data.pair_matrices(snapshot, audience).n_battles == audience.n_battles == 21
+
+
+def test_head_to_head_on_the_dashboard_is_what_rate_compare_prints(snapshot) -> None:
+    view = data.category_view(snapshot, None)
+    duel = data.compare_models(snapshot, view, "alpha", "gamma")
+    assert duel.wins_a + duel.ties + duel.wins_b == 20 and duel.questions == 20
+    assert duel.prob_a_above == pytest.approx(view.pairwise.prob_above[0, 2])
+    assert duel.bootstrap == "question" and duel.rounds == 50
+
+
+def test_every_page_sees_only_the_snapshots_battles(tmp_path: Path) -> None:
+    synthetic = make_store(tmp_path, n_questions=12)
+    store = open_store(synthetic.url)
+    snapshot = data.newest_snapshot(store, "judge")
+    with store.transaction() as connection:  # judged after the snapshot: not part of it
+        row = connection.execute(select(battles).limit(1)).mappings().one()
+        connection.execute(battles.insert().values(**{**{k: v for k, v in row.items() if k != "id"},
+                                                      "dedup_key": "later", "winner": "model_b"}))
+    selection = data.snapshot_selection(snapshot, None)
+    assert data.count_battles(store, data.BattleFilter(selection)) == snapshot.report.n_battles == 36
+    assert len(json.loads(data.battles_download(store, selection, "json"))) == 36
+    assert int(data.length_win_table(store, selection)["battles"].sum()) <= 36
+    store.close()
 
 
 # --- explorer ---------------------------------------------------------------------------------
 
 
-def search(store, **kwargs) -> pd.DataFrame:
-    flt = data.BattleFilter(source="judge", judge_key=JUDGE_KEY, **kwargs)
+def search(store, category: str | None = None, **kwargs) -> pd.DataFrame:
+    flt = data.BattleFilter(data.BattleSelection("judge", JUDGE_KEY, view=category), **kwargs)
     found = data.search_battles(store, flt)
     assert data.count_battles(store, flt) == len(found) or len(found) == flt.limit
     return found
@@ -176,7 +217,7 @@ def test_explorer_filters(store, synthetic: Synthetic) -> None:
     assert len(search(store)) == 60
     assert list(search(store)["battle"]) == sorted(search(store)["battle"], reverse=True)
     assert len(search(store, limit=7)) == 7
-    assert data.count_battles(store, data.BattleFilter("judge", limit=7)) == 60
+    assert data.count_battles(store, data.BattleFilter(data.BattleSelection("judge"), limit=7)) == 60
     pair = search(store, model="gamma", opponent="alpha")
     assert len(pair) == 20 and set(zip(pair["model_a"], pair["model_b"])) == {("alpha", "gamma")}
     assert len(search(store, model="beta")) == 40
@@ -232,19 +273,19 @@ def test_battle_detail_shows_an_invalid_verdict(store, synthetic: Synthetic) -> 
 def test_length_table_counts_every_battle_of_unequal_length(store) -> None:
     frame = all_battles(store)
     unequal = int((frame["answer_a_len"] != frame["answer_b_len"]).sum())
-    table = data.length_win_table(store, "judge", JUDGE_KEY, None)
+    table = data.length_win_table(store, data.BattleSelection("judge", JUDGE_KEY))
     assert int(table["battles"].sum()) == unequal
     assert table["longer_wins"].between(0, 1).all()
     assert (table["bin_low"] < table["bin_high"]).all()
-    assert data.length_win_table(store, "judge", "no-such-key", None).empty
+    assert data.length_win_table(store, data.BattleSelection("judge", "no-such-key")).empty
 
 
 def test_invalid_judgments_and_diagnostic_rows(store, snapshot, synthetic: Synthetic) -> None:
     total, frame = data.invalid_judgments(store, JUDGE_KEY)
     assert total == 1 and list(frame["judgment"]) == list(synthetic.invalid_judgment_ids)
-    labels = [label for label, _value, _help in data.diagnostics_rows(snapshot.payload)]
+    labels = [label for label, _value, _help in data.diagnostics_rows(snapshot.report)]
     assert labels == ["First-position win share", "Order disagreement", "Length-win correlation", "Invalid verdicts"]
-    values = dict((label, value) for label, value, _ in data.diagnostics_rows(snapshot.payload))
+    values = dict((label, value) for label, value, _ in data.diagnostics_rows(snapshot.report))
     assert values["Invalid verdicts"] == f"1 of {6 * synthetic.n_questions}"
     assert values["First-position win share"].endswith("%")
 
@@ -267,11 +308,11 @@ def test_history_and_data_version_follow_new_snapshots(tmp_path: Path) -> None:
     store.close()
 
 
-def test_battle_downloads_can_be_imported_again(store, tmp_path: Path) -> None:
-    as_csv = data.battles_download(store, "judge", JUDGE_KEY, None, "csv").decode()
+def test_battle_downloads_can_be_imported_again(store, snapshot, tmp_path: Path) -> None:
+    as_csv = data.battles_download(store, data.snapshot_selection(snapshot, None), "csv").decode()
     rows = list(csv.DictReader(io.StringIO(as_csv)))
     assert len(rows) == 60 and list(rows[0]) == list(EXPORT_FIELDS)
-    as_json = json.loads(data.battles_download(store, "judge", JUDGE_KEY, "cardiology", "json"))
+    as_json = json.loads(data.battles_download(store, data.snapshot_selection(snapshot, "cardiology"), "json"))
     assert len(as_json) == 30 and {r["category"] for r in as_json} == {"cardiology"}
     (tmp_path / "battles.json").write_text(json.dumps(as_json))
     fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
@@ -281,5 +322,5 @@ def test_battle_downloads_can_be_imported_again(store, tmp_path: Path) -> None:
         assert connection.execute(select(func.count()).select_from(battles)).scalar_one() == 30
     fresh.close()
     with pytest.raises(data.ArenaError, match="csv or json"):
-        data.battles_download(store, "judge", JUDGE_KEY, None, "xml")
+        data.battles_download(store, data.snapshot_selection(snapshot, None), "xml")
 

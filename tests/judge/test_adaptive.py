@@ -69,7 +69,7 @@ def ranking_of(models: list[str], battles: list[Battle]) -> list[str]:
             np.array([score[b.winner] for b in battles]),
             len(models),
         )
-    ).theta
+    )
     return [models[k] for k in np.argsort(-theta, kind="stable")]
 
 

@@ -1,4 +1,4 @@
-"""The rating payload, per-category fits, judge diagnostics and snapshots (stored once, reused)."""
+"""The typed report: boards, flags, views, style control, head to head, JSON, snapshots."""
 
 from __future__ import annotations
 
@@ -10,172 +10,235 @@ import pytest
 
 from arena.config import load_config
 from arena.errors import ArenaError
-from arena.ratings.data import BattleSet, battles_fingerprint, load_battles
+from arena.ratings.build import RatingOptions, build_report
+from arena.ratings.compare import head_to_head, sign_test
+from arena.ratings.data import SAFETY_VIEW, BattleSelection
 from arena.ratings.rate import RateRequest, run_rate
-from arena.ratings.report import Anchor, build_payload, latest_snapshot, snapshot_history
-from tests.ratings.store_helpers import (
-    add_imported_battles,
-    add_judged_battle,
-    add_questions,
-    fake_judge_stage,
-    new_store,
-    write_project,
+from arena.ratings.report import (
+    FLAG_FEW_BATTLES,
+    FLAG_SEPARATE,
+    FLAG_UNDEFEATED,
+    NO_DIAGNOSTICS,
+    Anchor,
+    RatingParams,
+    RatingReport,
+    ReportVersionError,
 )
-from tests.ratings.synthetic import battle_frame, draw_battles
+from arena.ratings.snapshots import latest_snapshot, snapshot_history
+from tests.ratings.store_helpers import JudgedStore, fake_judge_stage, question_rows, write_project
+from tests.ratings.synthetic import battle_set_of, draw_battles
 
-ROW_KEYS = {"model", "rating", "ci_low", "ci_high", "rank", "rank_ci_low", "rank_ci_high", "battles",
-            "win_rate", "online_elo", "rating_lc", "ci_low_lc", "ci_high_lc"}
 NAMES = ["alpha", "beta", "gamma", "delta"]
 
 
-def synthetic_set(n: int = 2000, seed: int = 0, **columns: object) -> BattleSet:
+def params(options: RatingOptions) -> RatingParams:
+    return RatingParams(bootstrap=options.bootstrap, bootstrap_rounds=options.rounds, seed=options.seed,
+                        anchor=options.anchor, style=options.style, min_category_battles=options.min_category_battles,
+                        min_model_battles=options.min_model_battles, prior_sd_elo=1000.0, answer_set=None,
+                        configured_models=None)
+
+
+def report_of(bs, **kwargs) -> RatingReport:  # type: ignore[no-untyped-def]
+    options = RatingOptions(**{"rounds": 100, **kwargs})
+    return build_report(bs, options, params(options), selection=BattleSelection("test"), diagnostics=NO_DIAGNOSTICS)
+
+
+def synthetic(n: int = 2000, seed: int = 0, **columns: object):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
     a, b, score = draw_battles(np.array([-100.0, 0.0, 50.0, 150.0]), n, rng)
-    return BattleSet.from_frame(battle_frame(NAMES, a, b, score, **columns))
+    return battle_set_of(NAMES, a, b, score, **columns)
 
 
-def test_payload_has_the_contract_keys_and_finite_numbers() -> None:
+def test_board_rows_are_best_first_with_intervals_and_a_json_round_trip() -> None:
     rng = np.random.default_rng(1)
-    bs = synthetic_set(answer_a_len=rng.integers(100, 900, 2000), answer_b_len=rng.integers(100, 900, 2000),
-                       category=["cardiology"] * 1990 + ["ent"] * 10)
-    payload = build_payload(bs, source="import:x", bootstrap_rounds=200, min_category_battles=50)
-    for key in ("method", "n_battles", "bootstrap_rounds", "anchor", "source", "judge_key", "leaderboard",
-                "win_rate_observed", "win_prob_predicted", "battle_counts", "categories", "length_control",
-                "diagnostics"):
-        assert key in payload
-    assert payload["method"] == "bradley-terry" and payload["n_battles"] == 2000
-    rows = payload["leaderboard"]
-    assert [r["model"] for r in rows] == ["delta", "gamma", "beta", "alpha"]
-    assert all(set(r) >= ROW_KEYS for r in rows)
-    assert [r["rating"] for r in rows] == sorted((r["rating"] for r in rows), reverse=True)
-    assert np.mean([r["rating"] for r in rows]) == pytest.approx(1000.0)
-    assert all(r["ci_low"] <= r["rating"] <= r["ci_high"] for r in rows)
-    assert sum(r["battles"] for r in rows) == 4000
-    assert payload["battle_counts"]["alpha"]["beta"] == payload["battle_counts"]["beta"]["alpha"] > 0
-    observed = payload["win_rate_observed"]
-    assert observed["alpha"]["beta"] + observed["beta"]["alpha"] == pytest.approx(1.0)
-    predicted = payload["win_prob_predicted"]
-    assert predicted["delta"]["alpha"] + predicted["alpha"]["delta"] == pytest.approx(1.0)
-    assert payload["length_control"]["coefficient"] is not None
-    assert payload["categories"]["cardiology"]["status"] == "ok"
-    assert payload["categories"]["ent"] == {"status": "too_few_battles", "n_battles": 10, "min_battles": 50,
-                                             "leaderboard": []}
-    json.dumps(payload, allow_nan=False)  # no NaN or inf anywhere
+    n = 2000
+    style = rng.integers(0, 600, (n, 4)).astype(float)
+    bs = synthetic(n, style_a=style, style_b=rng.integers(0, 600, (n, 4)).astype(float),
+                   question_id=[f"q{k % 200}" for k in range(n)],
+                   category=["cardiology"] * 1990 + ["ent"] * 10,
+                   question_info={f"q{k}": ("patient" if k % 2 else "clinician", k % 10 == 0) for k in range(200)})
+    report = report_of(bs, min_category_battles=50)
+    rows = report.board.rows
+    assert [r.model for r in rows] == ["delta", "gamma", "beta", "alpha"]
+    assert np.mean([r.rating for r in rows]) == pytest.approx(1000.0)
+    assert all(r.ci_low <= r.rating <= r.ci_high for r in rows)
+    assert sum(r.battles for r in rows) == 2 * n and report.board.n_questions == 200
+    assert all(r.online_elo is not None and r.rating_sc is not None for r in rows)
+    assert report.board.style.status == "ok" and len(report.board.style.coefficients) == 4
+    pairwise = report.board.pairwise
+    i, j = pairwise.index("alpha"), pairwise.index("beta")
+    assert pairwise.battles[i, j] == pairwise.battles[j, i] > 0
+    assert pairwise.observed()[i, j] + pairwise.observed()[j, i] == pytest.approx(1.0)
+    assert pairwise.prob_above[i, j] + pairwise.prob_above[j, i] == pytest.approx(1.0)
+    assert pairwise.questions[i, j] <= 200
+    assert report.view_names == ["cardiology", "ent", "audience:clinician", "audience:patient", SAFETY_VIEW]
+    assert report.view("ent").status == "too_few_battles" and report.view("ent").rows == ()
+    assert report.view(SAFETY_VIEW).n_battles == 200 and report.view(SAFETY_VIEW).ok
+    assert report.view("cardiology").style is None  # style control is fitted on the overall board
+    text = json.dumps(report.to_json(), allow_nan=False)  # no NaN or inf anywhere
+    again = RatingReport.from_json(json.loads(text))
+    assert again.to_json() == report.to_json()
+    assert again.params == report.params and again.board.rows == report.board.rows
+
+
+def test_another_payload_version_is_refused() -> None:
+    data = report_of(synthetic(300)).to_json()
+    with pytest.raises(ReportVersionError, match="arena rate"):
+        RatingReport.from_json({**data, "version": 1})
 
 
 def test_anchor_pins_the_model_with_a_zero_width_interval() -> None:
-    payload = build_payload(synthetic_set(), source="s", bootstrap_rounds=100, anchor=Anchor("beta", 1200.0))
-    beta = next(r for r in payload["leaderboard"] if r["model"] == "beta")
-    assert beta["rating"] == pytest.approx(1200.0)
-    assert beta["ci_low"] == pytest.approx(1200.0) and beta["ci_high"] == pytest.approx(1200.0)
-    assert payload["anchor"] == {"model": "beta", "rating": 1200.0}
+    report = report_of(synthetic(), anchor=Anchor("beta", 1200.0))
+    beta = report.board.row("beta")
+    assert beta.rating == pytest.approx(1200.0) and beta.ci_low == pytest.approx(1200.0) == beta.ci_high
     with pytest.raises(ArenaError, match="omega"):
-        build_payload(synthetic_set(), source="s", bootstrap_rounds=10, anchor=Anchor("omega", 1000.0))
+        report_of(synthetic(), anchor=Anchor("omega", 1000.0))
     with pytest.raises(ArenaError, match="MODEL=RATING"):
         Anchor.parse("beta")
     assert Anchor.parse("org/model-1=1114.5") == Anchor("org/model-1", 1114.5)
 
 
-def test_never_lost_model_gets_a_note_not_a_nan() -> None:
-    frame = battle_frame(["champ", "b", "c"], np.array([0, 0, 1, 2, 1]), np.array([1, 2, 2, 1, 0]),
-                         np.array([1.0, 1.0, 1.0, 1.0, 0.0]))
-    payload = build_payload(BattleSet.from_frame(frame), source="s", bootstrap_rounds=50)
-    json.dumps(payload, allow_nan=False)
-    assert any("never lost: champ" in note and "virtual tie" in note for note in payload["notes"])
-    assert payload["leaderboard"][0]["model"] == "champ"
+def test_flags_name_provisional_undefeated_and_incomparable_models() -> None:
+    # champ beats b and c every time; d and e only ever met each other
+    a = np.array([0] * 40 + [1] * 30 + [3] * 4)
+    b = np.array([1] * 20 + [2] * 20 + [2] * 30 + [4] * 4)
+    score = np.array([1.0] * 40 + [1.0, 0.0] * 15 + [1.0, 0.0, 0.5, 1.0])
+    report = report_of(battle_set_of(["champ", "b", "c", "d", "e"], a, b, score), min_model_battles=10)
+    board = report.board
+    assert FLAG_UNDEFEATED in board.row("champ").flags
+    assert board.row("d").flags == (FLAG_FEW_BATTLES, FLAG_SEPARATE) and board.row("d").group == 2
+    assert board.row("b").group == 1 and FLAG_SEPARATE not in board.row("b").flags
+    assert board.groups == (("b", "c", "champ"), ("d", "e"))
+    assert any("2 parts" in note and "{d, e}" in note for note in board.notes)
+    assert all(np.isfinite([r.rating, r.ci_low, r.ci_high]).all() for r in board.rows)
 
 
 def test_one_model_or_no_battles_is_a_clear_error() -> None:
-    frame = battle_frame(["solo", "other"], np.array([0]), np.array([1]), np.array([1.0]))
-    solo = BattleSet.from_frame(frame).subset(np.array([False]))
+    bs = battle_set_of(["solo", "other"], np.array([0]), np.array([1]), np.array([1.0]))
     with pytest.raises(ArenaError, match="no battles"):
-        build_payload(solo, source="s", bootstrap_rounds=10)
+        report_of(bs.subset(np.array([False])))
 
 
-def test_category_of_one_model_is_too_few() -> None:
-    bs = synthetic_set(200, category=["x"] * 200)
-    payload = build_payload(bs, source="s", bootstrap_rounds=20, min_category_battles=500)
-    assert payload["categories"]["x"]["status"] == "too_few_battles"
+def test_head_to_head_record_sign_test_and_probability() -> None:
+    report = report_of(synthetic(3000, question_id=[f"q{k % 300}" for k in range(3000)]))
+    duel = head_to_head(report.board, "delta", "alpha", "question", 100)
+    pairwise = report.board.pairwise
+    i, j = pairwise.index("delta"), pairwise.index("alpha")
+    assert (duel.wins_a, duel.wins_b, duel.ties) == (pairwise.wins[i, j], pairwise.wins[j, i], pairwise.ties[i, j])
+    assert duel.prob_a_above == 1.0 and duel.sign_test_p < 1e-6 and 0 < duel.questions <= 300
+    assert sign_test(5, 5) == 1.0 and sign_test(0, 0) is None
+    assert sign_test(9, 1) == pytest.approx(0.021484375)  # 2 * (1 + 10) / 1024
+    assert "P(delta rated above alpha) = 1.000" in "\n".join(duel.lines())
+    with pytest.raises(ArenaError, match="nobody"):
+        head_to_head(report.board, "delta", "nobody", "question", 100)
 
 
-def store_with_judged_battles(tmp_path: Path, judge_key: str = "key1") -> None:
-    store = new_store(tmp_path)
-    add_questions(store, [("q1", "cardiology", "patient"), ("q2", "oncology", "clinician")])
+def judged_project(tmp_path: Path, n_questions: int = 30) -> Path:
+    """Three models, every pair judged on every question (mostly m3 > m2 > m1), one invalid judgment."""
+    config = write_project(tmp_path, ["m1", "m2", "m3"], question_rows(n_questions, ("cardiology", "oncology")))
+    store = JudgedStore(config)
     rng = np.random.default_rng(3)
-    models = ["m1", "m2", "m3"]
-    for k in range(60):
-        x, y = rng.choice(3, 2, replace=False)
-        verdicts = [("A", "B"), ("B", "A"), ("A", "A"), ("B", "B")][k % 4]
-        if k % 3 == 0:  # the better-numbered model wins in both orders
-            verdicts = ("A", "B") if x > y else ("B", "A")
-        add_judged_battle(store, judge_key, models[x], models[y], *verdicts, question_id=f"q{1 + k % 2}",
-                          category="cardiology" if k % 2 == 0 else "oncology", tstamp=float(k))
-    add_judged_battle(store, judge_key, "m1", "m2", None, "A", tstamp=100.0)  # invalid: no battle
+    for k in range(1, n_questions + 1):
+        for x, y in (("m1", "m2"), ("m1", "m3"), ("m2", "m3")):
+            better_second = rng.random() < 0.75
+            verdicts = [("B", "A"), ("A", "B"), ("A", "A")][0 if better_second else int(rng.integers(1, 3))]
+            store.battle("key1", x, y, *verdicts, question_id=f"q{k}")
+    store.battle("key1", "m1", "m2", None, "A", question_id="q1",
+                 answer_a=store.answer("m1", "q1", fingerprint="old"))  # an invalid judgment: no battle
     store.close()
+    return config
 
 
-def test_judge_diagnostics_from_both_orders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store_with_judged_battles(tmp_path)
+def test_judge_diagnostics_from_the_battles_two_verdicts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_judge_stage(monkeypatch, "key1")
-    config = load_config(write_project(tmp_path, ["m1", "m2", "m3"]))
+    config = load_config(judged_project(tmp_path))
     result = run_rate(config, RateRequest(bootstrap_rounds=50, min_category_battles=10))
-    payload = result.snapshot.payload
-    diagnostics = payload["diagnostics"]
-    store = new_store(tmp_path)
-    frame = load_battles(store, "judge", "key1")
-    store.close()
-    ties = (frame["winner"] == "tie").mean()
-    assert diagnostics["order_disagreement"] == pytest.approx(ties)
-    assert 0.0 < diagnostics["first_position_share"] < 1.0
-    assert diagnostics["invalid_verdicts"] == 1 and diagnostics["judgments"] == 122
+    report = result.snapshot.report
+    board = report.board
+    ties = sum(int(board.pairwise.ties[i, j]) for i in range(3) for j in range(i + 1, 3))
+    assert report.diagnostics.order_disagreement == pytest.approx(ties / board.n_battles)
+    # decisive battles name each position once; a tie here is always "AA": first position twice
+    assert report.diagnostics.first_position_share == pytest.approx(0.5 + ties / (2 * board.n_battles))
+    assert report.diagnostics.invalid_verdicts == 1 and report.diagnostics.judgments == 2 * 90 + 2
     assert result.snapshot.rubric == "medical@1.0" and result.snapshot.judge == "prometheus-test"
-    assert set(payload["categories"]) == {"cardiology", "oncology", "audience:patient", "audience:clinician"}
-    assert payload["categories"]["audience:patient"]["n_battles"] == 30
+    assert report.view_names == ["cardiology", "oncology", "audience:clinician", "audience:patient"]
+    assert report.view("audience:clinician").n_battles == 30
 
 
-def test_snapshot_stored_once_and_reused_until_battles_change(
+def test_snapshot_stored_once_and_reused_until_battles_or_parameters_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store_with_judged_battles(tmp_path)
     fake_judge_stage(monkeypatch, "key1")
-    config = load_config(write_project(tmp_path, ["m1", "m2", "m3"]))
+    config = load_config(judged_project(tmp_path))
     first = run_rate(config, RateRequest(bootstrap_rounds=50))
     again = run_rate(config, RateRequest(bootstrap_rounds=50))
     assert not first.reused and again.reused and again.snapshot.id == first.snapshot.id
-    other_params = run_rate(config, RateRequest(bootstrap_rounds=60))
-    assert not other_params.reused
-    store = new_store(tmp_path)
-    add_judged_battle(store, "key1", "m3", "m1", "A", "B", tstamp=200.0)
-    add_judged_battle(store, "key2", "m3", "m1", "A", "B", tstamp=201.0)  # another judge: not rated
+    assert run_rate(config, RateRequest(bootstrap_rounds=50, compare=("m1", "m2"))).reused  # --compare only prints
+    for changed in (RateRequest(bootstrap_rounds=60), RateRequest(bootstrap_rounds=50, bootstrap="battle"),
+                    RateRequest(bootstrap_rounds=50, style=("tokens",)), RateRequest(bootstrap_rounds=50)):
+        assert not run_rate(config, changed).reused  # each differs from the latest snapshot
+    store = JudgedStore(config.path)
+    store.answer("m1", "q2", fingerprint="from-older-settings")  # an answer in no rated battle
     store.close()
-    changed = run_rate(config, RateRequest(bootstrap_rounds=60))
-    assert not changed.reused and changed.snapshot.payload["n_battles"] == first.snapshot.payload["n_battles"] + 1
-    store = new_store(tmp_path)
-    history = snapshot_history(store, "judge")
-    latest = latest_snapshot(store, "judge")
+    assert run_rate(config, RateRequest(bootstrap_rounds=50)).reused
+    store = JudgedStore(config.path)
+    store.battle("key2", "m3", "m1", "A", "B", question_id="q1")  # another judge: not rated
     store.close()
-    assert [s.id for s in history] == [first.snapshot.id, other_params.snapshot.id, changed.snapshot.id]
-    assert latest is not None and latest.id == changed.snapshot.id and latest.judge_key == "key1"
+    assert run_rate(config, RateRequest(bootstrap_rounds=50)).reused
+    opened = JudgedStore(config.path)
+    history = snapshot_history(opened.store, "judge")
+    latest = latest_snapshot(opened.store, "judge")
+    opened.close()
+    assert history[0].id == first.snapshot.id and len(history) == 5
+    assert latest is not None and latest.id == history[-1].id and latest.judge_key == "key1"
 
 
-def test_rating_a_source_with_no_battles_names_the_sources(tmp_path: Path) -> None:
-    store = new_store(tmp_path)
-    add_imported_battles(store, "import:crowd", [{"model_a": "a", "model_b": "b", "winner": "tie"}])
+def test_an_unchanged_store_is_reused_without_reading_a_battle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import arena.ratings.rate as rate_module
+    from arena.store import battles, questions
+
+    fake_judge_stage(monkeypatch, "key1")
+    config = load_config(judged_project(tmp_path))
+    first = run_rate(config, RateRequest(bootstrap_rounds=30))
+    real_load = rate_module.load_battles
+
+    def must_not_load(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("battles were read")
+
+    monkeypatch.setattr(rate_module, "load_battles", must_not_load)
+    again = run_rate(config, RateRequest(bootstrap_rounds=30))
+    assert again.reused and again.snapshot.id == first.snapshot.id
+    monkeypatch.setattr(rate_module, "load_battles", real_load)
+    store = JudgedStore(config.path)
+    with store.store.transaction() as connection:  # a question becomes safety-critical: the views change
+        connection.execute(questions.update().where(questions.c.id == "q3").values(safety_critical=True))
     store.close()
-    config = load_config(write_project(tmp_path, ["a"]))
-    with pytest.raises(ArenaError, match="import:crowd"):
-        run_rate(config, RateRequest(source="import:other", bootstrap_rounds=5))
-    with pytest.raises(ArenaError, match="only one model|at least two"):
-        store = new_store(tmp_path)
-        add_imported_battles(store, "import:solo", [{"model_a": "a", "model_b": "a", "winner": "tie"}])
-        store.close()
-        run_rate(config, RateRequest(source="import:solo", bootstrap_rounds=5))
+    flagged = run_rate(config, RateRequest(bootstrap_rounds=30))
+    assert not flagged.reused and flagged.snapshot.report.view(SAFETY_VIEW).n_battles == 3
+    store = JudgedStore(config.path)
+    with store.store.transaction() as connection:  # the newest battle deleted and judged again, same id
+        newest = connection.execute(battles.select().order_by(battles.c.id.desc()).limit(1)).mappings().one()
+        connection.execute(battles.delete().where(battles.c.id == newest["id"]))
+        connection.execute(battles.insert().values({**newest, "tstamp": newest["tstamp"] + 1.0}))
+    store.close()
+    assert not run_rate(config, RateRequest(bootstrap_rounds=30)).reused
 
 
-def test_fingerprint_changes_with_content_and_order() -> None:
-    frame = battle_frame(NAMES, np.array([0, 1]), np.array([1, 2]), np.array([1.0, 0.5]))
-    assert battles_fingerprint(frame) == battles_fingerprint(frame.copy())
-    changed = frame.copy()
-    changed.loc[0, "winner"] = "model_b"
-    assert battles_fingerprint(changed) != battles_fingerprint(frame)
-    assert battles_fingerprint(frame.iloc[::-1]) != battles_fingerprint(frame)
+def test_snapshots_of_the_earlier_method_are_kept_but_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arena import dashboard_data
+    from arena.ratings.snapshots import older_snapshots
+    from arena.store import snapshots, utcnow
+
+    fake_judge_stage(monkeypatch, "key1")
+    config = load_config(judged_project(tmp_path))
+    store = JudgedStore(config.path)
+    with store.store.transaction() as connection:  # what release 1 stored: another method and payload
+        connection.execute(snapshots.insert().values(
+            created_at=utcnow(), battles_fingerprint="old", source="judge", category=None, judge="j",
+            judge_key="key1", rubric="r", method="bradley-terry", payload={"version": 1, "leaderboard": []}))
+    assert latest_snapshot(store.store, "judge") is None and older_snapshots(store.store) == 1
+    guide = dashboard_data.progress_guide(store.store, config.path)
+    assert "earlier version of the rating method" in guide.message and guide.commands[0].startswith("arena rate")
+    store.close()
+    result = run_rate(config, RateRequest(bootstrap_rounds=20))
+    assert not result.reused and result.snapshot.method == "bradley-terry/2"
