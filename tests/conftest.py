@@ -29,6 +29,8 @@ from arena.tinymodels import build_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("ARENA_TEST_CACHE", REPO / ".arena-cache"))
+# The `arena` console script of the interpreter running the tests (any worktree or venv).
+ARENA_SCRIPT = Path(sys.executable).parent / "arena"
 SERVER_START_TIMEOUT_S = 300
 
 

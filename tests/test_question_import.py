@@ -22,8 +22,8 @@ from arena.question_import import (
     write_questions,
 )
 from arena.questions import load_questions
+from tests.conftest import ARENA_SCRIPT
 
-REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
@@ -330,7 +330,7 @@ def test_nothing_importable_is_an_error(tmp_path: Path) -> None:
 def test_missing_source_exits_non_zero_with_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     proc = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "arena"), "questions", "import", str(missing), "--format", "medquad",
+        [str(ARENA_SCRIPT), "questions", "import", str(missing), "--format", "medquad",
          "--out", str(tmp_path / "o.jsonl")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {missing}: source not found"
