@@ -22,7 +22,8 @@ from arena.backends.base import GenerationResult
 from arena.config import ArenaConfig, ModelConfig
 from arena.fingerprint import FINGERPRINT_LENGTH
 from arena.questions import Question
-from arena.store import Store, answers, battles, judgments, questions, utcnow
+from arena.store.engine import Store, utcnow
+from arena.store.schema import answers, battles, judgments, questions
 
 
 @dataclass(frozen=True)

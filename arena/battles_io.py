@@ -38,7 +38,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from arena.answer_style import STYLE_NAMES
 from arena.errors import DataError
-from arena.store import BATTLE_VERDICTS, BATTLE_WINNERS, Store, answers, battles
+from arena.store.engine import Store
+from arena.store.schema import BATTLE_VERDICTS, BATTLE_WINNERS, answers, battles
 
 WINNERS = BATTLE_WINNERS
 VERDICTS = BATTLE_VERDICTS

@@ -409,7 +409,7 @@ def battles_export(
     from arena.battles_io import EXPORT_FORMATS, export_battles
     from arena.config import load_config
     from arena.ratings.rate import resolve_judge_key
-    from arena.store import open_store
+    from arena.store.engine import open_store
 
     if fmt not in EXPORT_FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(EXPORT_FORMATS)}", param_hint="--format")
@@ -441,7 +441,7 @@ def battles_import(
     from arena.battles_io import IMPORT_FORMATS, import_battles
     from arena.config import load_config
     from arena.errors import DataError
-    from arena.store import open_store
+    from arena.store.engine import open_store
 
     if fmt is not None and fmt not in IMPORT_FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(IMPORT_FORMATS)}", param_hint="--format")

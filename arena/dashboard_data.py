@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, event, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from arena.battles_io import export_rows, write_battles
@@ -32,12 +32,11 @@ from arena.ratings.data import AUDIENCE_PREFIX, SAFETY_VIEW, WINNER_SCORE, Battl
 from arena.ratings.render import flags_text, interval_method
 from arena.ratings.report import FLAG_HELP, METHOD, Board, ModelRow, RatingReport
 from arena.ratings.snapshots import Snapshot, latest_snapshot, older_snapshots, snapshot_history
-from arena.store import (
-    Store,
+from arena.store.engine import Store, open_read_only
+from arena.store.schema import (
     answers,
     battles,
     judgments,
-    open_store,
     questions,
     snapshots,
     validation_items,
@@ -65,21 +64,6 @@ class Guide:
 class Project:
     config: ArenaConfig
     store: Store
-
-
-def _query_only(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA query_only=ON")
-    cursor.close()
-
-
-def open_read_only(url: str) -> Store:
-    """The store opened for reading; SQLite connections also refuse writes (PRAGMA query_only)."""
-    store = open_store(url, read_only=True)
-    if store.engine.dialect.name == "sqlite":
-        event.listen(store.engine, "connect", _query_only)
-        store.engine.dispose()  # connections made before the listener are dropped
-    return store
 
 
 def with_config_flag(command: str, config_path: Path | None) -> str:

@@ -41,7 +41,8 @@ from arena.backends.base import GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, ModelConfig
 from arena.errors import ArenaError, StoreError
 from arena.questions import Question, load_questions
-from arena.store import GroupCommitThread, Store, open_store
+from arena.store.commit import GroupCommitThread
+from arena.store.engine import Store, open_store
 
 MAX_ERRORS_SHOWN = 5
 

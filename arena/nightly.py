@@ -31,22 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+from arena import testing
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
-from arena.runlock import RunLock, run_lock
-from arena.store import Store, open_store, utcnow
+from arena.store.runlock import RunLock, run_lock
+from arena.store.engine import Store, open_store, utcnow
 
 if TYPE_CHECKING:  # the ratings stage is imported by the stage that runs it
     from arena.ratings.report import RatingReport
 
 Status = Literal["ok", "partial", "failed", "skipped"]
-
-# Test-only: `ARENA_TEST_PAUSE_AT=POINT[@N]` makes a run announce "nightly: paused at POINT" on
-# stderr and sleep there, so tests can SIGKILL it at an exact moment. POINT is a stage name
-# (before the stage starts), `write:FILE` (an export written but not yet moved into place), or
-# `insert:TABLE` (after the Nth insert into TABLE, inside its uncommitted transaction).
-PAUSE_ENV = "ARENA_TEST_PAUSE_AT"
-
 
 @dataclass
 class StageOutcome:
@@ -149,7 +143,6 @@ def run_nightly(config: ArenaConfig, stages: Iterable[Stage] | None = None,
     """
     out = out or sys.stdout
     stages = list(stages) if stages is not None else default_stages()
-    install_pause_hook()
     check_writable(config.nightly.log_file)
     store = open_store(config.storage_url)
     try:
@@ -209,7 +202,7 @@ def _run_stage(context: RunContext, stage: Stage, report: NightlyReport) -> Stag
     if blocked:
         return StageResult(context.run_id, stage.name, "skipped", started_at, 0.0,
                            summary=f"not run: {', '.join(blocked)} did not finish")
-    pause_point(stage.name)
+    testing.pause_point(stage.name)
     clock = time.monotonic()
     try:
         outcome = stage.run(context)
@@ -224,45 +217,6 @@ def _run_stage(context: RunContext, stage: Stage, report: NightlyReport) -> Stag
     return StageResult(context.run_id, stage.name, "partial" if outcome.partial else "ok",
                        started_at, time.monotonic() - clock, counts=outcome.counts,
                        summary=outcome.summary, skipped=outcome.skipped)
-
-
-def pause_point(name: str) -> None:
-    """The test hook of PAUSE_ENV at a named point; does nothing unless the variable names it."""
-    point, count = _pause_wanted()
-    if point == name and count == 1:
-        _pause(name)
-
-
-def _pause_wanted() -> tuple[str, int]:
-    point, _, count = os.environ.get(PAUSE_ENV, "").partition("@")
-    return point, int(count or 1)
-
-
-def _pause(name: str) -> None:
-    print(f"nightly: paused at {name}", file=sys.stderr, flush=True)
-    time.sleep(3600)
-
-
-def install_pause_hook() -> None:
-    """`ARENA_TEST_PAUSE_AT=insert:TABLE@N`: pause right after the Nth INSERT into TABLE, before
-    its transaction commits, in any of the stages' store connections (tests kill the run there)."""
-    point, count = _pause_wanted()
-    if not point.startswith("insert:"):
-        return
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    table = point.removeprefix("insert:")
-    seen = 0
-
-    def after_execute(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        nonlocal seen
-        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()} "):
-            seen += 1
-            if seen == count:
-                _pause(point)
-
-    event.listen(Engine, "after_cursor_execute", after_execute)
 
 
 # --- the structured log and atomic files -----------------------------------------------------
@@ -296,7 +250,7 @@ def write_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        pause_point(f"write:{path.name}")
+        testing.pause_point(f"write:{path.name}")
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -345,7 +299,7 @@ def stage_questions(context: RunContext) -> StageOutcome:
 
     from arena.answers import sync_questions
     from arena.questions import load_questions
-    from arena.store import questions
+    from arena.store.schema import questions
 
     loaded = load_questions(context.config.questions)
     with context.store.connect() as connection:

@@ -42,7 +42,8 @@ from arena.ratings.data import (  # noqa: E402
 from arena.ratings.diagnostics import judge_diagnostics  # noqa: E402
 from arena.ratings.report import RatingParams  # noqa: E402
 from arena.ratings.snapshots import save_snapshot  # noqa: E402
-from arena.store import answers, battles, judgments, open_store, questions, utcnow  # noqa: E402
+from arena.store.engine import open_store, utcnow  # noqa: E402
+from arena.store.schema import answers, battles, judgments, questions  # noqa: E402
 
 JUDGE_KEY = "benchjudgekey000"
 WORDS = ("patient symptoms dose treatment risk blood pressure chest pain doctor emergency "

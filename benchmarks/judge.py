@@ -34,7 +34,7 @@ from arena.answers import answer_fingerprint, insert_answer, sync_questions  # n
 from arena.backends.base import GenerationRequest, GenerationResult  # noqa: E402
 from arena.config import ArenaConfig, load_config  # noqa: E402
 from arena.questions import load_questions  # noqa: E402
-from arena.store import open_store  # noqa: E402
+from arena.store.engine import open_store  # noqa: E402
 from arena.tinymodels import build_tiny_model  # noqa: E402
 
 CACHE = REPO / ".arena-cache"

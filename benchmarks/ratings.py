@@ -115,7 +115,7 @@ def kernel(config_path: Path, rounds: int) -> None:
     from arena.ratings.build import RatingOptions, build_report, rate_board
     from arena.ratings.data import BattleSelection, load_battles
     from arena.ratings.report import NO_DIAGNOSTICS, RatingParams
-    from arena.store import open_store
+    from arena.store.engine import open_store
 
     config = load_config(config_path)
     store = open_store(config.storage_url, create=False)

@@ -18,7 +18,7 @@ import streamlit as st
 
 from arena import dashboard_data as data
 from arena.config import ArenaConfig
-from arena.store import Store
+from arena.store.engine import Store
 
 CONFIG_ENV = "ARENA_CONFIG"
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from arena.battles_io import BATTLE_FIELDS, OPTIONAL_FIELDS, export_battles, import_battles
 from arena.cli import app
 from arena.errors import ArenaError, DataError
-from arena.store import battles
+from arena.store.schema import battles
 from tests.ratings.store_helpers import new_store, write_project
 
 ROWS = [

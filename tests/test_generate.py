@@ -17,7 +17,8 @@ from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import BackendError, ConfigError
 from arena.generate import run_generate
 from arena.questions import load_questions
-from arena.store import answers, battles, judgments, open_store, questions, utcnow
+from arena.store.engine import open_store, utcnow
+from arena.store.schema import answers, battles, judgments, questions
 
 
 class ScriptedBackend:

@@ -4,7 +4,7 @@ Each candidate model is a scripted OpenAI-compatible server of its own (answers 
 lengths, so the ratings have an order), and the judge is the scripted Prometheus-style judge
 that prefers the longer answer. Every generation request is counted, so "zero model calls"
 is checked on the servers themselves. Kill tests run `arena nightly` as a real subprocess and
-SIGKILL it at exact points (see `ARENA_TEST_PAUSE_AT` in arena/nightly.py).
+SIGKILL it at exact points (see `ARENA_TEST_PAUSE_AT` in arena/testing.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select, text, update
 
 from arena.errors import StoreError
-from arena.store import SCHEMA_VERSION, answers, meta, open_store, utcnow
+from arena.store.engine import open_store, utcnow
+from arena.store.schema import SCHEMA_VERSION, answers, meta
 
 
 def url(path: Path) -> str:

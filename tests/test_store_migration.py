@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from arena.answer_style import answer_style
-from arena.store import SCHEMA_VERSION, answers, battles, meta, open_store
+from arena.store.engine import open_store
+from arena.store.schema import SCHEMA_VERSION, answers, battles, meta
 from tests.ratings.store_helpers import add_imported_battles, add_judged_battle, new_store
 
 NEW_BATTLE_COLUMNS = ("answer_a_id", "answer_b_id", "verdicts", "answer_a_tokens", "answer_b_tokens",

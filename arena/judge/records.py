@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from arena.store import Store, battles, judgments
+from arena.store.engine import Store
+from arena.store.schema import battles, judgments
 
 JUDGE_SOURCE = "judge"
 

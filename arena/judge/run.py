@@ -55,7 +55,8 @@ from arena.judge.truncate import (
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
 from arena.judge.writer import Finished, JudgmentWriter, battle_row
 from arena.questions import Question, load_questions
-from arena.store import Store, battles, open_store
+from arena.store.engine import Store, open_store
+from arena.store.schema import battles
 
 log = logging.getLogger(__name__)
 

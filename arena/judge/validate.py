@@ -49,15 +49,9 @@ from arena.judge.truncate import (
 from arena.judge.validation_data import Dataset, LabelledPair, read_dataset
 from arena.judge.validation_report import BOOTSTRAP_ROUNDS, JudgedPair, ValidationReport, build_report
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
-from arena.store import (
-    GroupCommitThread,
-    Store,
-    open_store,
-    utcnow,
-    validation_items,
-    validation_judgments,
-    write_failed,
-)
+from arena.store.commit import GroupCommitThread
+from arena.store.engine import Store, open_store, utcnow, write_failed
+from arena.store.schema import validation_items, validation_judgments
 
 log = logging.getLogger(__name__)
 

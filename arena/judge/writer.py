@@ -18,7 +18,9 @@ from sqlalchemy.exc import DatabaseError
 
 from arena.judge.pairs import ORDERS, Order, battle_winner
 from arena.judge.records import JUDGE_SOURCE, battle_dedup_key
-from arena.store import GroupCommitThread, Store, battles, judgments, utcnow, write_failed
+from arena.store.commit import GroupCommitThread
+from arena.store.engine import Store, utcnow, write_failed
+from arena.store.schema import battles, judgments
 
 
 @dataclass

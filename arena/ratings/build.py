@@ -62,7 +62,7 @@ from arena.ratings.style import (
     fit_style,
     normalised_difference,
 )
-from arena.store import utcnow
+from arena.store.engine import utcnow
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from arena.answer_style import STYLE_NAMES
 from arena.errors import ArenaError
 from arena.battles_io import JUDGE_SOURCE
-from arena.store import BATTLE_VERDICTS, BATTLE_WINNERS, Store, answers, battles, questions, rated_answers
+from arena.store.engine import Store
+from arena.store.schema import (
+    BATTLE_VERDICTS,
+    BATTLE_WINNERS,
+    answers,
+    battles,
+    questions,
+    rated_answers,
+)
 
 WINNERS = BATTLE_WINNERS
 WINNER_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}

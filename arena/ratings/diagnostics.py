@@ -15,7 +15,8 @@ from sqlalchemy import case, func, select
 from arena.ratings.data import STYLE_FIELDS, VERDICT_PAIRS, BattleSet
 from arena.ratings.report import NO_DIAGNOSTICS, JudgeDiagnostics
 from arena.ratings.style import normalised_difference, style_win_correlation
-from arena.store import Store, judgments
+from arena.store.engine import Store
+from arena.store.schema import judgments
 
 _FIRST_SHOWN_CHOSEN = np.array([pair.count("A") for pair in VERDICT_PAIRS])  # "A" = the answer shown first
 _ORDERS_DISAGREE = np.array([pair[0] == pair[1] for pair in VERDICT_PAIRS])  # the same letter names two models

@@ -47,7 +47,8 @@ from arena.ratings.report import (
 from arena.ratings.resample import BootstrapKind
 from arena.ratings.snapshots import Snapshot, reusable_snapshot, save_snapshot, snapshot_of_inputs
 from arena.ratings.style import COVARIATES
-from arena.store import Store, battles, judgments, open_store
+from arena.store.engine import Store, open_store
+from arena.store.schema import battles, judgments
 
 JUDGE_SOURCE = "judge"
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, select
 
 from arena.ratings.report import METHOD, RatingParams, RatingReport
-from arena.store import Store, snapshots, utcnow
+from arena.store.engine import Store, utcnow
+from arena.store.schema import snapshots
 
 
 @dataclass(frozen=True)

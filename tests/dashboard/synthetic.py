@@ -19,7 +19,8 @@ from arena.ratings.data import BattleSelection, answer_set_digest, battles_finge
 from arena.ratings.diagnostics import judge_diagnostics
 from arena.ratings.report import RatingParams, RatingReport
 from arena.ratings.snapshots import save_snapshot
-from arena.store import Store, answers, battles, judgments, open_store, questions, utcnow
+from arena.store.engine import Store, open_store, utcnow
+from arena.store.schema import answers, battles, judgments, questions
 
 MODELS = ("alpha", "beta", "gamma")  # every question: all three pairs, judged in both orders
 STRENGTH = {"alpha": 3, "beta": 2, "gamma": 1}

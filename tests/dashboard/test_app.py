@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from arena.dashboard_data import newest_snapshot
-from arena.store import battles, open_store
+from arena.store.engine import open_store
+from arena.store.schema import battles
 from tests.dashboard.conftest import APP, PipelineProject
 from tests.dashboard.synthetic import REFERENCE, Synthetic, make_store, rate_store
 

@@ -17,7 +17,8 @@ from sqlalchemy.exc import OperationalError
 from arena import dashboard_data as data
 from arena.battles_io import EXPORT_FIELDS, import_battles
 from arena.config import load_config
-from arena.store import battles, open_store, questions
+from arena.store.engine import open_store
+from arena.store.schema import battles, questions
 from tests.dashboard.synthetic import JUDGE_KEY, REFERENCE, Synthetic, make_store, rate_store
 
 

@@ -15,7 +15,8 @@ from arena.answers import answer_fingerprint, insert_answer, sync_questions
 from arena.backends.base import GenerationResult
 from arena.config import ArenaConfig, load_config
 from arena.questions import load_questions
-from arena.store import battles, judgments, open_store
+from arena.store.engine import open_store
+from arena.store.schema import battles, judgments
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from arena.answer_style import answer_style
 from arena.judge import run_judge
-from arena.store import answers
+from arena.store.schema import answers
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
 from tests.judge.helpers import add_answers, make_project, scripted_judge
 

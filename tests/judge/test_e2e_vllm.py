@@ -80,7 +80,8 @@ def test_validate_against_a_real_vllm_judge_through_the_cli(tmp_path: Path, vllm
 
     from sqlalchemy import select
 
-    from arena.store import open_store, validation_judgments
+    from arena.store.engine import open_store
+    from arena.store.schema import validation_judgments
 
     judge = {"name": "tiny-server-judge", "backend": "openai", "model": vllm_server.model,
              "base_url": vllm_server.base_url, "tokenizer": str(vllm_server.model_dir),

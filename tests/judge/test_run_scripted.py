@@ -407,7 +407,8 @@ def test_bursts_of_results_are_committed_with_their_battles(tmp_path: Path) -> N
 
 
 def test_lost_battles_are_rebuilt_from_stored_judgments_without_model_calls(tmp_path: Path) -> None:
-    from arena.store import battles, open_store
+    from arena.store.engine import open_store
+    from arena.store.schema import battles
 
     with ScriptedServer(prefer_longer_answer_script) as server:
         project, _ = judged_project(tmp_path, server)
@@ -424,7 +425,7 @@ def test_lost_battles_are_rebuilt_from_stored_judgments_without_model_calls(tmp_
 
 def test_a_store_failing_mid_run_is_a_one_line_error(tmp_path: Path) -> None:
     from arena.errors import StoreError
-    from arena.store import open_store
+    from arena.store.engine import open_store
 
     project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"))
     add_answers(project, answers_of_length())

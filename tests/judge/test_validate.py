@@ -21,7 +21,8 @@ from arena.judge.sanitize import sanitize_answer
 from arena.judge.validate import load_report, run_validate
 from arena.judge.validation_data import read_dataset
 from arena.judge.validation_report import JudgedPair, build_report
-from arena.store import open_store, validation_judgments
+from arena.store.engine import open_store
+from arena.store.schema import validation_judgments
 from tests.fakes.scripted_server import (
     ScriptedServer,
     prefer_longer_answer_script,

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from arena.runlock import RunLock, RunLockedError, run_lock
-from arena.store import open_store, run_locks, utcnow
+from arena.store.runlock import RunLock, RunLockedError, run_lock
+from arena.store.engine import open_store, utcnow
+from arena.store.schema import run_locks
 
 
 @pytest.fixture
@@ -124,8 +125,8 @@ def test_heartbeat_refreshes_and_notices_a_lost_lock(store) -> None:
 
 RACER = textwrap.dedent("""
     import sys, time
-    from arena.runlock import RunLock, RunLockedError
-    from arena.store import open_store
+    from arena.store.runlock import RunLock, RunLockedError
+    from arena.store.engine import open_store
     store = open_store(sys.argv[1])
     lock = RunLock(store)
     time.sleep(max(0.0, float(sys.argv[2]) - time.time()))

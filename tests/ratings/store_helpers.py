@@ -14,7 +14,8 @@ from arena.answer_style import answer_style
 from arena.answers import answer_fingerprint, load_current_answers, sync_questions
 from arena.config import load_config
 from arena.questions import load_questions
-from arena.store import Store, answers, battles, judgments, open_store, questions, utcnow
+from arena.store.engine import Store, open_store, utcnow
+from arena.store.schema import answers, battles, judgments, questions
 
 CONFIG_YAML = """\
 models:

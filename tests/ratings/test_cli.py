@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.errors import ArenaError
-from arena.store import snapshots
+from arena.store.schema import snapshots
 from tests.ratings.store_helpers import (
     JudgedStore,
     add_imported_battles,

@@ -24,7 +24,8 @@ from arena.judge import run_judge
 from arena.questions import load_questions
 from arena.ratings.data import BattleSelection, load_battles
 from arena.ratings.rate import RateRequest, run_rate
-from arena.store import battles, open_store
+from arena.store.engine import open_store
+from arena.store.schema import battles
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
 from tests.nightly.project import RUBRIC, write_questions
 

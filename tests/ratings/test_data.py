@@ -18,7 +18,7 @@ from arena.ratings.data import (
     view_mask,
     view_names,
 )
-from arena.store import battles
+from arena.store.schema import battles
 from tests.ratings.store_helpers import JudgedStore, add_imported_battles, question_rows, write_project
 
 MODELS = ["alpha", "beta", "gamma"]

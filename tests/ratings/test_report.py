@@ -195,7 +195,7 @@ def test_snapshot_stored_once_and_reused_until_battles_or_parameters_change(
 
 def test_an_unchanged_store_is_reused_without_reading_a_battle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import arena.ratings.rate as rate_module
-    from arena.store import battles, questions
+    from arena.store.schema import battles, questions
 
     fake_judge_stage(monkeypatch, "key1")
     config = load_config(judged_project(tmp_path))
@@ -227,7 +227,8 @@ def test_an_unchanged_store_is_reused_without_reading_a_battle(tmp_path: Path, m
 def test_snapshots_of_the_earlier_method_are_kept_but_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from arena import dashboard_data
     from arena.ratings.snapshots import older_snapshots
-    from arena.store import snapshots, utcnow
+    from arena.store.engine import utcnow
+    from arena.store.schema import snapshots
 
     fake_judge_stage(monkeypatch, "key1")
     config = load_config(judged_project(tmp_path))

@@ -20,7 +20,8 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from arena.errors import ArenaError
-from arena.store import Store, run_locks, utcnow
+from arena.store.engine import Store, utcnow
+from arena.store.schema import run_locks
 
 STALE_AFTER_S = 600.0  # a heartbeat older than this means the holder is gone
 HEARTBEAT_EVERY_S = 30.0

@@ -1,24 +1,16 @@
-"""The store: every stage's results, through SQLAlchemy Core.
+"""The store's tables: their columns, the schema version, and upgrading an older store in place.
 
-The default is a SQLite file in WAL mode beside the project file; any SQLAlchemy URL (for
-example PostgreSQL) works unchanged because only portable Core constructs are used. Each
-finished unit of work (an answer, a judgment) is committed on its own, so a run that dies
-loses nothing it had finished.
+Only portable SQLAlchemy Core constructs are used, so any SQLAlchemy URL (SQLite by default,
+PostgreSQL) holds the same tables. The values some columns take (a battle's winner, its two
+verdicts) are named here, once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import queue
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Generic, TypeVar
+from collections.abc import Callable
 
 from sqlalchemy import (
     JSON,
-    bindparam,
     Boolean,
     Column,
     DateTime,
@@ -31,16 +23,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
+    bindparam,
     func,
     inspect,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
 from arena.answer_style import answer_style
@@ -259,11 +249,6 @@ Index("ix_snapshots_time", snapshots.c.source, snapshots.c.created_at)
 Index("ix_validation_items_dataset", validation_items.c.dataset, validation_items.c.fingerprint)
 
 
-def write_failed(url: str, exc: DatabaseError) -> StoreError:
-    """A failed write (locked, read-only or broken store) as a one-line error."""
-    return StoreError(f"cannot write to store {url}: {exc.orig}; work committed before this is kept")
-
-
 def _battle_answers_and_answer_style(connection: Connection) -> None:
     """Version 1 -> 2: judged battles learn their answer ids and verdicts from their two judgments,
     and every answer its markdown counts (arena.answer_style), counted from its text once."""
@@ -292,156 +277,6 @@ def _battle_answers_and_answer_style(connection: Connection) -> None:
 
 
 DATA_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _battle_answers_and_answer_style}
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-class Store:
-    """An open store. Use `connect()` for reads and `transaction()` for atomic writes."""
-
-    def __init__(self, engine: Engine, url: str) -> None:
-        self.engine = engine
-        self.url = url
-
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
-            yield connection
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
-            yield connection
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-Item = TypeVar("Item")
-
-
-class GroupCommitThread(Generic[Item]):
-    """A background thread that hands `commit` every item waiting for it at once (group commit).
-
-    Each finished unit of work is put here the moment it is done. The thread commits whatever has
-    arrived: one item alone when work finishes one at a time, everything that arrived during the
-    previous commit when it finishes in bursts. Nothing finished waits for anything unfinished,
-    and a fast producer is not held back by one transaction per item. `commit` handles its own
-    errors; `close()` commits what is still queued and joins the thread.
-    """
-
-    def __init__(self, commit: Callable[[list[Item]], None], name: str, max_group: int = 1000) -> None:
-        self._commit = commit
-        self._max_group = max_group
-        self._queue: queue.Queue[Item | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def put(self, item: Item) -> None:
-        self._queue.put(item)
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            group = [first]
-            while len(group) < self._max_group:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                group.append(item)
-            self._commit(group)
-
-
-def _make_engine(url: str) -> Engine:
-    try:
-        engine = create_engine(url, future=True)
-    except (ArgumentError, ImportError, ValueError) as exc:
-        raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_path(url: str) -> Path | None:
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix and ":memory:" not in url:
-        return Path(url[len(prefix):])
-    return None
-
-
-def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Store:
-    """Open (and by default create) the store at `url`, checking its schema version."""
-    db_path = _sqlite_path(url)
-    if db_path is not None:
-        if not db_path.exists() and (read_only or not create):
-            raise StoreError(f"no store at {db_path} (run `arena generate` first)")
-        try:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the store's folder {db_path.parent}: {exc.strerror}") from None
-    engine = _make_engine(url)
-    store = Store(engine, url)
-    try:
-        with engine.begin() as connection:
-            existing = set(inspect(connection).get_table_names())
-            if "meta" in existing:
-                _check_version(connection, url, upgrade=not read_only)
-            elif existing - {"meta"} and "answers" in existing:
-                raise StoreError(f"{url}: store has no schema version; it was not made by arena")
-            elif read_only or not create:
-                raise StoreError(f"{url}: empty store (run `arena generate` first)")
-            else:
-                metadata.create_all(connection)
-                connection.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-    except DatabaseError as exc:  # unreachable server, unreadable or non-database file
-        engine.dispose()
-        raise StoreError(f"cannot open store {url}: {exc.orig}") from None
-    except StoreError:
-        engine.dispose()
-        raise
-    return store
-
-
-def _check_version(connection: Connection, url: str, *, upgrade: bool) -> None:
-    """An older store is upgraded when this is a writing open; a newer one is refused."""
-    found = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-    version = int(found) if found is not None and str(found).isdigit() else None
-    if version == SCHEMA_VERSION:
-        return
-    if version is not None and version < SCHEMA_VERSION and upgrade:
-        upgrade_schema(connection, version)
-        return
-    if version is not None and version < SCHEMA_VERSION:
-        raise StoreError(
-            f"{url}: store schema version {version} is older than this arena's {SCHEMA_VERSION}; "
-            "run any writing command (for example `arena generate`) once to upgrade it"
-        )
-    raise StoreError(
-        f"{url}: store schema version {found}, this arena reads version {SCHEMA_VERSION}; "
-        "use a matching arena release or a new store"
-    )
 
 
 def upgrade_schema(connection: Connection, version: int) -> None:

@@ -1,0 +1,151 @@
+"""Opening a store: the engine, SQLite's pragmas, the schema check, read-only opens, write errors.
+
+The default is a SQLite file in WAL mode beside the project file; any SQLAlchemy URL (for
+example PostgreSQL) works unchanged. Each finished unit of work (an answer, a judgment) is
+committed on its own, so a run that dies loses nothing it had finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DatabaseError
+
+from arena import testing
+from arena.errors import StoreError
+from arena.store.schema import SCHEMA_VERSION, meta, metadata, upgrade_schema
+
+
+def write_failed(url: str, exc: DatabaseError) -> StoreError:
+    """A failed write (locked, read-only or broken store) as a one-line error."""
+    return StoreError(f"cannot write to store {url}: {exc.orig}; work committed before this is kept")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """An open store. Use `connect()` for reads and `transaction()` for atomic writes."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    pause_hook = testing.insert_pause_hook()  # test-only; None unless ARENA_TEST_PAUSE_AT asks
+    if pause_hook is not None:
+        event.listen(engine, "after_cursor_execute", pause_hook)
+    return engine
+
+
+def _sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix and ":memory:" not in url:
+        return Path(url[len(prefix):])
+    return None
+
+
+def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Store:
+    """Open (and by default create) the store at `url`, checking its schema version."""
+    db_path = _sqlite_path(url)
+    if db_path is not None:
+        if not db_path.exists() and (read_only or not create):
+            raise StoreError(f"no store at {db_path} (run `arena generate` first)")
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store's folder {db_path.parent}: {exc.strerror}") from None
+    engine = _make_engine(url)
+    store = Store(engine, url)
+    try:
+        with engine.begin() as connection:
+            existing = set(inspect(connection).get_table_names())
+            if "meta" in existing:
+                _check_version(connection, url, upgrade=not read_only)
+            elif existing - {"meta"} and "answers" in existing:
+                raise StoreError(f"{url}: store has no schema version; it was not made by arena")
+            elif read_only or not create:
+                raise StoreError(f"{url}: empty store (run `arena generate` first)")
+            else:
+                metadata.create_all(connection)
+                connection.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+    except DatabaseError as exc:  # unreachable server, unreadable or non-database file
+        engine.dispose()
+        raise StoreError(f"cannot open store {url}: {exc.orig}") from None
+    except StoreError:
+        engine.dispose()
+        raise
+    return store
+
+
+def _check_version(connection: Connection, url: str, *, upgrade: bool) -> None:
+    """An older store is upgraded when this is a writing open; a newer one is refused."""
+    found = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    version = int(found) if found is not None and str(found).isdigit() else None
+    if version == SCHEMA_VERSION:
+        return
+    if version is not None and version < SCHEMA_VERSION and upgrade:
+        upgrade_schema(connection, version)
+        return
+    if version is not None and version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{url}: store schema version {version} is older than this arena's {SCHEMA_VERSION}; "
+            "run any writing command (for example `arena generate`) once to upgrade it"
+        )
+    raise StoreError(
+        f"{url}: store schema version {found}, this arena reads version {SCHEMA_VERSION}; "
+        "use a matching arena release or a new store"
+    )
+
+
+
+
+def _query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def open_read_only(url: str) -> Store:
+    """The store opened for reading; SQLite connections also refuse writes (PRAGMA query_only)."""
+    store = open_store(url, read_only=True)
+    if store.engine.dialect.name == "sqlite":
+        event.listen(store.engine, "connect", _query_only)
+        store.engine.dispose()  # connections made before the listener are dropped
+    return store
