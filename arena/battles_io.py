@@ -5,7 +5,7 @@ optionally, `question_id`, `category`, `judge`, `judge_key`, both answers' ids
 (`answer_a_id`, `answer_b_id`: ids in the exporting store), the judge's two `verdicts`
 ("AB": model_a shown first, then model_b shown first), `tstamp` (epoch seconds), the answers'
 lengths in characters (`answer_a_len`, ...) and their style covariates (`answer_a_tokens`,
-`_headers`, `_list_items`, `_bold`, and the same for b; arena.answer_style; for judged battles
+`_headers`, `_list_items`, `_bold`, and the same for b; arena.answers; for judged battles
 taken from the answers themselves). An export carries all of them, so an imported export rates
 exactly as the battles it came from. Files are JSON
 Lines, a JSON array (as LMArena publishes them) or CSV with a header row.
@@ -36,7 +36,7 @@ from typing import Any, TextIO
 from sqlalchemy import and_, case, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from arena.answer_style import STYLE_NAMES
+from arena.answers import STYLE_NAMES
 from arena.errors import DataError
 from arena.store.engine import Store
 from arena.store.schema import BATTLE_VERDICTS, BATTLE_WINNERS, answers, battles

@@ -23,24 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
-from arena.answers import (
-    StoredAnswer,
-    chat_messages,
-    expected_fingerprints,
-    insert_answer,
-    load_current_answers,
-    replace_answer,
-    sync_questions,
-)
+from arena.answers import chat_messages, expected_fingerprints
 from arena.backends import Backend, make_backend, sampling_for
 from arena.backends.base import GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, ModelConfig
 from arena.errors import ArenaError, StoreError
 from arena.questions import Question, load_questions
+from arena.store.answers import StoredAnswer, load_current_answers, save_answers, sync_questions
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, open_store
 
@@ -125,8 +116,8 @@ def generate_for_model(
     """One model's missing answers, each committed as it arrives. Never raises ArenaError."""
     summary = ModelSummary(model=model.name, questions=len(question_list))
     try:
-        current = load_current_answers(store, config, [model], question_list)
         fingerprints = expected_fingerprints(config, [model], question_list)
+        current = load_current_answers(store, fingerprints)
     except ArenaError as exc:
         summary.failed, summary.error = len(question_list), str(exc)
         report_error(summary.error)
@@ -208,43 +199,20 @@ class AnswerWriter:
         if self.error is not None:
             self.lost += len(results)
             return
-        with self.store.connect() as connection:
-            self._commit(connection, results)
-
-    def _commit(self, connection: Connection, results: list[GenerationResult]) -> None:
         try:
-            try:
-                with connection.begin():
-                    for result in results:
-                        self._save(connection, result)
-            except IntegrityError:
-                # another run stored one of these meanwhile: save them one by one, keep theirs
-                for result in results:
-                    try:
-                        with connection.begin():
-                            self._save(connection, result)
-                    except IntegrityError:
-                        self.summary.reused += 1
-                        continue
-                    self._count(result)
-                return
+            save_answers(self.store, self.summary.model, results, self.fingerprints, self.replaceable,
+                         saved=self._count, already_stored=self._kept)
         except Exception as exc:  # a full disk, a locked or vanished database
             self.error = f"{type(exc).__name__}: {first_line(exc)}"
             self.lost += len(results)
-            return
-        for result in results:
-            self._count(result)
-
-    def _save(self, connection: Connection, result: GenerationResult) -> None:
-        key = (self.summary.model, result.key)
-        if key in self.replaceable:
-            replace_answer(connection, self.replaceable[key].id, result)
-        else:
-            insert_answer(connection, self.summary.model, result.key, self.fingerprints[key], result)
 
     def _count(self, result: GenerationResult) -> None:
         self.summary.generated += 1
         self.summary.truncated += int(result.truncated)
+
+    def _kept(self, result: GenerationResult) -> None:
+        """Another run stored this answer meanwhile: theirs is kept."""
+        self.summary.reused += 1
 
 
 def close_quietly(backend: Backend) -> None:

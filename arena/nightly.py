@@ -295,15 +295,11 @@ def default_stages() -> list[Stage]:
 
 def stage_questions(context: RunContext) -> StageOutcome:
     """Read the question files and mirror them into the store (new and edited questions)."""
-    from sqlalchemy import select
-
-    from arena.answers import sync_questions
     from arena.questions import load_questions
-    from arena.store.schema import questions
+    from arena.store.answers import stored_question_ids, sync_questions
 
     loaded = load_questions(context.config.questions)
-    with context.store.connect() as connection:
-        known = set(connection.execute(select(questions.c.id)).scalars())
+    known = stored_question_ids(context.store)
     sync_questions(context.store, loaded)
     new = sum(1 for q in loaded if q.id not in known)
     return StageOutcome({"questions": len(loaded), "new": new},
@@ -413,7 +409,8 @@ class NightlyPlan:
 
 def plan_nightly(config: ArenaConfig) -> NightlyPlan:
     """Read the config, question files and store (never writing) and count the pending work."""
-    from arena.answers import load_current_answers
+    from arena.answers import expected_fingerprints
+    from arena.store.answers import load_current_answers
     from arena.errors import StoreError
     from arena.questions import load_questions
 
@@ -423,7 +420,7 @@ def plan_nightly(config: ArenaConfig) -> NightlyPlan:
     except StoreError:
         store = None
     try:
-        current = load_current_answers(store, config, list(config.models), questions) if store else {}
+        current = load_current_answers(store, expected_fingerprints(config, config.models, questions)) if store else {}
         plan = NightlyPlan(
             questions=len(questions), question_files=len(config.questions),
             answers_to_generate={m.name: sum((m.name, q.id) not in current for q in questions)
@@ -443,7 +440,7 @@ def _plan_judging(config: ArenaConfig, store: Store | None, questions: list, cur
                   plan: NightlyPlan) -> None:
     from arena.judge.key import current_judge_key
     from arena.judge.pairs import select_pairs
-    from arena.judge.records import battle_dedup_key, load_battle_keys, load_judgments
+    from arena.store.judgments import battle_dedup_key, load_battle_keys, load_judgments
 
     if config.judge is None:
         plan.notes.append("no judge configured: the judge stage would fail")

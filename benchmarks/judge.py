@@ -30,7 +30,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from arena.answers import answer_fingerprint, insert_answer, sync_questions  # noqa: E402
+from arena.answers import answer_fingerprint  # noqa: E402
+from arena.store.answers import insert_answer, sync_questions  # noqa: E402
 from arena.backends.base import GenerationRequest, GenerationResult  # noqa: E402
 from arena.config import ArenaConfig, load_config  # noqa: E402
 from arena.questions import load_questions  # noqa: E402

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arena.answer_style import AnswerStyle, answer_style
+from arena.answers import AnswerStyle, answer_style
 
 MARKDOWN = """# Chest pain
 ## When to call 999

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from arena.answers import answer_fingerprint, chat_messages, load_current_answers, sync_questions
+from arena.answers import answer_fingerprint, chat_messages, expected_fingerprints
+from arena.store.answers import load_current_answers, sync_questions
 from arena.backends.base import GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import BackendError, ConfigError
@@ -267,7 +268,7 @@ def test_load_current_answers_and_fingerprints(tmp_path: Path) -> None:
     generate(config, ["alpha"])
     question_list = load_questions(config.questions)
     store = open_store(config.storage_url)
-    current = load_current_answers(store, config, list(config.models), question_list)
+    current = load_current_answers(store, expected_fingerprints(config, config.models, question_list))
     store.close()
     assert sorted(current) == [("alpha", "q0"), ("alpha", "q1"), ("alpha", "q2")]
     stored = current[("alpha", "q1")]
@@ -312,7 +313,7 @@ def test_an_answer_stored_meanwhile_by_another_run_is_kept(tmp_path: Path) -> No
 
 
 def test_a_store_that_fails_while_saving_fails_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import arena.generate
+    import arena.store.answers
     from sqlalchemy.exc import OperationalError
 
     config = project(tmp_path, questions_count=3)
@@ -320,7 +321,7 @@ def test_a_store_that_fails_while_saving_fails_the_model(tmp_path: Path, monkeyp
     def broken_insert(*args: object, **kwargs: object) -> int:
         raise OperationalError("INSERT", {}, Exception("database or disk is full"))
 
-    monkeypatch.setattr(arena.generate, "insert_answer", broken_insert)
+    monkeypatch.setattr(arena.store.answers, "insert_answer", broken_insert)
     summary, out = generate(config, ["alpha"])
     (alpha,) = summary.models
     assert (alpha.generated, alpha.failed) == (0, 3)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from arena.answer_style import answer_style
+from arena.answers import answer_style
 from arena.store.engine import open_store
 from arena.store.schema import SCHEMA_VERSION, answers, battles, meta
 from tests.ratings.store_helpers import add_imported_battles, add_judged_battle, new_store

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from arena.answers import StoredAnswer, load_current_answers, sync_questions
+from arena.answers import expected_fingerprints
 from arena.backends.base import Backend, GenerationRequest, GenerationResult, SamplingSettings
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ArenaError, ConfigError
@@ -40,7 +40,6 @@ from arena.fingerprint import fingerprint
 from arena.judge.key import judge_key_for, judge_rubric, require_judge
 from arena.judge.pairs import ORDERS, Order, orders_disagree, select_pairs
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
-from arena.judge.records import StoredJudgment, battle_dedup_key, load_battle_keys, load_judgments
 from arena.judge.rubric import Rubric
 from arena.judge.sanitize import sanitize_answer
 from arena.judge.truncate import (
@@ -55,8 +54,15 @@ from arena.judge.truncate import (
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
 from arena.judge.writer import Finished, JudgmentWriter, battle_row
 from arena.questions import Question, load_questions
+from arena.store.answers import StoredAnswer, load_current_answers, sync_questions
 from arena.store.engine import Store, open_store
-from arena.store.schema import battles
+from arena.store.judgments import (
+    StoredJudgment,
+    battle_dedup_key,
+    judge_writes,
+    load_battle_keys,
+    load_judgments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +143,7 @@ def build_plan(
         raise ConfigError(f"{config.path}: judging needs at least two models, got {len(models)}")
     if max_judgments is not None and max_judgments < 1:
         raise ArenaError("--max-judgments must be at least 1")
-    answers = load_current_answers(store, config, models, list(question_list))
+    answers = load_current_answers(store, expected_fingerprints(config, models, question_list))
     by_id = {q.id: q for q in question_list}
     selected = select_pairs(
         [q.id for q in question_list], [m.name for m in models],
@@ -351,8 +357,8 @@ def _repair_battles(store: Store, plan: Plan, judge: JudgeConfig) -> None:
             ab, ba = job.stored["ab"], job.stored["ba"]
             rows.append(battle_row(plan.judge_key, judge.name, job, ab.id, ab.verdict or "", ba.id, ba.verdict or ""))
     if rows:
-        with store.transaction() as connection:
-            connection.execute(battles.insert(), rows)
+        with judge_writes(store) as writes:
+            writes.insert_battles(rows)
 
 
 def derive_seed(base: int | None, *parts: object) -> int | None:

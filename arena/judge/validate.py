@@ -29,9 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import DatabaseError
-
 from arena.backends.base import Backend, GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, JudgeConfig
 from arena.judge.key import judge_key_for, judge_rubric, require_judge
@@ -46,56 +43,25 @@ from arena.judge.truncate import (
     load_token_counter,
     prompt_budget,
 )
-from arena.judge.validation_data import Dataset, LabelledPair, read_dataset
+from arena.judge.validation_data import LabelledPair, read_dataset
 from arena.judge.validation_report import BOOTSTRAP_ROUNDS, JudgedPair, ValidationReport, build_report
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
 from arena.store.commit import GroupCommitThread
-from arena.store.engine import Store, open_store, utcnow, write_failed
-from arena.store.schema import validation_items, validation_judgments
+from arena.store.engine import Store, open_store
+from arena.store.validation import dataset_items, insert_verdicts, judge_name_of, replace_items, stored_verdicts
 
 log = logging.getLogger(__name__)
 
 POSITIONS = ("ab", "ba")  # "ab": the pair's response_a shown as Response A
 
 
-# --- the store --------------------------------------------------------------------------------
-
-def sync_items(store: Store, dataset: Dataset) -> None:
-    """Make the store's items of this dataset exactly the file's (ids, content, labels)."""
-    now = utcnow()
-    rows = [{
-        "dataset": dataset.name, "item_id": pair.id, "fingerprint": pair.fingerprint, "category": pair.category,
-        "label": pair.label, "instruction": pair.instruction, "response_a": pair.response_a,
-        "response_b": pair.response_b, "reference": pair.reference, "rubric": pair.rubric,
-        "source_file": str(dataset.path), "updated_at": now,
-    } for pair in dataset.pairs]
-    try:
-        with store.transaction() as connection:
-            connection.execute(delete(validation_items).where(validation_items.c.dataset == dataset.name))
-            connection.execute(validation_items.insert(), rows)
-    except DatabaseError as exc:
-        raise write_failed(store.url, exc) from None
-
-
-def stored_verdicts(store: Store, judge_key: str) -> dict[tuple[str, str], str | None]:
-    """{(item fingerprint, position): verdict or None (invalid)} of a judge key."""
-    query = select(validation_judgments.c.item_fingerprint, validation_judgments.c.position,
-                   validation_judgments.c.verdict).where(validation_judgments.c.judge_key == judge_key)
-    with store.connect() as connection:
-        return {(row.item_fingerprint, row.position): row.verdict for row in connection.execute(query)}
-
-
 def load_report(store: Store, dataset: str, judge_key: str, judge: str | None = None,
                 rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> ValidationReport:
     """The report of a judge key on a dataset as stored (pairs missing an order are pending)."""
     verdicts = stored_verdicts(store, judge_key)
-    query = select(validation_items.c.item_id, validation_items.c.category, validation_items.c.label,
-                   validation_items.c.fingerprint).where(validation_items.c.dataset == dataset)
-    with store.connect() as connection:
-        items = connection.execute(query.order_by(validation_items.c.id)).all()
-        if judge is None:
-            judge = connection.execute(select(validation_judgments.c.judge).where(
-                validation_judgments.c.judge_key == judge_key).limit(1)).scalar() or "?"
+    items = dataset_items(store, dataset)
+    if judge is None:
+        judge = judge_name_of(store, judge_key) or "?"
     judged, pending = [], 0
     for item in items:
         if (item.fingerprint, "ab") in verdicts and (item.fingerprint, "ba") in verdicts:
@@ -187,7 +153,7 @@ def run_validate(
                                 pairs=len(dataset.pairs))
     store = open_store(config.storage_url)
     try:
-        sync_items(store, dataset)
+        replace_items(store, dataset.name, str(dataset.path), dataset.pairs)
         stored = stored_verdicts(store, judge_key)
         todo = _unique_todo(dataset.pairs, stored, summary)
         if todo:
@@ -313,14 +279,9 @@ class _Runner:
         if self.error is not None:
             return
         try:
-            now = utcnow()
-            with self.store.transaction() as connection:
-                connection.execute(validation_judgments.insert(), [{**row, "created_at": now} for row in rows])
-        except DatabaseError as exc:
-            self.error = write_failed(self.store.url, exc)
-            return
-        except BaseException as exc:  # noqa: BLE001 - handed to the sending thread
-            self.error = exc
+            insert_verdicts(self.store, rows)
+        except BaseException as exc:  # noqa: BLE001 - handed to the sending thread (a StoreError when
+            self.error = exc  # the store is locked, read-only or broken)
             return
         for row in rows:
             self.summary.judgments += 1

@@ -13,14 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.exc import DatabaseError
-
 from arena.judge.pairs import ORDERS, Order, battle_winner
-from arena.judge.records import JUDGE_SOURCE, battle_dedup_key
 from arena.store.commit import GroupCommitThread
-from arena.store.engine import Store, utcnow, write_failed
-from arena.store.schema import battles, judgments
+from arena.store.engine import Store, utcnow
+from arena.store.judgments import battle_dedup_key, judge_writes
+from arena.store.schema import JUDGE_SOURCE
 
 
 @dataclass
@@ -60,11 +57,8 @@ class JudgmentWriter:
             return
         try:
             outcomes = self._commit(group)
-        except DatabaseError as exc:  # locked, read-only or broken store: one line, not a traceback
-            self.error = write_failed(self.store.url, exc)
-            return
-        except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread
-            self.error = exc
+        except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread (a StoreError
+            self.error = exc  # when the store is locked, read-only or broken: one line, no traceback)
             return
         for finished, outcome in zip(group, outcomes):
             self.on_committed(finished, outcome)
@@ -76,19 +70,16 @@ class JudgmentWriter:
         the pair, else None.
         """
         now = utcnow()
-        with self.store.transaction() as connection:
+        with judge_writes(self.store) as writes:
             new = [f for f in group if f.order not in f.job.stored]
             for finished in group:
                 previous = finished.job.stored.get(finished.order)
                 if previous is not None:  # --retry-invalid: overwrite the stored invalid judgment
-                    connection.execute(update(judgments).where(judgments.c.id == previous.id),
-                                       {**finished.values, "created_at": now})
+                    writes.overwrite_judgment(previous.id, {**finished.values, "created_at": now})
                     finished.job.final[finished.order] = (previous.id, finished.values["verdict"])
-            if new:
-                statement = judgments.insert().returning(judgments.c.id, sort_by_parameter_order=True)
-                ids = connection.execute(statement, [{**f.values, "created_at": now} for f in new]).scalars().all()
-                for finished, judgment_id in zip(new, ids):
-                    finished.job.final[finished.order] = (judgment_id, finished.values["verdict"])
+            ids = writes.insert_judgments([{**f.values, "created_at": now} for f in new])
+            for finished, judgment_id in zip(new, ids):
+                finished.job.final[finished.order] = (judgment_id, finished.values["verdict"])
             outcomes: list[tuple[str | None, str | None] | None] = []
             battle_rows = []
             for finished in group:
@@ -102,13 +93,9 @@ class JudgmentWriter:
                 if ab is not None and ba is not None:
                     battle_rows.append(battle_row(self.judge_key, self.judge_name, finished.job, ab_id, ab, ba_id, ba))
             # a pair judged again for a changed reference: its old battle judged another prompt
-            replaced = [battle_dedup_key(self.judge_key, f.job.x.id, f.job.y.id)
-                        for f, outcome in zip(group, outcomes) if outcome is not None and f.job.stale]
-            if replaced:
-                connection.execute(battles.delete().where(
-                    battles.c.source == JUDGE_SOURCE, battles.c.dedup_key.in_(replaced)))
-            if battle_rows:
-                connection.execute(battles.insert(), battle_rows)
+            writes.delete_battles([battle_dedup_key(self.judge_key, f.job.x.id, f.job.y.id)
+                                   for f, outcome in zip(group, outcomes) if outcome is not None and f.job.stale])
+            writes.insert_battles(battle_rows)
         return outcomes
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import Integer, case, cast, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from arena.answer_style import STYLE_NAMES
+from arena.answers import STYLE_NAMES
 from arena.errors import ArenaError
 from arena.battles_io import JUDGE_SOURCE
 from arena.store.engine import Store
@@ -42,7 +42,7 @@ WINNER_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5
 VERDICT_PAIRS = BATTLE_VERDICTS  # model_a shown first, then model_b shown first
 AUDIENCE_PREFIX = "audience:"
 SAFETY_VIEW = "safety-critical"
-STYLE_FIELDS = STYLE_NAMES  # arena.answer_style, in battle columns answer_a_<name>, answer_b_<name>
+STYLE_FIELDS = STYLE_NAMES  # arena.answers, in battle columns answer_a_<name>, answer_b_<name>
 _SEPARATOR = "\x1f"  # between values of one group_concat column (the ASCII unit separator)
 
 

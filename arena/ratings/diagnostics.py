@@ -10,13 +10,12 @@ all the judge key's judgments (a pair with an invalid one has no battle).
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import case, func, select
 
 from arena.ratings.data import STYLE_FIELDS, VERDICT_PAIRS, BattleSet
 from arena.ratings.report import NO_DIAGNOSTICS, JudgeDiagnostics
 from arena.ratings.style import normalised_difference, style_win_correlation
 from arena.store.engine import Store
-from arena.store.schema import judgments
+from arena.store.judgments import judgment_counts
 
 _FIRST_SHOWN_CHOSEN = np.array([pair.count("A") for pair in VERDICT_PAIRS])  # "A" = the answer shown first
 _ORDERS_DISAGREE = np.array([pair[0] == pair[1] for pair in VERDICT_PAIRS])  # the same letter names two models
@@ -27,7 +26,7 @@ def judge_diagnostics(store: Store | None, bs: BattleSet, judge_key: str | None)
         return NO_DIAGNOSTICS
     known = bs.verdicts >= 0
     codes = bs.verdicts[known]
-    invalid, total = _judgment_counts(store, judge_key)
+    invalid, total = judgment_counts(store, judge_key)
     return JudgeDiagnostics(
         first_position_share=float(_FIRST_SHOWN_CHOSEN[codes].sum() / (2 * len(codes))) if len(codes) else None,
         order_disagreement=float(_ORDERS_DISAGREE[codes].mean()) if len(codes) else None,
@@ -35,14 +34,6 @@ def judge_diagnostics(store: Store | None, bs: BattleSet, judge_key: str | None)
         invalid_verdicts=invalid,
         judgments=total,
     )
-
-
-def _judgment_counts(store: Store, judge_key: str) -> tuple[int, int]:
-    invalid = func.coalesce(func.sum(case((judgments.c.valid.is_(False), 1), else_=0)), 0)
-    query = select(func.count(), invalid).where(judgments.c.judge_key == judge_key)
-    with store.connect() as connection:
-        total, invalid = connection.execute(query).one()
-    return int(invalid), int(total)
 
 
 def _length_correlation(bs: BattleSet) -> float | None:

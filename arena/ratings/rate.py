@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from sqlalchemy import select
 
-from arena.answers import current_answer_ids
+from arena.answers import expected_fingerprints
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
 from arena.fingerprint import fingerprint
@@ -47,8 +47,10 @@ from arena.ratings.report import (
 from arena.ratings.resample import BootstrapKind
 from arena.ratings.snapshots import Snapshot, reusable_snapshot, save_snapshot, snapshot_of_inputs
 from arena.ratings.style import COVARIATES
+from arena.store.answers import current_answer_ids
 from arena.store.engine import Store, open_store
-from arena.store.schema import battles, judgments
+from arena.store.judgments import judged_rubric
+from arena.store.schema import battles
 
 JUDGE_SOURCE = "judge"
 
@@ -149,8 +151,8 @@ def _params(config: ArenaConfig, request: RateRequest, judged: bool) -> RatingPa
 
 def current_answers(store: Store, config: ArenaConfig) -> np.ndarray:
     """The ids of the answers the current settings and question texts call for."""
-    return np.asarray(current_answer_ids(store, config, list(config.models), load_questions(config.questions)),
-                      dtype=np.int64)
+    expected = expected_fingerprints(config, config.models, load_questions(config.questions))
+    return np.asarray(current_answer_ids(store, expected), dtype=np.int64)
 
 
 def _compare(snapshot: Snapshot, request: RateRequest) -> HeadToHead | None:
@@ -203,8 +205,4 @@ def _judge_name(config: ArenaConfig, store: Store, selection: BattleSelection) -
 def _rubric(config: ArenaConfig, store: Store, judge_key: str | None) -> str | None:
     if judge_key is None:
         return None
-    query = (select(judgments.c.rubric_id, judgments.c.rubric_version)
-             .where(judgments.c.judge_key == judge_key).limit(1))
-    with store.connect() as connection:
-        row = connection.execute(query).first()
-    return f"{row.rubric_id}@{row.rubric_version}" if row else config.rubric.stem
+    return judged_rubric(store, judge_key) or config.rubric.stem

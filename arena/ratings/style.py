@@ -2,7 +2,7 @@
 
     logit P(a beats b) = theta_a - theta_b + sum_k beta_k * z_k
 
-For each chosen covariate k (arena.answer_style: length in tokens, header count, list-item
+For each chosen covariate k (arena.answers: length in tokens, header count, list-item
 count, bold count), d_k = (s_a - s_b) / (s_a + s_b + 1) is the normalised difference of the two
 answers and z_k = d_k / sd_k its standardised form: FastChat's `construct_style_matrices`
 (elo_analysis.py) and arena-hard-auto compute the same. They also subtract the mean of d_k as
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.answer_style import STYLE_NAMES
+from arena.answers import STYLE_NAMES
 from arena.errors import ArenaError
 from arena.ratings.bt import ALPHA, PRIOR_PRECISION, logistic
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
-from arena.answer_style import answer_style
+from arena.answers import answer_style
 from arena.errors import StoreError
 
 # Bump when the tables change. Changes between versions are additive (new tables, new nullable
@@ -79,7 +79,7 @@ answers = Table(
     Column("truncated", Boolean, nullable=False, default=False),
     Column("prompt_tokens", Integer),
     Column("completion_tokens", Integer),
-    # markdown counts of the text (arena.answer_style): with completion_tokens, style control's covariates
+    # markdown counts of the text (arena.answers.answer_style): with completion_tokens, style control's covariates
     Column("headers", Integer),
     Column("list_items", Integer),
     Column("bold", Integer),
@@ -122,7 +122,10 @@ judgments = Table(
 )
 
 BATTLE_WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")  # the values of battles.winner
+# a winner as model_a's score: a win is 1, a tie (either kind) half
+WINNER_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
 BATTLE_VERDICTS = ("AB", "BA", "AA", "BB")  # the values of battles.verdicts
+JUDGE_SOURCE = "judge"  # battles.source of the battles `arena judge` makes; imports have their own label
 
 battles = Table(
     "battles",
@@ -147,7 +150,7 @@ battles = Table(
     Column("answer_b_id", Integer),
     # the judge's two verdicts, model_a shown first then model_b shown first: "AB", "BA", "AA", "BB"
     Column("verdicts", String(2)),
-    # style covariates of imported battles (arena.answer_style); a judged battle's are its answers'
+    # style covariates of imported battles (arena.answers.answer_style); a judged battle's are its answers'
     Column("answer_a_tokens", Integer),
     Column("answer_b_tokens", Integer),
     Column("answer_a_headers", Integer),
@@ -251,7 +254,7 @@ Index("ix_validation_items_dataset", validation_items.c.dataset, validation_item
 
 def _battle_answers_and_answer_style(connection: Connection) -> None:
     """Version 1 -> 2: judged battles learn their answer ids and verdicts from their two judgments,
-    and every answer its markdown counts (arena.answer_style), counted from its text once."""
+    and every answer its markdown counts (arena.answers.answer_style), counted from its text once."""
     ab, ba = judgments.alias("ab"), judgments.alias("ba")
 
     def of(alias, judgment_id, column: str):  # type: ignore[no-untyped-def]

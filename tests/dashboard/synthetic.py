@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.answer_style import answer_style
+from arena.answers import answer_style
 from arena.ratings.build import RatingOptions, build_report
 from arena.ratings.data import BattleSelection, answer_set_digest, battles_fingerprint, load_battles, save_answer_set
 from arena.ratings.diagnostics import judge_diagnostics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arena.answer_style import answer_style
+from arena.answers import answer_style
 from arena.judge import run_judge
 from arena.store.schema import answers
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script

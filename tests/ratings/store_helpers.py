@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from arena.answer_style import answer_style
-from arena.answers import answer_fingerprint, load_current_answers, sync_questions
+from arena.answers import answer_fingerprint, answer_style, expected_fingerprints
 from arena.config import load_config
 from arena.questions import load_questions
+from arena.store.answers import load_current_answers, sync_questions
 from arena.store.engine import Store, open_store, utcnow
 from arena.store.schema import answers, battles, judgments, questions
 
@@ -88,8 +88,8 @@ class JudgedStore:
         sync_questions(self.store, self.questions.values())
         self.current: dict[tuple[str, str], dict[str, Any]] = {
             (a.model, a.question_id): {"id": a.id, "model": a.model, "text": a.text, "tokens": a.completion_tokens}
-            for a in load_current_answers(self.store, self.config, list(self.config.models),
-                                          list(self.questions.values())).values()
+            for a in load_current_answers(self.store, expected_fingerprints(
+                self.config, self.config.models, self.questions.values())).values()
         }
         with self.store.connect() as connection:
             self.clock = float(connection.execute(select(func.max(battles.c.tstamp))).scalar() or 0.0)

@@ -16,7 +16,8 @@ import numpy as np
 import yaml
 from sqlalchemy import select
 
-from arena.answers import load_current_answers
+from arena.answers import expected_fingerprints
+from arena.store.answers import load_current_answers
 from arena.battles_io import export_battles
 from arena.config import load_config
 from arena.generate import run_generate
@@ -69,7 +70,7 @@ def test_a_changed_model_is_rated_on_its_new_answers_only(tmp_path: Path) -> Non
     store = open_store(config.storage_url)
     with store.connect() as connection:
         stored = connection.execute(select(battles.c.id)).all()
-    current = load_current_answers(store, config, list(config.models), load_questions(config.questions))
+    current = load_current_answers(store, expected_fingerprints(config, config.models, load_questions(config.questions)))
     report = run_rate(config, RateRequest(bootstrap_rounds=20), store).snapshot.report
     assert len(stored) == 25
     assert report.n_battles == 15 and {r.model: r.battles for r in report.board.rows} == {m: 10 for m in MODELS}
