@@ -39,10 +39,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from arena.answers import STYLE_NAMES
 from arena.errors import DataError
 from arena.store.engine import Store
-from arena.store.schema import BATTLE_VERDICTS, BATTLE_WINNERS, answers, battles
+from arena.store.schema import BATTLE_VERDICTS, BATTLE_WINNERS, JUDGE_SOURCE, answers, battles
 
-WINNERS = BATTLE_WINNERS
-VERDICTS = BATTLE_VERDICTS
 STYLE_FIELDS = tuple(f"answer_{side}_{name}" for name in STYLE_NAMES for side in ("a", "b"))
 # (field, kind, limit): kind "text" (up to `limit` characters) or "count" (a whole number >= 0)
 OPTIONAL_FIELDS: tuple[tuple[str, str, int], ...] = (
@@ -54,7 +52,6 @@ BATTLE_FIELDS = ("model_a", "model_b", "winner", *(name for name, _, _ in OPTION
 EXPORT_FIELDS = (*BATTLE_FIELDS, "source")
 IMPORT_FORMATS = ("jsonl", "json", "csv")
 EXPORT_FORMATS = ("jsonl", "csv")
-JUDGE_SOURCE = "judge"
 _MODEL_LIMIT = 200
 _CHUNK = 20_000  # rows read, checked and inserted at a time
 
@@ -247,7 +244,7 @@ def _parse_columns(raws: list[Any]) -> list[tuple[Any, ...]] | None:
             return None
     if any(a == b for a, b in zip(columns["model_a"], columns["model_b"])):
         return None
-    if not set(columns["winner"]) <= set(WINNERS):
+    if not set(columns["winner"]) <= set(BATTLE_WINNERS):
         return None
     for name, kind, limit in OPTIONAL_FIELDS:
         values = columns[name]
@@ -261,7 +258,7 @@ def _parse_columns(raws: list[Any]) -> list[tuple[Any, ...]] | None:
             present = [v for v in values if v is not None] if _NONE in types else values
             if not types <= {int, _NONE} or (present and min(present) < 0):
                 return None
-        elif not set(values) <= {*VERDICTS, None}:
+        elif not set(values) <= {*BATTLE_VERDICTS, None}:
             return None
     types = set(map(type, columns["tstamp"]))
     stamps = [v for v in columns["tstamp"] if v is not None] if _NONE in types else columns["tstamp"]
@@ -297,8 +294,8 @@ def parse_battle(raw: Any) -> tuple[Any, ...]:
     if model_a == model_b:
         raise ValueError(f"model_a and model_b are the same model ({model_a})")
     winner = raw.get("winner")
-    if winner not in WINNERS:
-        raise ValueError(f"winner {winner!r} is not one of {', '.join(WINNERS)}")
+    if winner not in BATTLE_WINNERS:
+        raise ValueError(f"winner {winner!r} is not one of {', '.join(BATTLE_WINNERS)}")
     values: list[Any] = [model_a, model_b, winner]
     for name, kind, limit in OPTIONAL_FIELDS:
         if kind == "text":
@@ -309,8 +306,8 @@ def parse_battle(raw: Any) -> tuple[Any, ...]:
             verdicts = raw.get(name)
             if verdicts in (None, ""):
                 verdicts = None
-            elif verdicts not in VERDICTS:
-                raise ValueError(f"verdicts {verdicts!r} is not one of {', '.join(VERDICTS)}")
+            elif verdicts not in BATTLE_VERDICTS:
+                raise ValueError(f"verdicts {verdicts!r} is not one of {', '.join(BATTLE_VERDICTS)}")
             values.append(verdicts)
     values.append(_number(raw, "tstamp"))
     return tuple(values)

@@ -361,7 +361,11 @@ def questions_import(
     """Convert an external question set into our schema, with stable ids and provenance."""
     from arena.errors import DataError
     from arena.question_import import (
-        FORMATS, ImportOptions, import_questions, known_category, parse_field_map,
+        FORMATS,
+        ImportOptions,
+        import_questions,
+        known_category,
+        parse_field_map,
         write_questions,
     )
 

@@ -28,12 +28,13 @@ from arena.judge.validation_report import METRICS as VALIDATION_METRICS
 from arena.judge.validation_report import ValidationReport
 from arena.ratings.bt import win_probability
 from arena.ratings.compare import HeadToHead, head_to_head
-from arena.ratings.data import AUDIENCE_PREFIX, SAFETY_VIEW, WINNER_SCORE, BattleSelection
 from arena.ratings.render import flags_text, interval_method
 from arena.ratings.report import FLAG_HELP, METHOD, Board, ModelRow, RatingReport
 from arena.ratings.snapshots import Snapshot, latest_snapshot, older_snapshots, snapshot_history
+from arena.store.battles import AUDIENCE_PREFIX, SAFETY_VIEW, BattleSelection
 from arena.store.engine import Store, open_read_only
 from arena.store.schema import (
+    WINNER_SCORE,
     answers,
     battles,
     judgments,

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from arena import testing
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
-from arena.store.runlock import RunLock, run_lock
 from arena.store.engine import Store, open_store, utcnow
+from arena.store.runlock import RunLock, run_lock
 
 if TYPE_CHECKING:  # the ratings stage is imported by the stage that runs it
     from arena.ratings.report import RatingReport
@@ -410,9 +410,9 @@ class NightlyPlan:
 def plan_nightly(config: ArenaConfig) -> NightlyPlan:
     """Read the config, question files and store (never writing) and count the pending work."""
     from arena.answers import expected_fingerprints
-    from arena.store.answers import load_current_answers
     from arena.errors import StoreError
     from arena.questions import load_questions
+    from arena.store.answers import load_current_answers
 
     questions = load_questions(config.questions)
     try:

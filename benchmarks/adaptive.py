@@ -66,7 +66,7 @@ from arena.judge.adaptive import (
 )
 from arena.judge.pairs import battle_winner
 from arena.ratings.bt import ALPHA, PairCounts, fit_bt
-from arena.ratings.data import WINNER_SCORE
+from arena.store.schema import WINNER_SCORE
 
 N_MODELS = 8
 N_QUESTIONS = 4000

@@ -28,22 +28,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from arena.questions import CATEGORIES  # noqa: E402
 import numpy as np  # noqa: E402
 
+from arena.questions import CATEGORIES  # noqa: E402
 from arena.ratings.build import RatingOptions, build_report  # noqa: E402
-from arena.ratings.data import (  # noqa: E402
-    BattleSelection,
-    answer_set_digest,
-    battles_fingerprint,
-    load_battles,
-    save_answer_set,
-)
+from arena.ratings.data import battles_fingerprint, load_battles  # noqa: E402
 from arena.ratings.diagnostics import judge_diagnostics  # noqa: E402
 from arena.ratings.report import RatingParams  # noqa: E402
 from arena.ratings.snapshots import save_snapshot  # noqa: E402
+from arena.store.battles import BattleSelection  # noqa: E402
 from arena.store.engine import open_store, utcnow  # noqa: E402
 from arena.store.schema import answers, battles, judgments, questions  # noqa: E402
+from arena.store.snapshots import answer_set_digest, save_answer_set  # noqa: E402
 
 JUDGE_KEY = "benchjudgekey000"
 WORDS = ("patient symptoms dose treatment risk blood pressure chest pain doctor emergency "

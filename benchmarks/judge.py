@@ -31,10 +31,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from arena.answers import answer_fingerprint  # noqa: E402
-from arena.store.answers import insert_answer, sync_questions  # noqa: E402
 from arena.backends.base import GenerationRequest, GenerationResult  # noqa: E402
 from arena.config import ArenaConfig, load_config  # noqa: E402
 from arena.questions import load_questions  # noqa: E402
+from arena.store.answers import insert_answer, sync_questions  # noqa: E402
 from arena.store.engine import open_store  # noqa: E402
 from arena.tinymodels import build_tiny_model  # noqa: E402
 

@@ -113,8 +113,9 @@ def kernel(config_path: Path, rounds: int) -> None:
     from arena.config import load_config
     from arena.judge import current_judge_key
     from arena.ratings.build import RatingOptions, build_report, rate_board
-    from arena.ratings.data import BattleSelection, load_battles
+    from arena.ratings.data import load_battles
     from arena.ratings.report import NO_DIAGNOSTICS, RatingParams
+    from arena.store.battles import BattleSelection
     from arena.store.engine import open_store
 
     config = load_config(config_path)

@@ -12,12 +12,12 @@ import yaml
 from sqlalchemy import func, select
 
 from arena.answers import answer_fingerprint, chat_messages, expected_fingerprints
-from arena.store.answers import load_current_answers, sync_questions
 from arena.backends.base import GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import BackendError, ConfigError
 from arena.generate import run_generate
 from arena.questions import load_questions
+from arena.store.answers import load_current_answers, sync_questions
 from arena.store.engine import open_store, utcnow
 from arena.store.schema import answers, battles, judgments, questions
 
@@ -313,8 +313,9 @@ def test_an_answer_stored_meanwhile_by_another_run_is_kept(tmp_path: Path) -> No
 
 
 def test_a_store_that_fails_while_saving_fails_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import arena.store.answers
     from sqlalchemy.exc import OperationalError
+
+    import arena.store.answers
 
     config = project(tmp_path, questions_count=3)
 

@@ -74,7 +74,7 @@ from scipy.special import expit, ndtr, ndtri
 from arena.errors import ArenaError
 from arena.judge.pairs import ORDERS, Winner
 from arena.ratings import bt
-from arena.ratings.data import WINNER_SCORE
+from arena.store.schema import WINNER_SCORE
 
 JUDGMENTS_PER_COMPARISON = len(ORDERS)  # both orders make one battle
 CHUNKS_PER_ROUND = 40  # the greedy hands out a round in this many steps

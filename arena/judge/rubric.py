@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from arena.config import RubricLayout, read_yaml_mapping, repeated

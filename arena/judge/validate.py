@@ -44,11 +44,22 @@ from arena.judge.truncate import (
     prompt_budget,
 )
 from arena.judge.validation_data import LabelledPair, read_dataset
-from arena.judge.validation_report import BOOTSTRAP_ROUNDS, JudgedPair, ValidationReport, build_report
+from arena.judge.validation_report import (
+    BOOTSTRAP_ROUNDS,
+    JudgedPair,
+    ValidationReport,
+    build_report,
+)
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, open_store
-from arena.store.validation import dataset_items, insert_verdicts, judge_name_of, replace_items, stored_verdicts
+from arena.store.validation import (
+    dataset_items,
+    insert_verdicts,
+    judge_name_of,
+    replace_items,
+    stored_verdicts,
+)
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from arena.answers import STYLE_NAMES
 from arena.errors import ArenaError
 from arena.ratings.bt import (
     ALPHA,
@@ -31,7 +32,7 @@ from arena.ratings.bt import (
     refit_rounds,
     to_elo,
 )
-from arena.ratings.data import STYLE_FIELDS, BattleSelection, BattleSet, view_mask, view_names
+from arena.ratings.data import BattleSet, view_mask, view_names
 from arena.ratings.elo import K_FACTOR, online_elo
 from arena.ratings.report import (
     DEFAULT_BOOTSTRAP_ROUNDS,
@@ -62,6 +63,7 @@ from arena.ratings.style import (
     fit_style,
     normalised_difference,
 )
+from arena.store.battles import BattleSelection
 from arena.store.engine import utcnow
 
 
@@ -246,7 +248,7 @@ def style_control(bs: BattleSet, theta: np.ndarray, options: RatingOptions, anch
 
     if not names:
         return unavailable("off", 0, "style control off (--style none)")
-    columns = [STYLE_FIELDS.index(name) for name in names]
+    columns = [STYLE_NAMES.index(name) for name in names]
     known = ~(np.isnan(bs.style_a[:, columns]).any(axis=1) | np.isnan(bs.style_b[:, columns]).any(axis=1))
     if not known.any():
         return unavailable("unavailable", 0, "no battle records these answers' style: style control not available")

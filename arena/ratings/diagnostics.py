@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from arena.ratings.data import STYLE_FIELDS, VERDICT_PAIRS, BattleSet
+from arena.answers import STYLE_NAMES
+from arena.ratings.data import BattleSet
 from arena.ratings.report import NO_DIAGNOSTICS, JudgeDiagnostics
 from arena.ratings.style import normalised_difference, style_win_correlation
 from arena.store.engine import Store
 from arena.store.judgments import judgment_counts
+from arena.store.schema import BATTLE_VERDICTS
 
-_FIRST_SHOWN_CHOSEN = np.array([pair.count("A") for pair in VERDICT_PAIRS])  # "A" = the answer shown first
-_ORDERS_DISAGREE = np.array([pair[0] == pair[1] for pair in VERDICT_PAIRS])  # the same letter names two models
+_FIRST_SHOWN_CHOSEN = np.array([pair.count("A") for pair in BATTLE_VERDICTS])  # "A" = the answer shown first
+_ORDERS_DISAGREE = np.array([pair[0] == pair[1] for pair in BATTLE_VERDICTS])  # the same letter names two models
 
 
 def judge_diagnostics(store: Store | None, bs: BattleSet, judge_key: str | None) -> JudgeDiagnostics:
@@ -37,7 +39,7 @@ def judge_diagnostics(store: Store | None, bs: BattleSet, judge_key: str | None)
 
 
 def _length_correlation(bs: BattleSet) -> float | None:
-    k = STYLE_FIELDS.index("tokens")
+    k = STYLE_NAMES.index("tokens")
     known = ~(np.isnan(bs.style_a[:, k]) | np.isnan(bs.style_b[:, k]))
     if not known.any():
         return None

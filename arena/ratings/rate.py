@@ -18,7 +18,6 @@ import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sqlalchemy import select
 
 from arena.answers import expected_fingerprints
 from arena.config import ArenaConfig
@@ -28,14 +27,7 @@ from arena.questions import load_questions
 from arena.ratings.bt import PRIOR_SD_ELO
 from arena.ratings.build import RatingOptions, build_report
 from arena.ratings.compare import HeadToHead, head_to_head
-from arena.ratings.data import (
-    BattleSelection,
-    answer_set_digest,
-    battles_fingerprint,
-    load_battles,
-    save_answer_set,
-    stored_inputs_digest,
-)
+from arena.ratings.data import battles_fingerprint, load_battles
 from arena.ratings.diagnostics import judge_diagnostics
 from arena.ratings.report import (
     DEFAULT_BOOTSTRAP_ROUNDS,
@@ -48,11 +40,17 @@ from arena.ratings.resample import BootstrapKind
 from arena.ratings.snapshots import Snapshot, reusable_snapshot, save_snapshot, snapshot_of_inputs
 from arena.ratings.style import COVARIATES
 from arena.store.answers import current_answer_ids
+from arena.store.battles import (
+    BattleSelection,
+    battle_sources,
+    newest_judge_key,
+    newest_judge_name,
+    stored_inputs_digest,
+)
 from arena.store.engine import Store, open_store
 from arena.store.judgments import judged_rubric
-from arena.store.schema import battles
-
-JUDGE_SOURCE = "judge"
+from arena.store.schema import JUDGE_SOURCE
+from arena.store.snapshots import answer_set_digest, save_answer_set
 
 
 @dataclass(frozen=True)
@@ -169,11 +167,7 @@ def resolve_judge_key(config: ArenaConfig, store: Store, source: str) -> tuple[s
     try:
         from arena.judge import current_judge_key
     except ImportError:
-        query = (select(battles.c.judge_key).where(battles.c.source == JUDGE_SOURCE)
-                 .order_by(battles.c.tstamp.desc(), battles.c.id.desc()).limit(1))
-        with store.connect() as connection:
-            latest = connection.execute(query).scalar()
-        return latest, "the judge stage is not installed: rated the judge key of the latest judged battles"
+        return newest_judge_key(store), "the judge stage is not installed: rated the judge key of the latest judged battles"
     return current_judge_key(config), None
 
 
@@ -184,21 +178,14 @@ def _no_battles_message(store: Store, request: RateRequest, judge_key: str | Non
     if request.source == JUDGE_SOURCE:
         return (f"no judged battles of current answers for the current judge and rubric (judge key {judge_key}) "
                 f"in {where}; run `arena generate` and `arena judge` first")
-    with store.connect() as connection:
-        sources = sorted(s for s in connection.execute(select(battles.c.source).distinct()).scalars())
+    sources = battle_sources(store)
     known = f" (sources in the store: {', '.join(sources)})" if sources else ""
     return f"no battles in {where}{known}"
 
 
 def _judge_name(config: ArenaConfig, store: Store, selection: BattleSelection) -> str | None:
     """The judge named on the newest rated battle, else the configured judge."""
-    query = select(battles.c.judge).where(battles.c.source == selection.source, battles.c.judge.is_not(None))
-    if selection.judge_key is not None:
-        query = query.where(battles.c.judge_key == selection.judge_key)
-    if selection.max_battle_id is not None:
-        query = query.where(battles.c.id <= selection.max_battle_id)
-    with store.connect() as connection:
-        name = connection.execute(query.order_by(battles.c.id.desc()).limit(1)).scalar()
+    name = newest_judge_name(store, selection)
     return name or (config.judge.name if config.judge else None)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from arena.errors import ArenaError
-from arena.ratings.data import BattleSelection
+from arena.store.battles import BattleSelection
 
 METHOD = "bradley-terry/2"  # the snapshots table's method column: model and payload version
 PAYLOAD_VERSION = 2

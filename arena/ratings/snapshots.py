@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from sqlalchemy import func, select
-
 from arena.ratings.report import METHOD, RatingParams, RatingReport
+from arena.store import snapshots as rows
 from arena.store.engine import Store, utcnow
-from arena.store.schema import snapshots
+from arena.store.schema import JUDGE_SOURCE
 
 
 @dataclass(frozen=True)
@@ -33,47 +32,33 @@ class Snapshot:
     report: RatingReport
 
 
-def _same_kind(query, source: str, category: str | None, judge_key: str | None):  # type: ignore[no-untyped-def]
-    query = query.where(snapshots.c.source == source, snapshots.c.method == METHOD)
-    query = query.where(snapshots.c.category.is_(None) if category is None else snapshots.c.category == category)
-    if judge_key is not None:
-        query = query.where(snapshots.c.judge_key == judge_key)
-    return query
+def _snapshot(row: rows.SnapshotRow) -> Snapshot:
+    return Snapshot(id=row.id, created_at=row.created_at, battles_fingerprint=row.battles_fingerprint,
+                    source=row.source, category=row.category, judge=row.judge, judge_key=row.judge_key,
+                    rubric=row.rubric, method=row.method, report=RatingReport.from_json(row.payload))
 
 
-def _snapshot(row) -> Snapshot:  # type: ignore[no-untyped-def]
-    values = row._asdict()
-    return Snapshot(report=RatingReport.from_json(values.pop("payload")), **values)
-
-
-def latest_snapshot(store: Store, source: str = "judge", category: str | None = None,
+def latest_snapshot(store: Store, source: str = JUDGE_SOURCE, category: str | None = None,
                     judge_key: str | None = None) -> Snapshot | None:
     """The newest snapshot of this source and view (and judge key, if given)."""
-    query = _same_kind(select(snapshots), source, category, judge_key)
-    query = query.order_by(snapshots.c.created_at.desc(), snapshots.c.id.desc()).limit(1)
-    with store.connect() as connection:
-        row = connection.execute(query).first()
+    row = rows.latest_row(store, METHOD, source, category, judge_key)
     return _snapshot(row) if row else None
 
 
-def snapshot_history(store: Store, source: str = "judge", category: str | None = None,
+def snapshot_history(store: Store, source: str = JUDGE_SOURCE, category: str | None = None,
                      judge_key: str | None = None) -> list[Snapshot]:
     """Every snapshot of this source and view made by this rating method, oldest first."""
-    query = _same_kind(select(snapshots), source, category, judge_key).order_by(snapshots.c.created_at,
-                                                                               snapshots.c.id)
-    with store.connect() as connection:
-        return [_snapshot(row) for row in connection.execute(query)]
+    return [_snapshot(row) for row in rows.history_rows(store, METHOD, source, category, judge_key)]
 
 
 def older_snapshots(store: Store, source: str | None = None, judge_key: str | None = None) -> int:
     """How many snapshots (of this source) an earlier rating method made: kept, but not read or reused."""
-    query = select(func.count()).select_from(snapshots).where(snapshots.c.method != METHOD)
-    if source is not None:
-        query = query.where(snapshots.c.source == source)
-    if judge_key is not None:
-        query = query.where(snapshots.c.judge_key == judge_key)
-    with store.connect() as connection:
-        return int(connection.execute(query).scalar_one())
+    return rows.count_other_methods(store, METHOD, source, judge_key)
+
+
+def snapshot_sources(store: Store) -> list[str]:
+    """Battle sources that have a current snapshot: judged battles first, then imports by name."""
+    return sorted(rows.sources_with_snapshots(store, METHOD), key=lambda s: (s != JUDGE_SOURCE, s))
 
 
 def reusable_snapshot(store: Store, *, source: str, category: str | None, judge_key: str | None,
@@ -106,10 +91,11 @@ def save_snapshot(store: Store, report: RatingReport, *, battles_fingerprint: st
                                  params=report.params)
     if existing is not None:
         return existing
-    values = {"created_at": utcnow(), "battles_fingerprint": battles_fingerprint, "source": report.source,
-              "category": report.category, "judge": judge, "judge_key": report.judge_key, "rubric": rubric,
-              "method": report.method}
-    with store.transaction() as connection:
-        new_id = connection.execute(snapshots.insert().values(**values, payload=report.to_json())
-                                    ).inserted_primary_key[0]
-    return Snapshot(id=int(new_id), report=report, **values)
+    snapshot = Snapshot(id=0, created_at=utcnow(), battles_fingerprint=battles_fingerprint, source=report.source,
+                        category=report.category, judge=judge, judge_key=report.judge_key, rubric=rubric,
+                        method=report.method, report=report)
+    new_id = rows.insert_snapshot(
+        store, created_at=snapshot.created_at, battles_fingerprint=battles_fingerprint, source=snapshot.source,
+        category=snapshot.category, judge=judge, judge_key=snapshot.judge_key, rubric=rubric, method=snapshot.method,
+        payload=report.to_json())
+    return replace(snapshot, id=new_id)

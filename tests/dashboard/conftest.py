@@ -26,7 +26,11 @@ import pytest
 import yaml
 
 from tests.conftest import free_port
-from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script, response_sections
+from tests.fakes.scripted_server import (
+    ScriptedServer,
+    prefer_longer_answer_script,
+    response_sections,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "dashboards" / "app.py"

@@ -15,12 +15,14 @@ import numpy as np
 
 from arena.answers import answer_style
 from arena.ratings.build import RatingOptions, build_report
-from arena.ratings.data import BattleSelection, answer_set_digest, battles_fingerprint, load_battles, save_answer_set
+from arena.ratings.data import battles_fingerprint, load_battles
 from arena.ratings.diagnostics import judge_diagnostics
 from arena.ratings.report import RatingParams, RatingReport
 from arena.ratings.snapshots import save_snapshot
+from arena.store.battles import BattleSelection
 from arena.store.engine import Store, open_store, utcnow
 from arena.store.schema import answers, battles, judgments, questions
+from arena.store.snapshots import answer_set_digest, save_answer_set
 
 MODELS = ("alpha", "beta", "gamma")  # every question: all three pairs, judged in both orders
 STRENGTH = {"alpha": 3, "beta": 2, "gamma": 1}

@@ -8,8 +8,8 @@ folder and copied to `.arena-cache/screenshots/` (or $ARENA_SCREENSHOT_DIR) for 
 from __future__ import annotations
 
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path

@@ -16,8 +16,8 @@ from arena.nightly import (
     run_nightly,
     write_atomic,
 )
-from arena.store.runlock import RunLock, RunLockedError
 from arena.store.engine import open_store
+from arena.store.runlock import RunLock, RunLockedError
 from tests.nightly.project import project_config, read_log
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from arena.store.runlock import RunLock, RunLockedError, run_lock
 from arena.store.engine import open_store, utcnow
+from arena.store.runlock import RunLock, RunLockedError, run_lock
 from arena.store.schema import run_locks
 
 

@@ -17,14 +17,15 @@ import yaml
 from sqlalchemy import select
 
 from arena.answers import expected_fingerprints
-from arena.store.answers import load_current_answers
 from arena.battles_io import export_battles
 from arena.config import load_config
 from arena.generate import run_generate
 from arena.judge import run_judge
 from arena.questions import load_questions
-from arena.ratings.data import BattleSelection, load_battles
+from arena.ratings.data import load_battles
 from arena.ratings.rate import RateRequest, run_rate
+from arena.store.answers import load_current_answers
+from arena.store.battles import BattleSelection
 from arena.store.engine import open_store
 from arena.store.schema import battles
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script

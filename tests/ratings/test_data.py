@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from arena.ratings import data
-from arena.ratings.data import (
-    SAFETY_VIEW,
-    BattleSelection,
-    battles_fingerprint,
-    load_battles,
-    save_answer_set,
-    view_mask,
-    view_names,
-)
+from arena.store import battles as battle_reads
+from arena.ratings.data import battles_fingerprint, load_battles, view_mask, view_names
+from arena.store.battles import SAFETY_VIEW, BattleSelection
 from arena.store.schema import battles
-from tests.ratings.store_helpers import JudgedStore, add_imported_battles, question_rows, write_project
+from arena.store.snapshots import save_answer_set
+from tests.ratings.store_helpers import (
+    JudgedStore,
+    add_imported_battles,
+    question_rows,
+    write_project,
+)
 
 MODELS = ["alpha", "beta", "gamma"]
 
@@ -48,7 +48,7 @@ def counted(store, selection: BattleSelection) -> int:  # type: ignore[no-untype
 def test_both_readers_give_the_same_battles(judged: JudgedStore, monkeypatch: pytest.MonkeyPatch) -> None:
     for selection in (BattleSelection("judge", "key"), BattleSelection("import:crowd")):
         fast = load_battles(judged.store, selection)
-        monkeypatch.setattr(data, "_read_concatenated", lambda store, selection, numbers: None)
+        monkeypatch.setattr(battle_reads, "_read_concatenated", lambda store, selection, numbers: None)
         slow = load_battles(judged.store, selection)
         monkeypatch.undo()
         assert fast.models == slow.models and fast.questions == slow.questions
@@ -103,7 +103,7 @@ def test_answer_set_and_newest_battle_select_exactly_the_rated_battles(judged: J
 def test_fingerprint_changes_with_content_and_order(judged: JudgedStore) -> None:
     bs = load_battles(judged.store, BattleSelection("judge", "key"))
     assert battles_fingerprint(bs) == battles_fingerprint(bs.subset(np.ones(bs.n_battles, dtype=bool)))
-    flipped = data.replace(bs, score_a=1.0 - bs.score_a)
+    flipped = dataclasses.replace(bs, score_a=1.0 - bs.score_a)
     assert battles_fingerprint(flipped) != battles_fingerprint(bs)
-    reordered = data.replace(bs, a=bs.a[::-1].copy(), b=bs.b[::-1].copy(), score_a=bs.score_a[::-1].copy())
+    reordered = dataclasses.replace(bs, a=bs.a[::-1].copy(), b=bs.b[::-1].copy(), score_a=bs.score_a[::-1].copy())
     assert battles_fingerprint(reordered) != battles_fingerprint(bs)

@@ -12,7 +12,6 @@ from arena.config import load_config
 from arena.errors import ArenaError
 from arena.ratings.build import RatingOptions, build_report
 from arena.ratings.compare import head_to_head, sign_test
-from arena.ratings.data import SAFETY_VIEW, BattleSelection
 from arena.ratings.rate import RateRequest, run_rate
 from arena.ratings.report import (
     FLAG_FEW_BATTLES,
@@ -25,6 +24,7 @@ from arena.ratings.report import (
     ReportVersionError,
 )
 from arena.ratings.snapshots import latest_snapshot, snapshot_history
+from arena.store.battles import SAFETY_VIEW, BattleSelection
 from tests.ratings.store_helpers import JudgedStore, fake_judge_stage, question_rows, write_project
 from tests.ratings.synthetic import battle_set_of, draw_battles
 

@@ -1,0 +1,281 @@
+"""Reading battles: the one selection of a rating's battles, and their columns read fast.
+
+`BattleSelection` is the one definition of a snapshot's battles: a source, a judge key, the set
+of answers rated (both answers of a battle must be in it), the newest battle id the rating saw,
+and a view (a question category, an audience "audience:patient", or "safety-critical"). Its
+`conditions()` are the SQL every reader filters with (`arena rate`, the dashboard's pages and
+downloads); `arena.ratings.data.view_mask` is the same view on loaded battles, written beside
+the numpy arrays.
+
+`read_columns` reads the selected battles' columns. On SQLite it reads each column as one
+`group_concat` string and parses it with numpy: a million battles in about a second, where row
+by row through Python takes several. Other databases are read in row chunks. The result is the
+same (tests/ratings/test_data.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Integer, case, cast, func, literal_column, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from arena.answers import STYLE_NAMES
+from arena.store.engine import Store
+from arena.store.schema import (
+    BATTLE_VERDICTS,
+    BATTLE_WINNERS,
+    JUDGE_SOURCE,
+    answers,
+    battles,
+    questions,
+    rated_answers,
+)
+
+AUDIENCE_PREFIX = "audience:"  # a view of one audience's questions: "audience:patient"
+SAFETY_VIEW = "safety-critical"  # a view of the questions flagged safety-critical
+SEPARATOR = "\x1f"  # between the texts of one group_concat column (the ASCII unit separator)
+
+
+# --- which battles --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BattleSelection:
+    """The battles of one rating: what `arena rate` counted and the dashboard shows with it."""
+
+    source: str
+    judge_key: str | None = None
+    answer_set: str | None = None  # digest of the rated answers (rated_answers); None = any answers
+    max_battle_id: int | None = None  # battles stored later are not part of it
+    view: str | None = None  # None = all; a category, "audience:<name>" or SAFETY_VIEW
+
+    def for_view(self, view: str | None) -> BattleSelection:
+        return replace(self, view=view)
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [battles.c.source == self.source]
+        if self.judge_key is not None:
+            conditions.append(battles.c.judge_key == self.judge_key)
+        if self.answer_set is not None:
+            rated = select(rated_answers.c.answer_id).where(rated_answers.c.answer_set == self.answer_set)
+            conditions += [battles.c.answer_a_id.in_(rated), battles.c.answer_b_id.in_(rated)]
+        if self.max_battle_id is not None:
+            conditions.append(battles.c.id <= self.max_battle_id)
+        view = _view_condition(self.view)
+        if view is not None:
+            conditions.append(view)
+        return conditions
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "judge_key": self.judge_key, "answer_set": self.answer_set,
+                "max_battle_id": self.max_battle_id, "view": self.view}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BattleSelection:
+        return cls(data["source"], data.get("judge_key"), data.get("answer_set"), data.get("max_battle_id"),
+                   data.get("view"))
+
+
+def _view_condition(view: str | None) -> ColumnElement[bool] | None:
+    if view is None:
+        return None
+    if view == SAFETY_VIEW:
+        return battles.c.question_id.in_(select(questions.c.id).where(questions.c.safety_critical.is_(True)))
+    if view.startswith(AUDIENCE_PREFIX):
+        audience = view.removeprefix(AUDIENCE_PREFIX)
+        return battles.c.question_id.in_(select(questions.c.id).where(questions.c.audience == audience))
+    return battles.c.category == view
+
+
+# --- reading them -------------------------------------------------------------------------------
+
+
+def question_info(store: Store) -> dict[str, tuple[str, bool]]:
+    """{question id: (audience, safety-critical)} of every stored question."""
+    query = select(questions.c.id, questions.c.audience, questions.c.safety_critical)
+    with store.connect() as connection:
+        return {row.id: (row.audience or "", bool(row.safety_critical)) for row in connection.execute(query)}
+
+
+def read_columns(store: Store, selection: BattleSelection) -> dict[str, Any]:
+    """The selected battles' columns, in the order the store returns them: numbers as int64 arrays (id, tstamp_us, outcome =
+    8 * winner code + verdicts code + 1, answer_a, answer_b, a_<style>, b_<style>; -1 where unknown)
+    and texts as lists (model_a, model_b, question_id, category; "" where unknown).
+
+    A judged battle's style covariates are its answers' (answers table); an imported battle's
+    are on its row.
+    """
+    judged = selection.source == JUDGE_SOURCE
+    numbers = _NUMBER_COLUMNS if judged else {**_NUMBER_COLUMNS, **_STYLE_COLUMNS}
+    with store.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+    columns = _read_concatenated(store, selection, numbers) if sqlite else None
+    if columns is None:
+        with store.connect() as connection:
+            columns = _read_rows(connection, selection, numbers)
+    if judged:
+        with store.connect() as connection:
+            _style_from_answers(connection, columns)
+    return columns
+
+
+def _style_from_answers(connection: Any, columns: dict[str, Any]) -> None:
+    """Fill each battle's style columns from its two answers (-1 where unknown)."""
+    ids = np.concatenate([columns["answer_a"], columns["answer_b"]])
+    ids = ids[ids >= 0]
+    n = len(columns["answer_a"])
+    table = np.zeros((0, 5), dtype=np.int64)
+    if len(ids):
+        values = [answers.c.id, *(func.coalesce(answers.c[c], _MISSING) for c in
+                                  ("completion_tokens", "headers", "list_items", "bold"))]
+        where = answers.c.id.between(int(ids.min()), int(ids.max()))
+        if connection.dialect.name == "sqlite":  # as the battles are read: one string a column
+            texts = connection.execute(select(*(func.group_concat(v, _COMMA) for v in values)).where(where)).one()
+            table = np.stack([np.fromstring(t or "", dtype=np.int64, sep=",") for t in texts], axis=1)
+        else:
+            table = np.array(connection.execute(select(*values).where(where)).all(), dtype=np.int64).reshape(-1, 5)
+        table = table[np.argsort(table[:, 0], kind="stable")]
+    for side in ("a", "b"):
+        answer = columns[f"answer_{side}"]
+        if len(table) == 0:
+            columns.update({f"{side}_{name}": np.full(n, -1) for name in STYLE_NAMES})
+            continue
+        position = np.clip(np.searchsorted(table[:, 0], answer), 0, len(table) - 1)
+        known = (table[position, 0] == answer) & (answer >= 0)
+        for k, name in enumerate(STYLE_NAMES):
+            columns[f"{side}_{name}"] = np.where(known, table[position, k + 1], -1)
+
+
+# Constants are written into the SQL, not bound: a bound parameter is read again for every row,
+# which costs a quarter of the time of reading a million battles. They are our own, never input.
+_MISSING = literal_column("-1")
+
+
+def _code_of(column: Any, vocabulary: Sequence[str]) -> Any:
+    return case(*((column == literal_column(f"'{value}'"), literal_column(str(k)))
+                  for k, value in enumerate(vocabulary)), else_=_MISSING)
+
+
+_NUMBER_COLUMNS = {
+    "id": battles.c.id,
+    "tstamp_us": cast(battles.c.tstamp * literal_column("1000000"), Integer),
+    # winner and verdicts in one number: 8 * winner code + verdicts code + 1 (one column less to read)
+    "outcome": _code_of(battles.c.winner, BATTLE_WINNERS) * literal_column("8")
+    + _code_of(battles.c.verdicts, BATTLE_VERDICTS) + literal_column("1"),
+    "answer_a": func.coalesce(battles.c.answer_a_id, _MISSING),
+    "answer_b": func.coalesce(battles.c.answer_b_id, _MISSING),
+}
+_STYLE_COLUMNS = {f"{side}_{name}": func.coalesce(battles.c[f"answer_{side}_{name}"], _MISSING)
+                  for side in ("a", "b") for name in STYLE_NAMES}  # imported battles only
+_TEXT_COLUMNS = {
+    "model_a": battles.c.model_a,
+    "model_b": battles.c.model_b,
+    "question_id": func.coalesce(battles.c.question_id, literal_column("''")),
+    "category": func.coalesce(battles.c.category, literal_column("''")),
+}
+_COMMA = literal_column("','")
+_UNIT_SEPARATOR = literal_column("char(31)")  # SEPARATOR
+
+
+def _read_concatenated(store: Store, selection: BattleSelection,
+                       numbers: dict[str, Any]) -> dict[str, Any] | None:
+    """Every column as one string, numbers and texts by two connections at once (SQLite builds
+    the strings without holding Python's lock). None when a text holds the separator or the two
+    reads saw different battles (a writer in between); then rows are read."""
+    with store.connect() as connection:
+        newest = connection.execute(select(func.max(battles.c.id)).where(*selection.conditions())).scalar()
+    if newest is None:
+        return _empty_columns(numbers)
+    conditions = [*selection.conditions(), battles.c.id <= newest]
+    groups = [
+        [func.group_concat(expression, _COMMA) for expression in numbers.values()],
+        [func.group_concat(expression, _UNIT_SEPARATOR) for expression in _TEXT_COLUMNS.values()],
+    ]
+
+    def read(aggregates: list[Any]) -> tuple[Any, ...]:
+        with store.connect() as connection:
+            return tuple(connection.execute(select(func.count(), func.sum(battles.c.id), *aggregates)
+                                            .where(*conditions)).one())
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        number_values, text_values = pool.map(read, groups)
+    if number_values[:2] != text_values[:2]:
+        return None
+    count = number_values[0]
+    out: dict[str, Any] = {}
+    for name, text in zip(numbers, number_values[2:]):
+        out[name] = np.fromstring(text, dtype=np.int64, sep=",")  # text mode: not deprecated
+        if len(out[name]) != count:
+            return None
+    for name, text in zip(_TEXT_COLUMNS, text_values[2:]):
+        out[name] = text.split(SEPARATOR)
+        if len(out[name]) != count:
+            return None
+    return out
+
+
+def _read_rows(connection: Any, selection: BattleSelection, numbers: dict[str, Any]) -> dict[str, Any]:
+    names = [*numbers, *_TEXT_COLUMNS]
+    query = select(*numbers.values(), *_TEXT_COLUMNS.values()).where(*selection.conditions())
+    rows = [tuple(row) for part in connection.execute(query).partitions(100_000) for row in part]
+    if not rows:
+        return _empty_columns(numbers)
+    out: dict[str, Any] = {}
+    for k, name in enumerate(names):
+        column = [row[k] for row in rows]
+        out[name] = np.array(column, dtype=np.int64) if name in numbers else column
+    return out
+
+
+def _empty_columns(numbers: dict[str, Any]) -> dict[str, Any]:
+    return {**{name: np.zeros(0, dtype=np.int64) for name in numbers}, **{name: [] for name in _TEXT_COLUMNS}}
+
+
+def stored_inputs_digest(store: Store, selection: BattleSelection) -> str:
+    """A digest of what a rating of `selection` would read, from aggregates alone (no battle is read).
+
+    The battles' count, newest id, id sum and tstamp total (battles are only ever added or
+    deleted, never changed in place; one deleted and judged again may get its old id back, but
+    not its old time), and every question's category, audience and safety flag. Equal digests
+    mean the same battles and views, so an identical earlier snapshot can be reused unread.
+    """
+    query = select(func.count(), func.max(battles.c.id), func.sum(battles.c.id),
+                   func.total(battles.c.tstamp)).where(*selection.conditions())
+    digest = hashlib.sha256()
+    with store.connect() as connection:
+        digest.update(repr(tuple(connection.execute(query).one())).encode())
+        for row in connection.execute(select(questions.c.id, questions.c.category, questions.c.audience,
+                                             questions.c.safety_critical).order_by(questions.c.id)):
+            digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()[:32]
+
+
+def newest_judge_name(store: Store, selection: BattleSelection) -> str | None:
+    """The judge named on the newest battle of the selection's source (and judge key), up to its newest id."""
+    query = select(battles.c.judge).where(battles.c.source == selection.source, battles.c.judge.is_not(None))
+    if selection.judge_key is not None:
+        query = query.where(battles.c.judge_key == selection.judge_key)
+    if selection.max_battle_id is not None:
+        query = query.where(battles.c.id <= selection.max_battle_id)
+    with store.connect() as connection:
+        return connection.execute(query.order_by(battles.c.id.desc()).limit(1)).scalar()
+
+
+def battle_sources(store: Store) -> list[str]:
+    """Every battle source in the store, sorted."""
+    with store.connect() as connection:
+        return sorted(s for s in connection.execute(select(battles.c.source).distinct()).scalars())
+
+
+def newest_judge_key(store: Store) -> str | None:
+    """The judge key of the newest judged battle."""
+    query = (select(battles.c.judge_key).where(battles.c.source == JUDGE_SOURCE)
+             .order_by(battles.c.tstamp.desc(), battles.c.id.desc()).limit(1))
+    with store.connect() as connection:
+        return connection.execute(query).scalar()
