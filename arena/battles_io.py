@@ -33,13 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import and_, case, select
-from sqlalchemy.sql.elements import ColumnElement
-
 from arena.answers import STYLE_NAMES
 from arena.errors import DataError
+from arena.store.battles import battle_conditions, battle_import, export_rows
 from arena.store.engine import Store
-from arena.store.schema import BATTLE_VERDICTS, BATTLE_WINNERS, JUDGE_SOURCE, answers, battles
+from arena.store.schema import BATTLE_VERDICTS, BATTLE_WINNERS, JUDGE_SOURCE
 
 STYLE_FIELDS = tuple(f"answer_{side}_{name}" for name in STYLE_NAMES for side in ("a", "b"))
 # (field, kind, limit): kind "text" (up to `limit` characters) or "count" (a whole number >= 0)
@@ -95,9 +93,7 @@ def import_battles(store: Store, path: Path, source: str | None = None, fmt: str
     seen: dict[bytes, int] = {}  # content digest -> identical rows so far in this file
     columns = [*BATTLE_FIELDS, "source", "dedup_key"]
     checked = _checked_chunks(path, fmt)
-    with store.transaction() as connection:
-        known = set(connection.execute(select(battles.c.dedup_key).where(battles.c.source == source)).scalars())
-        insert = _Inserter(connection, columns)
+    with battle_import(store, source, columns) as (known, insert):
         for rows, parsed, problems in checked:
             report.rows += rows
             report.problems += problems
@@ -179,32 +175,6 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-class _Inserter:
-    """One prepared INSERT for many rows, through the driver's executemany (SQLAlchemy's own
-    per-row parameter processing costs about 25 microseconds a row; this, a third of that)."""
-
-    def __init__(self, connection: Any, columns: list[str]) -> None:
-        compiled = battles.insert().values({name: None for name in columns}).compile(
-            dialect=connection.dialect, column_keys=columns)
-        self.connection = connection
-        self.sql = str(compiled)
-        self.columns = columns
-        self.order = [columns.index(name) for name in compiled.positiontup] if compiled.positional else None
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB: the unique index stays cached
-
-    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        if self.order is None:
-            parameters: list[Any] = [dict(zip(self.columns, row)) for row in rows]
-        elif self.order == list(range(len(self.columns))):
-            parameters = rows
-        else:
-            parameters = [tuple([row[k] for k in self.order]) for row in rows]
-        self.connection.exec_driver_sql(self.sql, parameters)
 
 
 def parse_battles(chunk: list[tuple[int, Any]], problems: list[str], where: Callable[[int], str]) -> list[tuple[Any, ...]]:
@@ -462,48 +432,6 @@ def _read_csv(path: Path, text: str) -> Iterator[tuple[int, Any]]:
         start = reader.line_num + 1
 
 
-def battle_conditions(source: str | None, judge_key: str | None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if source is not None:
-        conditions.append(battles.c.source == source)
-    if judge_key is not None:
-        conditions.append(battles.c.judge_key == judge_key)
-    return conditions
-
-
-_ANSWER_STYLE = {"tokens": "completion_tokens", "headers": "headers", "list_items": "list_items", "bold": "bold"}
-
-
-def _export_columns() -> tuple[Any, list[Any]]:
-    """The export's FROM clause and columns: a judged battle's style comes from its two answers."""
-    sides = {side: answers.alias(f"answer_{side}") for side in ("a", "b")}
-    joined = battles
-    for side, alias in sides.items():
-        joined = joined.outerjoin(alias, and_(alias.c.id == battles.c[f"answer_{side}_id"],
-                                              battles.c.source == JUDGE_SOURCE))
-    columns = []
-    for name in EXPORT_FIELDS:
-        side, _, style = name.removeprefix("answer_").partition("_")
-        if name.startswith("answer_") and style in _ANSWER_STYLE:
-            own = battles.c[name]
-            columns.append(case((battles.c.source == JUDGE_SOURCE, sides[side].c[_ANSWER_STYLE[style]]),
-                                else_=own).label(name))
-        else:
-            columns.append(battles.c[name])
-    return joined, columns
-
-
-def export_rows(store: Store, conditions: list[ColumnElement[bool]]) -> Iterator[dict[str, Any]]:
-    """The battles matching `conditions` in battle order, as EXPORT_FIELDS records."""
-    joined, columns = _export_columns()
-    query = (select(*columns).select_from(joined).where(*conditions)
-             .order_by(battles.c.tstamp, battles.c.id))
-    with store.connect() as connection:
-        for part in connection.execute(query).partitions(10_000):
-            for row in part:
-                yield row._asdict()
-
-
 def write_battles(records: Iterable[dict[str, Any]], out: TextIO, fmt: str) -> int:
     """Battle records as JSON Lines, a JSON array ("json") or CSV; returns how many."""
     if fmt not in (*EXPORT_FORMATS, "json"):
@@ -537,4 +465,4 @@ def export_battles(
     """
     if fmt not in EXPORT_FORMATS:
         raise DataError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
-    return write_battles(export_rows(store, battle_conditions(source, judge_key)), out, fmt)
+    return write_battles(export_rows(store, EXPORT_FIELDS, battle_conditions(source, judge_key)), out, fmt)

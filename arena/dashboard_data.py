@@ -2,25 +2,21 @@
 
 No Streamlit here, so every function can be unit-tested on its own; `dashboards/` only adds
 caching and widgets. Ratings come from the stored snapshot (written by `arena rate`), never
-from a refit. Queries that could touch many rows (the question explorer, invalid verdicts)
-take filters and a LIMIT, and full texts are read only for the one battle being looked at.
-The dashboard never writes to the store.
+from a refit. The queries are the store's (`arena.store.explorer` and the table families);
+those that could touch many rows take filters and a LIMIT. The dashboard never writes to the store.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, false, func, or_, select
-from sqlalchemy.sql.elements import ColumnElement
-
-from arena.battles_io import export_rows, write_battles
+from arena.battles_io import EXPORT_FIELDS, write_battles
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import ArenaError
 from arena.judge.validate import load_report as load_validation_report
@@ -29,24 +25,28 @@ from arena.judge.validation_report import ValidationReport
 from arena.ratings.bt import win_probability
 from arena.ratings.compare import HeadToHead, head_to_head
 from arena.ratings.render import flags_text, interval_method
-from arena.ratings.report import FLAG_HELP, METHOD, Board, ModelRow, RatingReport
+from arena.ratings.report import FLAG_HELP, Board, ModelRow, RatingReport
 from arena.ratings.snapshots import Snapshot, latest_snapshot, older_snapshots, snapshot_history
-from arena.store.battles import AUDIENCE_PREFIX, SAFETY_VIEW, BattleSelection
+from arena.ratings.snapshots import snapshot_sources as snapshot_sources
+from arena.ratings.style import normalised_difference
+from arena.store import explorer
+from arena.store import judgments as judgment_reads
+from arena.store import validation as validation_reads
+from arena.store.answers import count_rows
+from arena.store.battles import AUDIENCE_PREFIX, SAFETY_VIEW, BattleSelection, export_rows
 from arena.store.engine import Store, open_read_only
-from arena.store.schema import (
-    WINNER_SCORE,
-    answers,
-    battles,
-    judgments,
-    questions,
-    snapshots,
-    validation_items,
-    validation_judgments,
-)
+# the explorer's types and reads, which the pages use through this module
+from arena.store.explorer import OUTCOMES as OUTCOMES
+from arena.store.explorer import AnswerView as AnswerView
+from arena.store.explorer import BattleDetail as BattleDetail
+from arena.store.explorer import BattleFilter as BattleFilter
+from arena.store.explorer import JudgmentView as JudgmentView
+from arena.store.explorer import battle_detail as battle_detail
+from arena.store.explorer import count_battles as count_battles
+from arena.store.schema import WINNER_SCORE
 
 ALL_CATEGORIES = "All questions"
 PIPELINE_COMMANDS = ("arena generate", "arena judge", "arena rate")
-SNIPPET_CHARS = 160
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,10 +104,7 @@ def open_project(config_path: Path) -> Project | Guide:
 
 def progress_guide(store: Store, config_path: Path | None) -> Guide:
     """When there is no snapshot: how far the pipeline got, and what to run next."""
-    with store.connect() as connection:
-        n_answers = connection.execute(select(func.count()).select_from(answers)).scalar_one()
-        n_judgments = connection.execute(select(func.count()).select_from(judgments)).scalar_one()
-        n_battles = connection.execute(select(func.count()).select_from(battles)).scalar_one()
+    n_answers, n_judgments, n_battles = count_rows(store)
     counts = f"The store has {n_answers} answers, {n_judgments} judgments and {n_battles} battles, "
     if n_answers == 0 and n_battles == 0:
         todo = PIPELINE_COMMANDS
@@ -125,13 +122,8 @@ def progress_guide(store: Store, config_path: Path | None) -> Guide:
 
 
 def data_version(store: Store) -> tuple[int, int, int]:
-    """Cheap to read, and changes whenever a snapshot, battle or judgment lands: a cache key."""
-    with store.connect() as connection:
-        return (
-            connection.execute(select(func.max(snapshots.c.id))).scalar() or 0,
-            connection.execute(select(func.max(battles.c.id))).scalar() or 0,
-            connection.execute(select(func.max(judgments.c.id))).scalar() or 0,
-        )
+    """Changes whenever a snapshot, battle or judgment lands: the pages' cache key."""
+    return explorer.data_version(store)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,14 +150,6 @@ def snapshot_categories(snapshot: Snapshot) -> list[str]:
 def snapshot_selection(snapshot: Snapshot, category: str | None) -> BattleSelection:
     """The battles the snapshot rated, in all categories (None) or one view: what every page shows."""
     return snapshot.report.selection.for_view(None if category in (None, ALL_CATEGORIES) else category)
-
-
-def snapshot_sources(store: Store) -> list[str]:
-    """Battle sources that have a current snapshot: "judge" first, then imports by name."""
-    with store.connect() as connection:
-        found = connection.execute(select(snapshots.c.source).where(snapshots.c.method == METHOD)
-                                   .distinct()).scalars().all()
-    return sorted(found, key=lambda s: (s != "judge", s))
 
 
 def newest_snapshot(store: Store, source: str) -> Snapshot | None:
@@ -340,182 +324,9 @@ def compare_models(snapshot: Snapshot, view: Board, model_a: str, model_b: str) 
 # Question explorer
 
 
-OUTCOMES = ("any", "model won", "model lost", "tie", "tie (bothbad)", "order disagreement",
-            "invalid verdict", "truncated")
-
-
-@dataclass(frozen=True)
-class BattleFilter:
-    selection: BattleSelection  # the snapshot's battles (`snapshot_selection`)
-    model: str | None = None  # battles this model took part in
-    opponent: str | None = None  # ... against this one
-    outcome: str = "any"  # one of OUTCOMES; "model won/lost" need `model`
-    text: str = ""  # case-insensitive substring of the question
-    limit: int = 200
-    offset: int = 0
-
-
-def _explorer_query(flt: BattleFilter) -> tuple[Any, Any, Any, list[ColumnElement[bool]]]:
-    ab, ba = judgments.alias("ab"), judgments.alias("ba")
-    joined = (
-        battles.outerjoin(questions, battles.c.question_id == questions.c.id)
-        .outerjoin(ab, battles.c.judgment_ab_id == ab.c.id)
-        .outerjoin(ba, battles.c.judgment_ba_id == ba.c.id)
-    )
-    conditions = flt.selection.conditions()
-    if flt.model:
-        if flt.opponent:
-            conditions.append(or_(and_(battles.c.model_a == flt.model, battles.c.model_b == flt.opponent),
-                                  and_(battles.c.model_a == flt.opponent, battles.c.model_b == flt.model)))
-        else:
-            conditions.append(or_(battles.c.model_a == flt.model, battles.c.model_b == flt.model))
-    elif flt.opponent:
-        conditions.append(or_(battles.c.model_a == flt.opponent, battles.c.model_b == flt.opponent))
-    outcome = _outcome_condition(flt, ab, ba)
-    if outcome is not None:
-        conditions.append(outcome)
-    if flt.text.strip():
-        conditions.append(battles.c.question_id.in_(
-            select(questions.c.id).where(questions.c.text.ilike(f"%{_escape_like(flt.text.strip())}%", escape="\\"))))
-    return joined, ab, ba, conditions
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _outcome_condition(flt: BattleFilter, ab: Any, ba: Any) -> ColumnElement[bool] | None:
-    if flt.outcome in ("model won", "model lost"):
-        if not flt.model:
-            raise ArenaError(f"outcome {flt.outcome!r} needs a model")
-        side = ("model_a", "model_b") if flt.outcome == "model won" else ("model_b", "model_a")
-        return or_(and_(battles.c.model_a == flt.model, battles.c.winner == side[0]),
-                   and_(battles.c.model_b == flt.model, battles.c.winner == side[1]))
-    if flt.outcome in ("tie", "tie (bothbad)"):
-        return battles.c.winner == flt.outcome
-    if flt.outcome == "order disagreement":
-        # The same letter in both orders means the judge followed the position, not the answer.
-        return and_(ab.c.valid, ba.c.valid, ab.c.verdict == ba.c.verdict)
-    if flt.outcome == "invalid verdict":
-        return or_(ab.c.valid == false(), ba.c.valid == false())
-    if flt.outcome == "truncated":
-        truncated_answers = select(answers.c.id).where(answers.c.truncated)
-        return or_(ab.c.truncated, ba.c.truncated, ab.c.answer_a_id.in_(truncated_answers),
-                   ab.c.answer_b_id.in_(truncated_answers))
-    if flt.outcome != "any":
-        raise ArenaError(f"unknown outcome {flt.outcome!r} (expected one of {', '.join(OUTCOMES)})")
-    return None
-
-
-EXPLORER_COLUMNS = ["battle", "question_id", "category", "model_a", "model_b", "winner",
-                    "verdict_ab", "verdict_ba", "valid_ab", "valid_ba", "question"]
-
-
 def search_battles(store: Store, flt: BattleFilter) -> pd.DataFrame:
     """Matching battles, newest first, at most `flt.limit`; only a snippet of each question."""
-    joined, ab, ba, conditions = _explorer_query(flt)
-    query = (
-        select(battles.c.id, battles.c.question_id, battles.c.category, battles.c.model_a,
-               battles.c.model_b, battles.c.winner, ab.c.verdict, ba.c.verdict, ab.c.valid,
-               ba.c.valid, func.substr(questions.c.text, 1, SNIPPET_CHARS))
-        .select_from(joined).where(*conditions)
-        .order_by(battles.c.id.desc()).limit(flt.limit).offset(flt.offset)
-    )
-    with store.connect() as connection:
-        rows = connection.execute(query).all()
-    return pd.DataFrame(rows, columns=EXPLORER_COLUMNS)
-
-
-def count_battles(store: Store, flt: BattleFilter) -> int:
-    joined, _ab, _ba, conditions = _explorer_query(flt)
-    with store.connect() as connection:
-        return connection.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
-
-
-@dataclass(frozen=True)
-class AnswerView:
-    model: str
-    text: str
-    truncated: bool
-    completion_tokens: int | None
-
-
-@dataclass(frozen=True)
-class JudgmentView:
-    order: str  # which model was shown as Response A
-    shown_a: str
-    shown_b: str
-    verdict: str | None  # "A", "B" or None
-    preferred: str | None  # the model the verdict picks
-    valid: bool
-    attempts: int
-    truncated: bool
-    p_a: float | None
-    feedback: str | None
-    raw_output: str
-
-
-@dataclass(frozen=True)
-class BattleDetail:
-    battle_id: int
-    question_id: str | None
-    question: str
-    category: str | None
-    model_a: str
-    model_b: str
-    winner: str
-    judge: str | None
-    answer_a: AnswerView | None
-    answer_b: AnswerView | None
-    judgments: list[JudgmentView] = field(default_factory=list)
-    reference: str | None = None  # the question's reference answer, when it has one
-
-
-def _judgment_view(row: Any, order: str) -> JudgmentView:
-    preferred = {"A": row.model_a, "B": row.model_b}.get(row.verdict or "")
-    return JudgmentView(order=order, shown_a=row.model_a, shown_b=row.model_b, verdict=row.verdict,
-                        preferred=preferred, valid=bool(row.valid), attempts=row.attempts or 1,
-                        truncated=bool(row.truncated), p_a=row.p_a, feedback=row.feedback,
-                        raw_output=row.raw_output)
-
-
-def _answer_view(connection: Any, answer_id: int | None) -> AnswerView | None:
-    if answer_id is None:
-        return None
-    row = connection.execute(select(answers).where(answers.c.id == answer_id)).first()
-    if row is None:
-        return None
-    return AnswerView(row.model, row.text, bool(row.truncated), row.completion_tokens)
-
-
-def battle_detail(store: Store, battle_id: int) -> BattleDetail | None:
-    """One battle in full: the question, both answers and both judgments, for reading."""
-    with store.connect() as connection:
-        battle = connection.execute(select(battles).where(battles.c.id == battle_id)).first()
-        if battle is None:
-            return None
-        question_row = connection.execute(select(questions.c.text, questions.c.reference_answer)
-                                          .where(questions.c.id == battle.question_id)).first()
-        question, reference = (question_row.text, question_row.reference_answer) if question_row else (None, None)
-        ab = ba = None
-        if battle.judgment_ab_id is not None:
-            ab = connection.execute(select(judgments).where(judgments.c.id == battle.judgment_ab_id)).first()
-        if battle.judgment_ba_id is not None:
-            ba = connection.execute(select(judgments).where(judgments.c.id == battle.judgment_ba_id)).first()
-        # Answer ids: in the (a, b) order model_a's answer is Response A; in (b, a) it is Response B.
-        answer_a_id = ab.answer_a_id if ab is not None else (ba.answer_b_id if ba is not None else None)
-        answer_b_id = ab.answer_b_id if ab is not None else (ba.answer_a_id if ba is not None else None)
-        answer_a = _answer_view(connection, answer_a_id)
-        answer_b = _answer_view(connection, answer_b_id)
-    views = []
-    if ab is not None:
-        views.append(_judgment_view(ab, f"{battle.model_a} shown first"))
-    if ba is not None:
-        views.append(_judgment_view(ba, f"{battle.model_b} shown first"))
-    return BattleDetail(battle_id=battle.id, question_id=battle.question_id, question=question or "",
-                        category=battle.category, model_a=battle.model_a, model_b=battle.model_b,
-                        winner=battle.winner, judge=battle.judge, answer_a=answer_a, answer_b=answer_b,
-                        judgments=views, reference=reference)
+    return pd.DataFrame(explorer.search_battles(store, flt), columns=explorer.EXPLORER_COLUMNS)
 
 
 def winner_name(detail: BattleDetail) -> str:
@@ -529,19 +340,16 @@ def winner_name(detail: BattleDetail) -> str:
 def length_win_table(store: Store, selection: BattleSelection, bins: int = 10) -> pd.DataFrame:
     """How often the longer answer wins, by how much longer it is.
 
-    x = |len_a - len_b| / (len_a + len_b) in equal-width bins; y = the longer answer's score
+    x = |len_a - len_b| / (len_a + len_b + 1) (style control's relative difference,
+    `arena.ratings.style.normalised_difference`, on characters) in equal-width bins; y = the longer answer's score
     (ties half). A judge without length bias stays near 0.5 across the bins.
     """
-    query = select(battles.c.answer_a_len, battles.c.answer_b_len, battles.c.winner).where(
-        *selection.conditions(),
-        battles.c.answer_a_len.is_not(None), battles.c.answer_b_len.is_not(None))
-    with store.connect() as connection:
-        frame = pd.DataFrame(connection.execute(query).all(), columns=["len_a", "len_b", "winner"])
+    frame = pd.DataFrame(explorer.answer_lengths(store, selection), columns=["len_a", "len_b", "winner"])
     columns = ["bin_low", "bin_high", "longer_wins", "battles"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    total = (frame["len_a"] + frame["len_b"]).astype(float)
-    diff = (frame["len_a"] - frame["len_b"]).astype(float).where(total > 0, 0.0) / total.where(total > 0, 1.0)
+    diff = pd.Series(normalised_difference(frame["len_a"].to_numpy(float), frame["len_b"].to_numpy(float)),
+                     index=frame.index)
     score_a = frame["winner"].map(WINNER_SCORE)
     longer_score = score_a.where(diff >= 0, 1.0 - score_a)
     keep = diff != 0  # equal lengths say nothing about length bias
@@ -555,17 +363,7 @@ def length_win_table(store: Store, selection: BattleSelection, bins: int = 10) -
 
 def invalid_judgments(store: Store, judge_key: str | None, limit: int = 50) -> tuple[int, pd.DataFrame]:
     """How many judgments have no usable verdict, and the newest of them with a raw-output snippet."""
-    conditions = [judgments.c.valid == false()]
-    if judge_key is not None:
-        conditions.append(judgments.c.judge_key == judge_key)
-    query = (
-        select(judgments.c.id, judgments.c.question_id, judgments.c.model_a, judgments.c.model_b,
-               judgments.c.attempts, judgments.c.truncated, func.substr(judgments.c.raw_output, 1, 300))
-        .where(*conditions).order_by(judgments.c.id.desc()).limit(limit)
-    )
-    with store.connect() as connection:
-        total = connection.execute(select(func.count()).select_from(judgments).where(*conditions)).scalar_one()
-        rows = connection.execute(query).all()
+    total, rows = judgment_reads.invalid_judgments(store, judge_key, limit)
     frame = pd.DataFrame(rows, columns=["judgment", "question_id", "shown_a", "shown_b", "attempts",
                                         "truncated", "raw_output"])
     return total, frame
@@ -597,23 +395,13 @@ def diagnostics_rows(report: RatingReport) -> list[tuple[str, str, str]]:
 
 def validation_version(store: Store) -> tuple[int, int]:
     """Changes whenever validation items are synced or validation judgments land: a cache key."""
-    with store.connect() as connection:
-        return (connection.execute(select(func.max(validation_items.c.id))).scalar() or 0,
-                connection.execute(select(func.max(validation_judgments.c.id))).scalar() or 0)
+    return validation_reads.validation_version(store)
 
 
 def validation_runs(store: Store) -> pd.DataFrame:
     """One row per (dataset, judge key) with stored validation judgments, newest first."""
-    joined = validation_items.join(
-        validation_judgments, validation_items.c.fingerprint == validation_judgments.c.item_fingerprint)
-    query = (select(validation_items.c.dataset, validation_judgments.c.judge_key,
-                    func.max(validation_judgments.c.judge), func.count(), func.max(validation_judgments.c.created_at))
-             .select_from(joined)
-             .group_by(validation_items.c.dataset, validation_judgments.c.judge_key)
-             .order_by(func.max(validation_judgments.c.created_at).desc()))
-    with store.connect() as connection:
-        rows = connection.execute(query).all()
-    return pd.DataFrame(rows, columns=["dataset", "judge_key", "judge", "judgments", "last_judged"])
+    return pd.DataFrame(validation_reads.validation_runs(store),
+                        columns=["dataset", "judge_key", "judge", "judgments", "last_judged"])
 
 
 def validation_report(store: Store, dataset: str, judge_key: str) -> ValidationReport:
@@ -640,5 +428,5 @@ def battles_download(store: Store, selection: BattleSelection, fmt: str) -> byte
     if fmt not in ("csv", "json"):
         raise ArenaError(f"unknown download format {fmt!r} (expected csv or json)")
     out = io.StringIO()
-    write_battles(export_rows(store, selection.conditions()), out, fmt)
+    write_battles(export_rows(store, EXPORT_FIELDS, selection.conditions()), out, fmt)
     return out.getvalue().encode("utf-8")
