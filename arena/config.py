@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from arena.backends.base import SamplingSettings
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint
 
@@ -36,15 +37,21 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Sampling(StrictModel):
-    """Sampling settings of a candidate model. Unset fields take these defaults."""
+CANDIDATE_SAMPLING = SamplingSettings()
+# The Prometheus 2 paper's sampling. The judge is seeded by default: each request gets a seed
+# derived from this one and what it judges (`arena.judge.run.request_seed`).
+JUDGE_SAMPLING = SamplingSettings(temperature=1.0, top_p=0.9, repetition_penalty=1.03, max_tokens=1024, seed=0)
 
-    temperature: float = Field(0.7, ge=0.0, le=5.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int = Field(-1, description="-1 disables top-k")
-    repetition_penalty: float = Field(1.0, gt=0.0, le=5.0)
-    max_tokens: int = Field(512, ge=1)
-    seed: int | None = None
+
+class Sampling(StrictModel):
+    """Sampling settings of a candidate model. Unset fields take CANDIDATE_SAMPLING's values."""
+
+    temperature: float = Field(CANDIDATE_SAMPLING.temperature, ge=0.0, le=5.0)
+    top_p: float = Field(CANDIDATE_SAMPLING.top_p, gt=0.0, le=1.0)
+    top_k: int = Field(CANDIDATE_SAMPLING.top_k, description="-1 disables top-k")
+    repetition_penalty: float = Field(CANDIDATE_SAMPLING.repetition_penalty, gt=0.0, le=5.0)
+    max_tokens: int = Field(CANDIDATE_SAMPLING.max_tokens, ge=1)
+    seed: int | None = CANDIDATE_SAMPLING.seed
 
     @field_validator("top_k")
     @classmethod
@@ -55,18 +62,15 @@ class Sampling(StrictModel):
 
 
 class JudgeSampling(Sampling):
-    """The Prometheus 2 paper's sampling; a partial override keeps the other defaults.
+    """The judge's sampling: unset fields take JUDGE_SAMPLING's values (a partial override keeps
+    the others). A seeded judge draws the same verdicts on a rerun; `seed: null` sends none."""
 
-    The judge is seeded by default: each request gets a seed derived from this one and what it
-    judges (`arena.judge.run.request_seed`), so a rerun draws the same verdicts. `seed: null`
-    sends none.
-    """
-
-    temperature: float = Field(1.0, ge=0.0, le=5.0)
-    top_p: float = Field(0.9, gt=0.0, le=1.0)
-    repetition_penalty: float = Field(1.03, gt=0.0, le=5.0)
-    max_tokens: int = Field(1024, ge=1)
-    seed: int | None = 0
+    temperature: float = Field(JUDGE_SAMPLING.temperature, ge=0.0, le=5.0)
+    top_p: float = Field(JUDGE_SAMPLING.top_p, gt=0.0, le=1.0)
+    top_k: int = Field(JUDGE_SAMPLING.top_k, description="-1 disables top-k")
+    repetition_penalty: float = Field(JUDGE_SAMPLING.repetition_penalty, gt=0.0, le=5.0)
+    max_tokens: int = Field(JUDGE_SAMPLING.max_tokens, ge=1)
+    seed: int | None = JUDGE_SAMPLING.seed
 
 
 class ModelConfig(StrictModel):
@@ -110,6 +114,15 @@ class ModelConfig(StrictModel):
         if self.chat_template is not None and not self.chat_template.is_file():
             raise ValueError(f"model {self.name!r}: chat_template file not found: {self.chat_template}")
         return self
+
+    def sampling_settings(self) -> SamplingSettings:
+        """The entry's sampling and stop strings as the core's one sampling type."""
+        sampling = self.sampling
+        return SamplingSettings(
+            temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+            repetition_penalty=sampling.repetition_penalty, max_tokens=sampling.max_tokens,
+            seed=sampling.seed, stop=tuple(self.stop),
+        )
 
     def chat_template_text(self) -> str | None:
         return self.chat_template.read_text(encoding="utf-8") if self.chat_template else None

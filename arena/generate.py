@@ -26,8 +26,8 @@ from typing import TextIO
 from tqdm import tqdm
 
 from arena.answers import chat_messages, expected_fingerprints
-from arena.backends import Backend, make_backend, sampling_for
-from arena.backends.base import GenerationRequest, GenerationResult
+from arena.backends import make_backend
+from arena.backends.base import Backend, GenerationRequest, GenerationResult, first_line
 from arena.config import ArenaConfig, ModelConfig
 from arena.errors import ArenaError, StoreError
 from arena.questions import Question, load_questions
@@ -126,7 +126,7 @@ def generate_for_model(
     summary.reused = len(question_list) - len(todo)
     if not todo:
         return summary
-    sampling = sampling_for(model)
+    sampling = model.sampling_settings()
     requests = [
         GenerationRequest(key=q.id, sampling=sampling, messages=chat_messages(config, model, q)) for q in todo
     ]
@@ -220,11 +220,6 @@ def close_quietly(backend: Backend) -> None:
         backend.close()
     except Exception as exc:  # releasing memory failed; the answers are already saved
         report_error(f"closing model {backend.name!r}: {type(exc).__name__}: {first_line(exc)}")
-
-
-def first_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else ""
 
 
 def report_error(message: str) -> None:

@@ -17,35 +17,21 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import yaml
 
-from arena.backends.base import GenerationRequest, GenerationResult
-from arena.config import ArenaConfig, ModelConfig, load_config
+from arena.backends.scripted import ScriptedBackend, ScriptedReply
+from arena.config import ArenaConfig, load_config
 from arena.generate import run_generate
 from arena.tinymodels import build_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-class InstantBackend:
-    """Answers every request at once with a fixed text: measures everything but the model."""
-
-    supports_regex = False
-    supports_logprobs = False
-
-    def __init__(self, model: ModelConfig) -> None:
-        self.name = model.name
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        for request in requests:
-            yield GenerationResult(key=request.key, text="An instant answer. " * 20, finish_reason="stop",
-                                   prompt_tokens=40, completion_tokens=80, latency_s=0.0, engine="instant")
-
-    def close(self) -> None:
-        pass
+INSTANT_ANSWER = ScriptedReply(text="An instant answer. " * 20, prompt_tokens=40, completion_tokens=80)
+# Answers every request at once with a fixed text: measures everything but the model.
+INSTANT = ScriptedBackend.factory(lambda request: INSTANT_ANSWER, engine="instant")
 
 
 def write_project(folder: Path, questions: int, models: list[dict[str, object]]) -> ArenaConfig:
@@ -63,12 +49,12 @@ def orchestration(answers: int) -> float:
         config = write_project(Path(tmp), answers, [{"name": "instant", "backend": "openai",
                                                      "model": "instant", "base_url": "http://unused"}])
         started = time.perf_counter()
-        summary = run_generate(config, backend_factory=InstantBackend, out=io.StringIO(), progress=True)
+        summary = run_generate(config, backend_factory=INSTANT, out=io.StringIO(), progress=True)
         elapsed = time.perf_counter() - started
         assert summary.generated == answers and summary.failed == 0
         # the second run only reads: how fast "nothing to do" is decided
         started = time.perf_counter()
-        again = run_generate(config, backend_factory=InstantBackend, out=io.StringIO(), progress=False)
+        again = run_generate(config, backend_factory=INSTANT, out=io.StringIO(), progress=False)
         reuse_elapsed = time.perf_counter() - started
         assert again.reused == answers and again.generated == 0
     rate = answers / elapsed

@@ -22,7 +22,6 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import yaml
@@ -31,7 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from arena.answers import answer_fingerprint  # noqa: E402
-from arena.backends.base import GenerationRequest, GenerationResult  # noqa: E402
+from arena.backends.base import GenerationResult  # noqa: E402
+from arena.backends.scripted import ScriptedBackend, ScriptedReply  # noqa: E402
 from arena.config import ArenaConfig, load_config  # noqa: E402
 from arena.questions import load_questions  # noqa: E402
 from arena.store.answers import insert_answer, sync_questions  # noqa: E402
@@ -47,21 +47,14 @@ SENTENCES = [
 ]
 
 
-class InstantBackend:
-    """Answers every judge prompt at once with a valid verdict (alternating by prompt length)."""
+def instant_verdict(prompt: str) -> ScriptedReply:
+    """A valid verdict at once (alternating by prompt length): measures everything but the judge."""
+    verdict = "A" if len(prompt) % 2 else "B"
+    return ScriptedReply(text=f"Both were weighed on the rubric. [RESULT] {verdict}", completion_tokens=12)
 
-    name = "instant"
-    supports_regex = False
-    supports_logprobs = False
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        for request in requests:
-            verdict = "A" if len(request.prompt or "") % 2 else "B"
-            yield GenerationResult(key=request.key, text=f"Both were weighed on the rubric. [RESULT] {verdict}",
-                                   finish_reason="stop", completion_tokens=12, latency_s=0.0)
-
-    def close(self) -> None:
-        pass
+def instant_backend() -> ScriptedBackend:
+    return ScriptedBackend(instant_verdict, "instant")
 
 
 def make_project(root: Path, judge: dict, models: int, questions: int, answer_sentences: int) -> ArenaConfig:
@@ -97,7 +90,7 @@ def bench_overhead(tiny_judge: Path) -> None:
     with tempfile.TemporaryDirectory() as folder:
         config = make_project(Path(folder), judge, models=8, questions=150, answer_sentences=6)
         started = time.perf_counter()
-        summary = run_judge(config, backend=InstantBackend(), progress=False)  # type: ignore[arg-type]
+        summary = run_judge(config, backend=instant_backend(), progress=False)
         elapsed = time.perf_counter() - started
     rate = summary.judgments / elapsed
     print(f"orchestration, instant backend: {summary.judgments} judgments, {summary.judged} battles in "
@@ -117,10 +110,10 @@ def bench_validate_overhead(tiny_judge: Path) -> None:
     with tempfile.TemporaryDirectory() as folder:
         config = make_project(Path(folder), judge, models=2, questions=1, answer_sentences=1)
         started = time.perf_counter()
-        summary = run_validate(config, HHH, backend=InstantBackend(), progress=False)  # type: ignore[arg-type]
+        summary = run_validate(config, HHH, backend=instant_backend(), progress=False)
         elapsed = time.perf_counter() - started
         started = time.perf_counter()
-        again = run_validate(config, HHH, backend=InstantBackend(), progress=False)  # type: ignore[arg-type]
+        again = run_validate(config, HHH, backend=instant_backend(), progress=False)
         rerun = time.perf_counter() - started
     print(f"validate, instant backend: {summary.judgments} judgments of {summary.pairs} HHH pairs with the "
           f"report in {elapsed:.2f} s = {summary.judgments / elapsed:,.0f} judgments/s; "

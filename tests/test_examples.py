@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from arena.answers import chat_messages
-from arena.backends.openai_http import render_chat_template
+from arena.backends.base import render_chat_template
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.questions import Question
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,8 @@ import yaml
 from sqlalchemy import func, select
 
 from arena.answers import answer_fingerprint, chat_messages, expected_fingerprints
-from arena.backends.base import GenerationRequest, GenerationResult
+from arena.backends.base import GenerationRequest
+from arena.backends.scripted import ScriptedBackend, ScriptedReply
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import BackendError, ConfigError
 from arena.generate import run_generate
@@ -22,44 +23,42 @@ from arena.store.engine import open_store, utcnow
 from arena.store.schema import answers, battles, judgments, questions
 
 
-class ScriptedBackend:
-    """Answers "<model>: <question>"; questions listed in `fail` get a per-request error,
-    and after `die_after` results it raises (like a crashing engine)."""
+@dataclass
+class Candidates:
+    """The scripted candidates: each answers "<model>: <question>"; questions listed in `fail` get
+    a per-request error, those in `truncate` run out of tokens, and after `die_after` results a
+    backend raises (like a crashing engine). Every backend made is kept in `made`."""
 
-    supports_regex = False
-    supports_logprobs = False
-    calls: list[tuple[str, list[GenerationRequest]]] = []
-    fail: set[str] = set()
+    fail: set[str] = field(default_factory=set)
+    truncate: set[str] = field(default_factory=set)
     die_after: int | None = None
-    truncate: set[str] = set()
+    made: list[ScriptedBackend] = field(default_factory=list)
 
-    def __init__(self, model: ModelConfig) -> None:
-        self.name = model.name
-        self.closed = False
+    def factory(self, model: ModelConfig) -> ScriptedBackend:
+        backend = ScriptedBackend(name=model.name, on_request=lambda request: self.reply(model.name, request),
+                                  die_after=self.die_after, engine="scripted 1.0")
+        self.made.append(backend)
+        return backend
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        ScriptedBackend.calls.append((self.name, list(requests)))
-        for count, request in enumerate(requests):
-            if self.die_after is not None and count >= self.die_after:
-                raise RuntimeError("engine crashed\nlong traceback")
-            if request.key in self.fail:
-                yield GenerationResult(key=request.key, error="HTTP 400: bad request")
-                continue
-            text = f"{self.name}: {request.messages[-1]['content']}" if request.messages else ""
-            reason = "length" if request.key in self.truncate else "stop"
-            yield GenerationResult(key=request.key, text=text, finish_reason=reason, prompt_tokens=3,
-                                   completion_tokens=4, latency_s=0.01, engine="scripted 1.0")
+    def reply(self, name: str, request: GenerationRequest) -> ScriptedReply:
+        if request.key in self.fail:
+            return ScriptedReply(text="bad request", status=400)
+        text = f"{name}: {request.messages[-1]['content']}" if request.messages else ""
+        return ScriptedReply(text=text, finish_reason="length" if request.key in self.truncate else "stop",
+                             prompt_tokens=3, completion_tokens=4, latency_s=0.01)
 
-    def close(self) -> None:
-        self.closed = True
+    @property
+    def calls(self) -> list[tuple[str, list[GenerationRequest]]]:
+        return [(backend.name, call) for backend in self.made for call in backend.calls]
+
+
+SCRIPT = Candidates()
 
 
 @pytest.fixture(autouse=True)
 def reset_script() -> None:
-    ScriptedBackend.calls = []
-    ScriptedBackend.fail = set()
-    ScriptedBackend.die_after = None
-    ScriptedBackend.truncate = set()
+    global SCRIPT
+    SCRIPT = Candidates()
 
 
 def write_questions(path: Path, count: int, prefix: str = "What is symptom") -> None:
@@ -81,7 +80,7 @@ def project(tmp_path: Path, models: list[dict[str, object]] | None = None, quest
 
 def generate(config: ArenaConfig, names: list[str] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
     out = io.StringIO()
-    summary = run_generate(config, names, backend_factory=ScriptedBackend, out=out, progress=False, **kwargs)
+    summary = run_generate(config, names, backend_factory=SCRIPT.factory, out=out, progress=False, **kwargs)
     return summary, out.getvalue()
 
 
@@ -106,13 +105,13 @@ def test_generates_every_missing_answer_once(tmp_path: Path) -> None:
 
     again, _ = generate(config)
     assert (again.generated, again.reused, again.failed) == (0, 10, 0)
-    assert ScriptedBackend.calls[-1][0] == "beta" and len(ScriptedBackend.calls) == 2  # no backend made
+    assert SCRIPT.calls[-1][0] == "beta" and len(SCRIPT.calls) == 2  # no backend made
     assert answer_rows(config) == rows
 
 
 def test_stored_answer_carries_everything(tmp_path: Path) -> None:
     config = project(tmp_path, questions_count=1)
-    ScriptedBackend.truncate = {"q0"}
+    SCRIPT.truncate = {"q0"}
     summary, out = generate(config, ["alpha"])
     assert summary.truncated == 1
     store = open_store(config.storage_url)
@@ -132,7 +131,7 @@ def test_messages_use_the_system_prompt_and_omit_an_empty_one(tmp_path: Path) ->
         {"name": "quiet", "backend": "openai", "model": "b", "base_url": "http://x/v1", "system_prompt": ""},
     ], system_prompt="Be brief.")
     generate(config, limit=1)
-    (alpha_name, alpha_requests), (quiet_name, quiet_requests) = ScriptedBackend.calls
+    (alpha_name, alpha_requests), (quiet_name, quiet_requests) = SCRIPT.calls
     assert alpha_requests[0].messages == ({"role": "system", "content": "Be brief."},
                                           {"role": "user", "content": "What is symptom 0?"})
     assert quiet_requests[0].messages == ({"role": "user", "content": "What is symptom 0?"},)
@@ -195,7 +194,7 @@ def test_force_replaces_in_place_and_drops_what_judged_the_old_text(tmp_path: Pa
         c.execute(battles.insert().values(source="judge", model_a="alpha", model_b="beta", winner="model_a",
                                           judgment_ab_id=ab, dedup_key="d", tstamp=0.0))
     store.close()
-    ScriptedBackend.fail = set()
+    SCRIPT.fail = set()
     summary, _ = generate(config, ["alpha"], force=True)
     assert (summary.generated, summary.reused) == (2, 0)
     after = {(r[1], r[2]): r[0] for r in answer_rows(config)}
@@ -209,18 +208,18 @@ def test_force_replaces_in_place_and_drops_what_judged_the_old_text(tmp_path: Pa
 
 def test_failed_answers_are_counted_and_retried_next_run(tmp_path: Path) -> None:
     config = project(tmp_path)
-    ScriptedBackend.fail = {"q1", "q3"}
+    SCRIPT.fail = {"q1", "q3"}
     summary, out = generate(config, ["alpha"])
     assert (summary.generated, summary.failed) == (3, 2)
-    ScriptedBackend.fail = set()
+    SCRIPT.fail = set()
     summary, _ = generate(config, ["alpha"])
     assert (summary.generated, summary.reused, summary.failed) == (2, 3, 0)
-    assert [r.key for r in ScriptedBackend.calls[-1][1]] == ["q1", "q3"]
+    assert [r.key for r in SCRIPT.calls[-1][1]] == ["q1", "q3"]
 
 
 def test_a_crash_mid_model_keeps_finished_answers_and_other_models_run(tmp_path: Path) -> None:
     config = project(tmp_path)
-    ScriptedBackend.die_after = 2
+    SCRIPT.die_after = 2
     summary, out = generate(config)
     alpha, beta = summary.models
     assert (alpha.generated, alpha.failed) == (2, 3) and (beta.generated, beta.failed) == (2, 3)
@@ -235,7 +234,7 @@ def test_a_model_that_cannot_load_fails_alone(tmp_path: Path, capsys: pytest.Cap
     def factory(model: ModelConfig) -> ScriptedBackend:
         if model.name == "alpha":
             raise BackendError("model 'alpha': server at http://x/v1 unreachable after 2 attempt(s)")
-        return ScriptedBackend(model)
+        return SCRIPT.factory(model)
 
     summary = run_generate(config, backend_factory=factory, out=io.StringIO(), progress=False)
     alpha, beta = summary.models
@@ -249,7 +248,7 @@ def test_backend_is_closed_after_each_model(tmp_path: Path) -> None:
     made: list[ScriptedBackend] = []
 
     def factory(model: ModelConfig) -> ScriptedBackend:
-        made.append(ScriptedBackend(model))
+        made.append(SCRIPT.factory(model))
         assert all(b.closed for b in made[:-1])  # the previous model was released first
         return made[-1]
 
@@ -296,17 +295,16 @@ def test_an_answer_stored_meanwhile_by_another_run_is_kept(tmp_path: Path) -> No
     question_list = load_questions(config.questions)
     alpha = config.models[0]
 
-    class RacingBackend(ScriptedBackend):
-        def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-            store = open_store(config.storage_url)
-            with store.transaction() as c:  # another process finishes q1 first
-                c.execute(answers.insert().values(model="alpha", question_id="q1", text="theirs",
-                                                  fingerprint=answer_fingerprint(config, alpha, question_list[1]),
-                                                  created_at=utcnow()))
-            store.close()
-            yield from super().generate(requests)
+    def racing(model: ModelConfig) -> ScriptedBackend:
+        store = open_store(config.storage_url)
+        with store.transaction() as c:  # another process finishes q1 first, after this run planned it
+            c.execute(answers.insert().values(model="alpha", question_id="q1", text="theirs",
+                                              fingerprint=answer_fingerprint(config, alpha, question_list[1]),
+                                              created_at=utcnow()))
+        store.close()
+        return SCRIPT.factory(model)
 
-    summary = run_generate(config, ["alpha"], backend_factory=RacingBackend, out=io.StringIO(), progress=False)
+    summary = run_generate(config, ["alpha"], backend_factory=racing, out=io.StringIO(), progress=False)
     assert (summary.generated, summary.reused, summary.failed) == (2, 1, 0)
     texts = {r[2]: r[3] for r in answer_rows(config)}
     assert texts == {"q0": "alpha: What is symptom 0?", "q1": "theirs", "q2": "alpha: What is symptom 2?"}

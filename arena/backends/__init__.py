@@ -2,54 +2,32 @@
 
 Candidates and the judge (a `JudgeConfig` is a `ModelConfig`) go through `make_backend`. The
 heavy libraries (vLLM, torch, OpenVINO) are imported only when a backend that needs them is made.
+`base` holds the interface, the one sampling type and the helpers the backends share; `scripted`
+is the in-process test double (tests and benchmarks only: `arena.yaml` cannot name it).
 """
 
 from __future__ import annotations
 
-from arena.backends.base import (
-    Backend,
-    GenerationRequest,
-    GenerationResult,
-    SamplingSettings,
-)
-from arena.config import ModelConfig
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "Backend",
-    "GenerationRequest",
-    "GenerationResult",
-    "SamplingSettings",
-    "make_backend",
-    "sampling_for",
-]
+from arena.backends.base import Backend
 
-
-def sampling_for(model: ModelConfig) -> SamplingSettings:
-    """The entry's sampling settings and stop strings as one backend-neutral value."""
-    sampling = model.sampling
-    return SamplingSettings(
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        top_k=sampling.top_k,
-        repetition_penalty=sampling.repetition_penalty,
-        max_tokens=sampling.max_tokens,
-        seed=sampling.seed,
-        stop=tuple(model.stop),
-    )
+if TYPE_CHECKING:  # the project file's types import `base`; this package needs them only as names
+    from arena.config import ModelConfig
 
 
 def make_backend(model: ModelConfig) -> Backend:
     """Load the model or connect to its server. Raises BackendError when that fails."""
     if model.backend == "openai":
-        from arena.backends.openai_http import OpenAIBackend
+        from arena.backends.openai import OpenAIBackend
 
         return OpenAIBackend(model)
     if model.backend == "vllm":
-        from arena.backends.vllm_offline import VllmBackend
+        from arena.backends.vllm import VllmBackend
 
         return VllmBackend(model)
     if model.backend == "transformers":
-        from arena.backends.transformers_local import TransformersBackend
+        from arena.backends.transformers import TransformersBackend
 
         return TransformersBackend(model)
     if model.backend == "openvino":

@@ -26,8 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arena.backends.base import GenerationRequest, GenerationResult, SamplingSettings
-from arena.backends.openai_http import render_chat_template
+from arena.backends.base import (
+    GenerationRequest,
+    GenerationResult,
+    SamplingSettings,
+    model_location,
+    render_chat_template,
+    single_token_ids,
+)
 from arena.config import ModelConfig
 from arena.errors import BackendError
 
@@ -44,7 +50,7 @@ def ov_message(exc: BaseException) -> str:
 
 def model_path(model: ModelConfig) -> Path:
     """The IR folder or GGUF file the entry names; OpenVINO cannot fetch from a hub."""
-    path = Path(model.model).expanduser()
+    path = Path(model_location(model.model))
     if path.is_dir():
         if not (path / IR_MODEL_FILE).is_file():
             raise BackendError(f"model {model.name!r}: {path} is not an OpenVINO IR folder (no {IR_MODEL_FILE})")
@@ -133,8 +139,8 @@ class OpenVinoBackend:
     def stop_token_ids(self, stop: tuple[str, ...]) -> frozenset[int]:
         """The model's end-of-sequence ids plus the stop strings that are single tokens."""
         if stop not in self._stop_ids:
-            single = {ids[0] for ids in (self.token_ids(s, add_special_tokens=False) for s in stop) if len(ids) == 1}
-            self._stop_ids[stop] = self.default_stop_ids | single
+            single = single_token_ids(stop, lambda text: self.token_ids(text, add_special_tokens=False))
+            self._stop_ids[stop] = self.default_stop_ids | frozenset(single)
         return self._stop_ids[stop]
 
     # --- sampling ---------------------------------------------------------------------------

@@ -29,11 +29,11 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from arena.answers import expected_fingerprints
-from arena.backends.base import Backend, GenerationRequest, GenerationResult, SamplingSettings
+from arena.backends.base import Backend, GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ArenaError, ConfigError
 from arena.fingerprint import fingerprint
@@ -390,15 +390,6 @@ def logprobs_wanted(judge: JudgeConfig, backend: Backend) -> int | None:
     return TOP_LOGPROBS if judge.logprobs and getattr(backend, "supports_logprobs", False) else None
 
 
-def judge_sampling(judge: JudgeConfig, seed: int | None) -> SamplingSettings:
-    sampling = judge.sampling
-    return SamplingSettings(
-        temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
-        repetition_penalty=sampling.repetition_penalty, max_tokens=sampling.max_tokens,
-        seed=seed, stop=tuple(judge.stop),
-    )
-
-
 def question_reference(question: Question, judge: JudgeConfig) -> str | None:
     """The reference answer the judge reads for `question`: none when absent or turned off."""
     return question.reference if judge.reference_answers and question.reference else None
@@ -420,6 +411,7 @@ class _Runner:
         self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
         self.logprobs = logprobs_wanted(judge, backend)
         self.budget = prompt_budget(judge)
+        self.sampling = judge.sampling_settings()  # each request: these, with its own seed
         self.bar = None
         self.reference_fingerprints = {job.question.id: reference_fingerprint(question_reference(job.question, judge))
                                        for job in plan.jobs}
@@ -476,7 +468,7 @@ class _Runner:
         return GenerationRequest(
             key=key,
             prompt=item.parts.join(shown_a, shown_b),
-            sampling=judge_sampling(self.judge, item.seed),
+            sampling=replace(self.sampling, seed=item.seed),
             regex=self.regex,
             logprobs=self.logprobs,
         )

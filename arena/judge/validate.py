@@ -25,16 +25,16 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from arena.backends.base import Backend, GenerationRequest, GenerationResult
+from arena.backends.base import Backend, GenerationRequest, GenerationResult, SamplingSettings
 from arena.config import ArenaConfig, JudgeConfig
 from arena.judge.key import judge_key_for, judge_rubric, require_judge
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.rubric import Rubric
-from arena.judge.run import derive_seed, judge_sampling, logprobs_wanted, uses_constrained_decoding
+from arena.judge.run import derive_seed, logprobs_wanted, uses_constrained_decoding
 from arena.judge.sanitize import sanitize_answer
 from arena.judge.truncate import (
     FittedAnswers,
@@ -134,10 +134,12 @@ class _Task:
     fitted: FittedAnswers
     attempt: int = 1
 
-    def request(self, judge: JudgeConfig, regex: str | None, logprobs: int | None, key: str) -> GenerationRequest:
+    def request(self, judge: JudgeConfig, sampling: SamplingSettings, regex: str | None, logprobs: int | None,
+                key: str) -> GenerationRequest:
+        """The request of this attempt: the judge's sampling with this pair's, order's and attempt's seed."""
         shown = (self.fitted.x, self.fitted.y) if self.position == "ab" else (self.fitted.y, self.fitted.x)
         return GenerationRequest(key=key, prompt=self.parts.join(*shown), regex=regex, logprobs=logprobs,
-                                 sampling=judge_sampling(judge, self.seed(judge)))
+                                 sampling=replace(sampling, seed=self.seed(judge)))
 
     def seed(self, judge: JudgeConfig) -> int | None:
         return derive_seed(judge.sampling.seed, "validate", self.pair.fingerprint, self.position, self.attempt)
@@ -213,6 +215,7 @@ class _Runner:
         summary.constrained = self.constrained
         self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
         self.logprobs = logprobs_wanted(judge, backend)
+        self.sampling = judge.sampling_settings()
         self.error: BaseException | None = None
         self.bar: Any = None
 
@@ -253,7 +256,7 @@ class _Runner:
 
     def _round(self, tasks: list[_Task], writer: GroupCommitThread[dict[str, Any]]) -> list[_Task]:
         by_key = {str(index): task for index, task in enumerate(tasks)}
-        requests = [task.request(self.judge, self.regex, self.logprobs, key) for key, task in by_key.items()]
+        requests = [task.request(self.judge, self.sampling, self.regex, self.logprobs, key) for key, task in by_key.items()]
         retry: list[_Task] = []
         for result in self.backend.generate(requests):
             task = by_key[result.key]

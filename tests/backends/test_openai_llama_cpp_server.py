@@ -9,7 +9,7 @@ import pytest
 
 from arena.backends import make_backend
 from arena.backends.base import GenerationRequest, SamplingSettings
-from arena.backends.openai_http import LLAMA_CPP_PYTHON, OpenAIBackend
+from arena.backends.openai import LLAMA_CPP_PYTHON, OpenAIBackend
 from arena.config import ModelConfig
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import pytest
 
 from arena.backends import make_backend
 from arena.backends.base import GenerationRequest, SamplingSettings
-from arena.backends.transformers_local import Source, TransformersBackend, model_source
+from arena.backends.transformers import Source, TransformersBackend, model_source
 from arena.config import ModelConfig
 from arena.errors import BackendError
 

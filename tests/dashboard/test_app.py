@@ -298,7 +298,8 @@ def _validate_into(url: str, root: Path) -> Any:
 
     from arena.judge.validate import run_validate
     from tests.fakes.scripted_server import prefer_longer_answer_script
-    from tests.judge.helpers import ScriptedBackend, make_project, scripted_judge
+    from arena.backends.scripted import ScriptedBackend
+    from tests.judge.helpers import make_project, scripted_judge
 
     data_file = root / "labelled.jsonl"
     rows = [{"instruction": f"Question {n}?", "response_a": "Short.", "response_b": "A longer, kinder answer.",
@@ -306,7 +307,7 @@ def _validate_into(url: str, root: Path) -> Any:
     data_file.write_text("".join(json_module.dumps(r) + "\n" for r in rows), encoding="utf-8")
     project = make_project(root / "judge-project", scripted_judge("http://127.0.0.1:9/v1"), extra={"storage": url})
     return run_validate(project.config(), data_file, progress=False, bootstrap_rounds=100,
-                        backend=ScriptedBackend(prefer_longer_answer_script))  # type: ignore[arg-type]
+                        backend=ScriptedBackend(prefer_longer_answer_script))
 
 
 def test_the_judge_page_shows_the_validation_report(synthetic: Synthetic, monkeypatch: pytest.MonkeyPatch) -> None:

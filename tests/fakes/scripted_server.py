@@ -32,16 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
-@dataclass(frozen=True)
-class ScriptedReply:
-    """A reply with more than text: finish reason, per-token top logprobs, or an HTTP error."""
-
-    text: str = ""
-    finish_reason: str = "stop"
-    # per generated token: (token text, {candidate token: logprob})
-    logprobs: tuple[tuple[str, dict[str, float]], ...] | None = None
-    status: int = 200  # a non-200 status makes the server answer with an error body
+from arena.backends.scripted import ScriptedReply
 
 
 @dataclass(frozen=True)

@@ -98,25 +98,3 @@ def answers_of_length(models: tuple[str, ...] = ("alpha", "beta", "gamma"),
 def scripted_judge(base_url: str, **overrides: Any) -> dict[str, Any]:
     return {"name": "scripted-judge", "backend": "openai", "model": "scripted", "base_url": base_url,
             "max_concurrency": 1, "max_retries": 0, **overrides}
-
-
-class ScriptedBackend:
-    """An in-process judge backend answering with a script, as the scripted server would (tests only)."""
-
-    name = "scripted-backend"
-    supports_regex = False
-    supports_logprobs = False
-
-    def __init__(self, script: Any) -> None:
-        self.script = script
-        self.prompts: list[str] = []
-
-    def generate(self, requests):  # type: ignore[no-untyped-def]
-        for request in requests:
-            self.prompts.append(request.prompt or "")
-            reply = self.script(request.prompt or "")
-            text, finish = (reply, "stop") if isinstance(reply, str) else (reply.text, reply.finish_reason)
-            yield GenerationResult(key=request.key, text=text, finish_reason=finish)
-
-    def close(self) -> None:
-        pass

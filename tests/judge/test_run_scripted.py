@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from arena.backends.scripted import ScriptedBackend
 from arena.cli import app
 from arena.errors import ConfigError
 from arena.judge import current_judge_key, plan_judgments, run_judge
@@ -377,28 +378,16 @@ def test_cli_judge_prints_the_summary_and_dry_run_calls_nothing(tmp_path: Path) 
     assert bad.exit_code != 0
 
 
-class InstantBackend:
+def instant_backend() -> ScriptedBackend:
     """Answers at once, all in one burst: exercises the writer's group commits."""
-
-    name = "instant"
-    supports_regex = False
-    supports_logprobs = False
-
-    def generate(self, requests):  # type: ignore[no-untyped-def]
-        from arena.backends.base import GenerationResult
-
-        for request in requests:
-            yield GenerationResult(key=request.key, text=prefer_longer_answer_script(request.prompt or ""))
-
-    def close(self) -> None:
-        pass
+    return ScriptedBackend(prefer_longer_answer_script, "instant")
 
 
 def test_bursts_of_results_are_committed_with_their_battles(tmp_path: Path) -> None:
     models = tuple(f"m{i}" for i in range(6))
     project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"), models=models)
     add_answers(project, answers_of_length(models))
-    summary = run_judge(project.config(), backend=InstantBackend(), progress=False)  # type: ignore[arg-type]
+    summary = run_judge(project.config(), backend=instant_backend(), progress=False)
     assert (summary.judged, summary.judgments, summary.model_calls) == (30, 60, 60)
     rows = project.battles()
     assert len(rows) == 30 and all(b["winner"] == "model_b" for b in rows)
@@ -430,7 +419,7 @@ def test_a_store_failing_mid_run_is_a_one_line_error(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"))
     add_answers(project, answers_of_length())
 
-    class BreaksTheStore(InstantBackend):
+    class BreaksTheStore(ScriptedBackend):
         def generate(self, requests):  # type: ignore[no-untyped-def]
             store = open_store(project.config().storage_url)
             with store.transaction() as connection:
@@ -439,5 +428,5 @@ def test_a_store_failing_mid_run_is_a_one_line_error(tmp_path: Path) -> None:
             yield from super().generate(requests)
 
     with pytest.raises(StoreError, match=r"cannot write to store .*no such table: battles") as error:
-        run_judge(project.config(), backend=BreaksTheStore(), progress=False)  # type: ignore[arg-type]
+        run_judge(project.config(), backend=BreaksTheStore(prefer_longer_answer_script, "instant"), progress=False)
     assert "\n" not in str(error.value)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from arena.backends.scripted import ScriptedBackend
 from arena.cli import app
 from arena.errors import DataError
 from arena.judge import current_judge_key
@@ -29,7 +30,7 @@ from tests.fakes.scripted_server import (
     response_sections,
     verdict_script,
 )
-from tests.judge.helpers import REPO, ScriptedBackend, make_project, scripted_judge
+from tests.judge.helpers import REPO, make_project, scripted_judge
 
 HHH = REPO.parent / "shared" / "validation" / "hhh_alignment_eval.json"
 needs_hhh = pytest.mark.skipif(not HHH.is_file(), reason=f"HHH alignment data not found at {HHH}")
@@ -162,7 +163,7 @@ def test_metrics_by_hand() -> None:
 def test_an_oracle_judge_scores_100_percent(tmp_path: Path) -> None:
     pairs = read_dataset(HHH).pairs
     summary = run_validate(project_for(tmp_path).config(), HHH, progress=False, bootstrap_rounds=200,
-                           backend=ScriptedBackend(oracle(pairs)))  # type: ignore[arg-type]
+                           backend=ScriptedBackend(oracle(pairs)))
     overall = summary.report.overall
     assert (summary.judgments, summary.model_calls, summary.report.pairs) == (442, 442, 221)
     assert overall.agreement.value == overall.agreement.low == overall.agreement.high == 1.0
@@ -174,7 +175,7 @@ def test_an_oracle_judge_scores_100_percent(tmp_path: Path) -> None:
 @needs_hhh
 def test_a_judge_that_always_answers_a_has_position_consistency_0(tmp_path: Path) -> None:
     summary = run_validate(project_for(tmp_path).config(), HHH, progress=False, bootstrap_rounds=200,
-                           backend=ScriptedBackend(verdict_script("A")))  # type: ignore[arg-type]
+                           backend=ScriptedBackend(verdict_script("A")))
     overall = summary.report.overall
     assert overall.position_consistency.value == overall.position_consistency.high == 0.0
     assert overall.first_position_share.value == 1.0
@@ -191,7 +192,7 @@ def test_a_judge_preferring_the_longer_response_scores_the_share_where_humans_di
         longer += len(sanitize_answer(chosen)) > len(sanitize_answer(other))
         equal += len(sanitize_answer(chosen)) == len(sanitize_answer(other))
     summary = run_validate(project_for(tmp_path).config(), HHH, progress=False, bootstrap_rounds=200,
-                           backend=ScriptedBackend(prefer_longer_answer_script))  # type: ignore[arg-type]
+                           backend=ScriptedBackend(prefer_longer_answer_script))
     overall = summary.report.overall
     # on equal lengths the script answers A in both orders: right once of two
     assert equal == 2 and overall.agreement.value == pytest.approx((longer + equal / 2) / len(pairs))
@@ -208,16 +209,16 @@ def test_a_rerun_makes_no_model_call_and_a_longer_run_judges_only_the_new_pairs(
     data = write_jsonl(tmp_path / "small.jsonl", SMALL)
     project = project_for(tmp_path)
     backend = ScriptedBackend(prefer_longer_answer_script)
-    first = run_validate(project.config(), data, limit=2, progress=False, backend=backend)  # type: ignore[arg-type]
+    first = run_validate(project.config(), data, limit=2, progress=False, backend=backend)
     assert (first.judgments, first.report.pairs) == (4, 2)
-    again = run_validate(project.config(), data, limit=2, progress=False, backend=backend)  # type: ignore[arg-type]
+    again = run_validate(project.config(), data, limit=2, progress=False, backend=backend)
     assert (again.model_calls, again.reused, again.constrained) == (0, 4, None)
-    full = run_validate(project.config(), data, progress=False, backend=backend)  # type: ignore[arg-type]
+    full = run_validate(project.config(), data, progress=False, backend=backend)
     assert (full.model_calls, full.reused, full.report.pairs) == (2, 4, 3)
     assert len(backend.prompts) == 6
     # an edited pair is judged again; the others are reused
     edited = [dict(SMALL[0], response_b="Run it off, then rest it."), *SMALL[1:]]
-    changed = run_validate(project.config(), write_jsonl(data, edited), progress=False, backend=backend)  # type: ignore[arg-type]
+    changed = run_validate(project.config(), write_jsonl(data, edited), progress=False, backend=backend)
     assert (changed.model_calls, changed.reused) == (2, 4)
     store = open_store(project.config().storage_url)
     try:
@@ -231,7 +232,7 @@ def test_judgments_record_seed_and_finish_reason_and_the_reference_is_shown(tmp_
     data = write_jsonl(tmp_path / "small.jsonl", SMALL)
     project = project_for(tmp_path, sampling={"seed": 5})
     backend = ScriptedBackend(prefer_longer_answer_script)
-    run_validate(project.config(), data, progress=False, backend=backend)  # type: ignore[arg-type]
+    run_validate(project.config(), data, progress=False, backend=backend)
     store = open_store(project.config().storage_url)
     try:
         with store.connect() as connection:
@@ -244,7 +245,7 @@ def test_judgments_record_seed_and_finish_reason_and_the_reference_is_shown(tmp_
     assert len(with_reference) == 2
     off = project_for(tmp_path / "off", reference_answers=False)
     quiet = ScriptedBackend(prefer_longer_answer_script)
-    run_validate(off.config(), data, progress=False, backend=quiet)  # type: ignore[arg-type]
+    run_validate(off.config(), data, progress=False, backend=quiet)
     assert not any("###Reference Answer" in p for p in quiet.prompts)
 
 
@@ -252,11 +253,11 @@ def test_invalid_outputs_are_retried_then_stored_and_counted(tmp_path: Path) -> 
     data = write_jsonl(tmp_path / "small.jsonl", SMALL)
     project = project_for(tmp_path, max_invalid_retries=1)
     backend = ScriptedBackend(lambda prompt: "I cannot decide.")
-    summary = run_validate(project.config(), data, progress=False, backend=backend)  # type: ignore[arg-type]
+    summary = run_validate(project.config(), data, progress=False, backend=backend)
     assert (summary.model_calls, summary.retries, summary.invalid_judgments) == (12, 6, 6)
     assert summary.report.overall.invalid == 6 and summary.report.overall.invalid_share.value == 1.0
     assert summary.report.overall.agreement.value == 0.0 and summary.report.overall.position_consistency.value is None
-    again = run_validate(project.config(), data, progress=False, backend=backend)  # type: ignore[arg-type]
+    again = run_validate(project.config(), data, progress=False, backend=backend)
     assert again.model_calls == 0  # invalid judgments are measured, not retried
 
 
@@ -307,5 +308,5 @@ def test_a_store_failing_mid_run_is_a_one_line_error(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match=r"cannot write to store .*no such table") as error:
         run_validate(project.config(), data, progress=False,
-                     backend=BreaksTheStore(prefer_longer_answer_script))  # type: ignore[arg-type]
+                     backend=BreaksTheStore(prefer_longer_answer_script))
     assert "\n" not in str(error.value)

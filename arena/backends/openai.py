@@ -48,7 +48,13 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from arena.backends.base import GenerationRequest, GenerationResult
+from arena.backends.base import (
+    GenerationRequest,
+    GenerationResult,
+    one_line,
+    render_chat_template,
+    single_token_ids,
+)
 from arena.backends.gbnf import UnsupportedRegex, regex_to_gbnf
 from arena.config import ModelConfig
 from arena.errors import BackendError
@@ -97,11 +103,6 @@ def backoff(initial: float = 0.5, maximum: float = 30.0) -> Callable[[RetryCallS
     return wait
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def error_message(response: httpx.Response) -> str:
     """The server's own error text, from the usual JSON shapes, on one line."""
     try:
@@ -143,26 +144,6 @@ def resolve_api_key(model: ModelConfig) -> str:
             f"model {model.name!r}: environment variable {model.api_key_env} (api_key_env) is not set"
         )
     return value
-
-
-def render_chat_template(template: str, messages: Sequence[dict[str, str]], bos_token: str = "",
-                         eos_token: str = "") -> str:
-    """Render a Hugging Face-style Jinja chat template, as transformers does.
-
-    `bos_token` renders empty by default: a server adds BOS itself when it tokenizes a completion
-    prompt. Backends that tokenize the prompt themselves (OpenVINO) pass the model's tokens.
-    """
-    from jinja2.exceptions import TemplateError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def raise_exception(message: str) -> None:
-        raise TemplateError(message)
-
-    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    environment.globals["raise_exception"] = raise_exception
-    return environment.from_string(template).render(
-        messages=list(messages), add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
-    )
 
 
 @dataclass(frozen=True)
@@ -283,19 +264,19 @@ class OpenAIBackend:
 
     def _stop_token_ids(self) -> list[int]:
         """Stop strings that are one token (special tokens such as <|eot_id|>) as token ids."""
-        ids: list[int] = []
-        for stop in self.model.stop:
-            try:
-                response = httpx.post(
-                    f"{self.server_root}/tokenize", headers=self.headers, timeout=30,
-                    json={"model": self.model.model, "prompt": stop, "add_special_tokens": False},
-                )
-                tokens = response.json().get("tokens") if response.status_code == 200 else None
-            except (httpx.HTTPError, ValueError, AttributeError):
-                tokens = None
-            if isinstance(tokens, list) and len(tokens) == 1:
-                ids.append(int(tokens[0]))
-        return ids
+        return single_token_ids(self.model.stop, self._tokenize)
+
+    def _tokenize(self, text: str) -> list[int] | None:
+        """vLLM's /tokenize of a text without special tokens; None when the server does not say."""
+        try:
+            response = httpx.post(
+                f"{self.server_root}/tokenize", headers=self.headers, timeout=30,
+                json={"model": self.model.model, "prompt": text, "add_special_tokens": False},
+            )
+            tokens = response.json().get("tokens") if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return tokens if isinstance(tokens, list) else None
 
     # --- requests ---------------------------------------------------------------------------
 

@@ -20,18 +20,17 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from arena.backends.base import GenerationRequest, GenerationResult, SamplingSettings
+from arena.backends.base import (
+    GenerationRequest,
+    GenerationResult,
+    SamplingSettings,
+    local_path,
+    model_location,
+    one_line,
+    single_token_ids,
+)
 from arena.config import ModelConfig
 from arena.errors import BackendError
-
-
-def one_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def looks_local(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~"))
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,10 @@ class Source:
 def model_source(name: str, what: str = "model") -> Source:
     """A folder or hub id as is; a `.gguf` file split into its folder (or hub repo) and file name."""
     if not name.lower().endswith(".gguf"):
-        return Source(name)
-    if looks_local(name) or Path(name).expanduser().is_file():
-        path = Path(name).expanduser()
+        return Source(model_location(name))
+    local = local_path(name)
+    path = local or Path(name)  # a bare file name is local too when the file is there
+    if local is not None or path.is_file():
         if not path.is_file():
             raise FileNotFoundError(f"{what} GGUF file not found: {name}")
         return Source(str(path.parent), path.name)
@@ -75,7 +75,8 @@ class TransformersBackend:
         self.name = model.name
         self.engine = f"transformers {transformers.__version__}"
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        if looks_local(model.model) and not Path(model.model).expanduser().exists():
+        where = local_path(model.model)
+        if where is not None and not where.exists():
             kind = "GGUF file" if model.model.lower().endswith(".gguf") else "model folder"
             raise BackendError(f"model {model.name!r}: {kind} not found: {model.model}")
         try:
@@ -127,10 +128,7 @@ class TransformersBackend:
         ids += eos if isinstance(eos, list) else ([eos] if eos is not None else [])
         if self.tokenizer.eos_token_id is not None:
             ids.append(self.tokenizer.eos_token_id)
-        for text in stop:
-            encoded = self.tokenizer.encode(text, add_special_tokens=False)
-            if len(encoded) == 1:
-                ids.append(encoded[0])
+        ids += single_token_ids(stop, lambda text: self.tokenizer.encode(text, add_special_tokens=False))
         return list(dict.fromkeys(ids))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from arena.backends import make_backend, sampling_for
+from arena.backends import make_backend
 from arena.backends.base import GenerationRequest, SamplingSettings
-from arena.backends.transformers_local import TransformersBackend
+from arena.backends.transformers import TransformersBackend
 from arena.config import ModelConfig
 from arena.errors import BackendError
 
@@ -47,7 +47,7 @@ def backend(tiny_model_dir: Path) -> TransformersBackend:
 
 
 def test_answers_every_request_in_batches(backend: TransformersBackend) -> None:
-    sampling = sampling_for(backend.model)
+    sampling = backend.model.sampling_settings()
     requests = [ask(f"question {i} " * (i + 1), sampling, key=f"q{i}") for i in range(7)]
     results = list(backend.generate(requests))
     assert sorted(r.key for r in results) == sorted(r.key for r in requests)
@@ -103,7 +103,7 @@ def test_template_file_is_used(tiny_judge_dir: Path) -> None:
     assert isinstance(backend, TransformersBackend)
     prompt = backend.prompt_text(ask("Q?", SamplingSettings()))
     assert prompt == "<s><|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"
-    (result,) = backend.generate([ask("Q?", sampling_for(backend.model))])
+    (result,) = backend.generate([ask("Q?", backend.model.sampling_settings())])
     assert result.ok and "<|im_end|>" not in result.text
     backend.close()
 

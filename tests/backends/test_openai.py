@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from arena.backends import make_backend, sampling_for
+from arena.backends import make_backend
 from arena.backends.base import GenerationRequest, SamplingSettings
-from arena.backends.openai_http import OpenAIBackend, render_chat_template
+from arena.backends.base import render_chat_template
+from arena.backends.openai import OpenAIBackend
 from arena.config import ModelConfig
 from arena.errors import BackendError
 from tests.backends.fake_openai_server import FakeServer, completion_reply
@@ -53,7 +54,7 @@ def test_vllm_server_gets_its_extra_parameters(server: FakeServer) -> None:
     assert isinstance(backend, OpenAIBackend)
     assert backend.supports_regex and backend.supports_logprobs
     assert backend.engine == "vllm 0.32.0 (openai server)"
-    results = list(backend.generate([chat("q1", "hello", sampling_for(model))]))
+    results = list(backend.generate([chat("q1", "hello", model.sampling_settings())]))
     assert [(r.key, r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens) for r in results] == [
         ("q1", "answer to hello", "stop", 7, 5)
     ]
@@ -72,7 +73,7 @@ def test_other_servers_get_only_portable_parameters(server: FakeServer) -> None:
     server.owned_by = "localai"
     backend = make_backend(entry(server.base_url))
     assert not backend.supports_regex and backend.engine == "openai-compatible (localai)"
-    list(backend.generate([chat("q", "x", sampling_for(entry(server.base_url)), regex=r"[AB]")]))
+    list(backend.generate([chat("q", "x", entry(server.base_url).sampling_settings(), regex=r"[AB]")]))
     body = server.generation_requests()[0][1]
     assert "structured_outputs" not in body and "stop_token_ids" not in body and "grammar" not in body
     assert "skip_special_tokens" not in body and "min_p" not in body
@@ -125,7 +126,7 @@ def test_llama_cpp_gets_every_sampling_setting_under_its_names(server: FakeServe
     server.owned_by = "llamacpp"
     model = entry(server.base_url, sampling={"temperature": 0.7, "max_tokens": 32})  # top_k -1, penalty 1.0
     backend = make_backend(model)
-    list(backend.generate([chat("q", "x", sampling_for(model))]))
+    list(backend.generate([chat("q", "x", model.sampling_settings())]))
     body = server.generation_requests()[0][1]
     # llama.cpp's own defaults (top-k 40, min-p 0.05, repeat penalty 1.1 in llama-cpp-python) must not apply
     assert (body["top_k"], body["min_p"], body["repeat_penalty"]) == (0, 0.0, 1.0)

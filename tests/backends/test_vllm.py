@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from arena.backends.vllm_offline import external_id, top_logprobs
+from arena.backends.vllm import external_id, top_logprobs
 from arena.config import ModelConfig
 from arena.errors import BackendError
 

@@ -12,25 +12,23 @@ import gc
 import os
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
-from arena.backends.base import GenerationRequest, GenerationResult, SamplingSettings
+from arena.backends.base import (
+    GenerationRequest,
+    GenerationResult,
+    SamplingSettings,
+    local_path,
+    model_location,
+    one_line,
+    single_token_ids,
+)
 from arena.config import ModelConfig
 from arena.errors import BackendError
 
 # vLLM logs to stdout by default; arena's stdout carries results (the summary table), so
 # vLLM's logs (and its engine processes', which inherit this) go to stderr unless set otherwise.
 os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-
-
-def one_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def looks_local(path: str) -> bool:
-    return path.startswith(("/", "./", "../", "~"))
 
 
 class VllmBackend:
@@ -45,7 +43,8 @@ class VllmBackend:
 
         self.model = model
         self.name = model.name
-        if looks_local(model.model) and not Path(model.model).expanduser().exists():
+        folder = local_path(model.model)
+        if folder is not None and not folder.exists():
             raise BackendError(f"model {model.name!r}: model folder not found: {model.model}")
         self.chat_template = model.chat_template_text()
         self.engine = f"vllm {vllm.__version__}"
@@ -61,7 +60,7 @@ class VllmBackend:
     def engine_options(self) -> dict[str, Any]:
         model = self.model
         options: dict[str, Any] = {
-            "model": model.model,
+            "model": model_location(model.model),
             "dtype": model.dtype,
             "tensor_parallel_size": model.tensor_parallel_size,
             "gpu_memory_utilization": model.gpu_memory_utilization,
@@ -70,26 +69,18 @@ class VllmBackend:
         }
         if self.on_cpu:
             options["enable_chunked_prefill"] = False
-        optional = {"revision": model.revision, "tokenizer": model.tokenizer,
+        optional = {"revision": model.revision,
+                    "tokenizer": model_location(model.tokenizer) if model.tokenizer else None,
                     "quantization": model.quantization, "max_model_len": model.max_model_len,
                     "seed": model.sampling.seed}
         options.update({k: v for k, v in optional.items() if v is not None})
         return options
 
     def stop_token_ids(self, stop: tuple[str, ...]) -> list[int]:
-        """Stop strings that are single tokens, as ids.
-
-        vLLM matches stop strings against the text with special tokens removed, so a special
-        token such as `<|eot_id|>` only stops generation when it is also a stop token id.
-        """
+        """Stop strings that are single tokens, as ids (`single_token_ids`), once per stop list."""
         if stop not in self._stop_ids:
             tokenizer = self.llm.get_tokenizer()
-            ids = []
-            for text in stop:
-                encoded = tokenizer.encode(text, add_special_tokens=False)
-                if len(encoded) == 1:
-                    ids.append(int(encoded[0]))
-            self._stop_ids[stop] = ids
+            self._stop_ids[stop] = single_token_ids(stop, lambda text: tokenizer.encode(text, add_special_tokens=False))
         return self._stop_ids[stop]
 
     def sampling_params(self, request: GenerationRequest) -> Any:
