@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from arena.config import ArenaConfig, ModelConfig
 from arena.fingerprint import FINGERPRINT_LENGTH
-from arena.questions import Question
+from arena.questions.schema import Question
 
 # --- which answer the settings call for ---------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from arena.errors import ArenaError
+from arena.questions.similarity import DEFAULT_EMBEDDING_MODEL, EMBEDDING_THRESHOLD, NEAR_DUPLICATE_THRESHOLD
 
 try:  # typer >= 0.16 vendors click
     from typer._click.exceptions import ClickException
@@ -297,17 +298,19 @@ QuestionFiles = Annotated[
 def questions_validate(
     files: QuestionFiles,
     near_threshold: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Text similarity that counts as a near duplicate.")] = 0.8,
+        min=0.0, max=1.0, help="Text similarity that counts as a near duplicate.")] = NEAR_DUPLICATE_THRESHOLD,
     embeddings: Annotated[bool, typer.Option(
         help="Also look for paraphrases with a locally installed embedding model.")] = True,
     embedding_model: Annotated[str, typer.Option(
         help="Sentence-transformers model name or directory; never downloaded.")
-    ] = "sentence-transformers/all-MiniLM-L6-v2",
+    ] = DEFAULT_EMBEDDING_MODEL,
     embedding_threshold: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Embedding cosine similarity that counts as a paraphrase.")] = 0.92,
+        min=0.0, max=1.0, help="Embedding cosine similarity that counts as a paraphrase (calibrated on "
+        "paraphrases of shipped questions).")] = EMBEDDING_THRESHOLD,
 ) -> None:
     """Report every problem of question files as FILE:LINE lines; exit 1 if any is an error."""
-    from arena.question_checks import load_local_embedder, validate_files
+    from arena.questions.checks import validate_files
+    from arena.questions.similarity import load_local_embedder
 
     embed, note = None, "embedding check skipped: --no-embeddings"
     if embeddings:
@@ -329,7 +332,7 @@ def questions_stats(
     """Counts by category, audience, kind and safety flag, and the length distribution."""
     import json
 
-    from arena.question_checks import format_stats, stats_for_files
+    from arena.questions.stats import format_stats, stats_for_files
 
     if output not in ("text", "json"):
         raise typer.BadParameter("expected text or json", param_hint="--format")
@@ -360,14 +363,14 @@ def questions_import(
 ) -> None:
     """Convert an external question set into our schema, with stable ids and provenance."""
     from arena.errors import DataError
-    from arena.question_import import (
+    from arena.questions.importers import (
         FORMATS,
-        ImportOptions,
         import_questions,
         known_category,
         parse_field_map,
         write_questions,
     )
+    from arena.questions.importers.rows import ImportOptions
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")

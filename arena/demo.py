@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from arena.questions import iter_question_lines
+from arena.questions.loading import iter_question_lines
 
 SHIPPED_QUESTIONS = Path(__file__).resolve().parent.parent / "questions" / "health-v1.jsonl"
 SHIPPED_RUBRIC = Path(__file__).resolve().parent.parent / "rubrics" / "medical.yaml"

@@ -30,7 +30,8 @@ from arena.backends import make_backend
 from arena.backends.base import Backend, GenerationRequest, GenerationResult, first_line
 from arena.config import ArenaConfig, ModelConfig
 from arena.errors import ArenaError, StoreError
-from arena.questions import Question, load_questions
+from arena.questions.loading import load_questions
+from arena.questions.schema import Question
 from arena.store.answers import StoredAnswer, load_current_answers, save_answers, sync_questions
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, open_store

@@ -18,10 +18,8 @@ line for the whole run; stdout gets a short human summary.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
-import tempfile
 import time
 import traceback
 import uuid
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from arena import testing
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
+from arena.files import append_line, check_writable, write_atomic
 from arena.store.engine import Store, open_store, utcnow
 from arena.store.runlock import RunLock, run_lock
 
@@ -143,7 +142,7 @@ def run_nightly(config: ArenaConfig, stages: Iterable[Stage] | None = None,
     """
     out = out or sys.stdout
     stages = list(stages) if stages is not None else default_stages()
-    check_writable(config.nightly.log_file)
+    check_writable(config.nightly.log_file, "nightly log")
     store = open_store(config.storage_url)
     try:
         with run_lock(store, "nightly") as lock:
@@ -219,42 +218,11 @@ def _run_stage(context: RunContext, stage: Stage, report: NightlyReport) -> Stag
                        summary=outcome.summary, skipped=outcome.skipped)
 
 
-# --- the structured log and atomic files -----------------------------------------------------
+# --- the structured log ---------------------------------------------------------------------
 
 def append_log(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line (a single write, so concurrent appends never interleave)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def check_writable(path: Path) -> None:
-    """Fail before doing any work if the log cannot be written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise ArenaError(f"{path}: cannot write the nightly log: {exc.strerror}") from None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a reader (or a kill) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        testing.pause_point(f"write:{path.name}")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    append_line(path, json.dumps(record, ensure_ascii=False, default=str))
 
 
 # --- the human summary -----------------------------------------------------------------------
@@ -295,7 +263,7 @@ def default_stages() -> list[Stage]:
 
 def stage_questions(context: RunContext) -> StageOutcome:
     """Read the question files and mirror them into the store (new and edited questions)."""
-    from arena.questions import load_questions
+    from arena.questions.loading import load_questions
     from arena.store.answers import stored_question_ids, sync_questions
 
     loaded = load_questions(context.config.questions)
@@ -411,7 +379,7 @@ def plan_nightly(config: ArenaConfig) -> NightlyPlan:
     """Read the config, question files and store (never writing) and count the pending work."""
     from arena.answers import expected_fingerprints
     from arena.errors import StoreError
-    from arena.questions import load_questions
+    from arena.questions.loading import load_questions
     from arena.store.answers import load_current_answers
 
     questions = load_questions(config.questions)

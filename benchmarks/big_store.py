@@ -34,7 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from arena.answers import expected_fingerprints  # noqa: E402
 from arena.config import load_config  # noqa: E402
-from arena.questions import CATEGORIES, load_questions  # noqa: E402
+from arena.questions.loading import load_questions  # noqa: E402
+from arena.questions.schema import CATEGORIES  # noqa: E402
 from arena.store.engine import open_store  # noqa: E402
 
 JUDGE = "prometheus-7b-v2.0"

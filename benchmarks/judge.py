@@ -33,7 +33,7 @@ from arena.answers import answer_fingerprint  # noqa: E402
 from arena.backends.base import GenerationResult  # noqa: E402
 from arena.backends.scripted import ScriptedBackend, ScriptedReply  # noqa: E402
 from arena.config import ArenaConfig, load_config  # noqa: E402
-from arena.questions import load_questions  # noqa: E402
+from arena.questions.loading import load_questions  # noqa: E402
 from arena.store.answers import insert_answer, sync_questions  # noqa: E402
 from arena.store.engine import open_store  # noqa: E402
 from arena.tinymodels import build_tiny_model  # noqa: E402

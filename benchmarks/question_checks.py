@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from arena.question_checks import validate_files
-from arena.questions import CATEGORIES, KINDS
+from arena.questions.checks import validate_files
+from arena.questions.schema import CATEGORIES, KINDS
 
 TEMPLATES = [
     "What are the symptoms of {}?", "How is {} diagnosed?", "What is the treatment for {}?",

@@ -7,7 +7,7 @@ from pathlib import Path
 from arena.answers import answer_fingerprint, expected_fingerprints
 from arena.config import load_config
 from arena.fingerprint import fingerprint
-from arena.questions import Question
+from arena.questions.schema import Question
 
 TEXTS = ["What is hypertension?", 'Is "low-dose" aspirin safe?\nAnd at night?', "Ça pique: 头痛 \\ \t fièvre ✓"]
 

@@ -17,7 +17,7 @@ from arena.backends.scripted import ScriptedBackend, ScriptedReply
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import BackendError, ConfigError
 from arena.generate import run_generate
-from arena.questions import load_questions
+from arena.questions.loading import load_questions
 from arena.store.answers import load_current_answers, sync_questions
 from arena.store.engine import open_store, utcnow
 from arena.store.schema import answers, battles, judgments, questions

@@ -16,17 +16,17 @@ from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.errors import DataError
-from arena.question_checks import (
+from arena.questions.checks import validate_files
+from arena.questions.similarity import (
     load_local_embedder,
     near_duplicate_pairs,
     normalise_text,
-    question_stats,
     shingles,
     similar_embedding_pairs,
-    stats_for_files,
-    validate_files,
 )
-from arena.questions import CATEGORIES, MAX_QUESTION_CHARS, load_questions
+from arena.questions.stats import question_stats, stats_for_files
+from arena.questions.loading import load_questions
+from arena.questions.schema import CATEGORIES, MAX_QUESTION_CHARS
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -285,7 +285,7 @@ def test_stats_p90_is_the_nearest_rank() -> None:
 
 
 def load_questions_from_texts(text: str):
-    from arena.questions import Question
+    from arena.questions.schema import Question
 
     return Question(id=f"q{len(text)}", text=text, category="cardiology")
 
@@ -328,3 +328,16 @@ def test_shipped_set_validates_and_meets_coverage() -> None:
     assert {q.audience for q in questions} == {"patient", "clinician"}
     assert sum(q.safety_critical for q in questions) >= 60
     assert len(load_questions([SHIPPED])) == len(questions)  # the stages' loader agrees
+
+
+def test_the_command_defaults_are_the_calibrated_thresholds() -> None:
+    """`arena questions validate` must flag exactly the paraphrases the threshold was measured on."""
+    import typer.main
+
+    from arena.questions.similarity import DEFAULT_EMBEDDING_MODEL, EMBEDDING_THRESHOLD, NEAR_DUPLICATE_THRESHOLD
+
+    command = typer.main.get_command(app).commands["questions"].commands["validate"]  # type: ignore[attr-defined]
+    defaults = {param.name: param.default for param in command.params}
+    assert defaults["embedding_threshold"] == EMBEDDING_THRESHOLD == 0.89
+    assert defaults["near_threshold"] == NEAR_DUPLICATE_THRESHOLD
+    assert defaults["embedding_model"] == DEFAULT_EMBEDDING_MODEL

@@ -11,17 +11,16 @@ from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.errors import DataError
-from arena.question_checks import validate_files
-from arena.question_import import (
-    ImportOptions,
-    clean_text,
+from arena.questions.checks import validate_files
+from arena.questions.importers import (
     import_questions,
     known_category,
     parse_field_map,
     stable_id,
     write_questions,
 )
-from arena.questions import load_questions
+from arena.questions.importers.rows import ImportOptions, clean_text
+from arena.questions.loading import load_questions
 from tests.conftest import ARENA_SCRIPT
 
 runner = CliRunner()
@@ -356,7 +355,7 @@ def test_helpers() -> None:
 
 
 def test_reference_and_its_old_name_reference_answer_load_into_one_field(tmp_path: Path) -> None:
-    from arena.questions import parse_question_line
+    from arena.questions.loading import parse_question_line
 
     base = {"id": "r1", "text": "How should I take metformin?", "category": "endocrinology"}
     new = parse_question_line(json.dumps({**base, "reference": "With meals."}), "f:1")

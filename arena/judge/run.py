@@ -53,7 +53,8 @@ from arena.judge.truncate import (
 )
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
 from arena.judge.writer import Finished, JudgmentWriter, battle_row
-from arena.questions import Question, load_questions
+from arena.questions.loading import load_questions
+from arena.questions.schema import Question
 from arena.store.answers import StoredAnswer, load_current_answers, sync_questions
 from arena.store.engine import Store, open_store
 from arena.store.judgments import (

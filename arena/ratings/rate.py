@@ -23,7 +23,7 @@ from arena.answers import expected_fingerprints
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
 from arena.fingerprint import fingerprint
-from arena.questions import load_questions
+from arena.questions.loading import load_questions
 from arena.ratings.bt import PRIOR_SD_ELO
 from arena.ratings.build import RatingOptions, build_report
 from arena.ratings.compare import HeadToHead, head_to_head

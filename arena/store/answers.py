@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from arena.answers import answer_style
-from arena.questions import Question
+from arena.questions.schema import Question
 from arena.store.engine import Store, utcnow
 from arena.store.schema import answers, battles, judgments, questions
 

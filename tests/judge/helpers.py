@@ -14,7 +14,7 @@ from sqlalchemy import select
 from arena.answers import answer_fingerprint
 from arena.backends.base import GenerationResult
 from arena.config import ArenaConfig, load_config
-from arena.questions import load_questions
+from arena.questions.loading import load_questions
 from arena.store.answers import insert_answer, sync_questions
 from arena.store.engine import open_store
 from arena.store.schema import battles, judgments

@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 
 from arena.errors import ArenaError, BackendError
-from arena.nightly import (
-    NightlyReport,
-    Stage,
-    StageOutcome,
-    format_summary,
-    run_nightly,
-    write_atomic,
-)
+from arena.files import write_atomic
+from arena.nightly import NightlyReport, Stage, StageOutcome, format_summary, run_nightly
 from arena.store.engine import open_store
 from arena.store.runlock import RunLock, RunLockedError
 from tests.nightly.project import project_config, read_log

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from arena.answers import answer_fingerprint, answer_style, expected_fingerprints
 from arena.config import load_config
-from arena.questions import load_questions
+from arena.questions.loading import load_questions
 from arena.store.answers import load_current_answers, sync_questions
 from arena.store.engine import Store, open_store, utcnow
 from arena.store.schema import answers, battles, judgments, questions

@@ -21,7 +21,7 @@ from arena.battles_io import export_battles
 from arena.config import load_config
 from arena.generate import run_generate
 from arena.judge import run_judge
-from arena.questions import load_questions
+from arena.questions.loading import load_questions
 from arena.ratings.data import load_battles
 from arena.ratings.rate import RateRequest, run_rate
 from arena.store.answers import load_current_answers

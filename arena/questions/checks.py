@@ -1,0 +1,161 @@
+"""`arena questions validate`: every problem of question files, not only the first.
+
+Errors (schema, duplicate ids, exact duplicate texts, values outside the vocabularies) make a set
+unusable; warnings (near-duplicate texts, possible paraphrases) ask a human to look. The
+similarity measures are `arena.questions.similarity`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from arena.errors import DataError
+from arena.questions.loading import iter_question_lines, parse_question_line
+from arena.questions.schema import CATEGORIES, KNOWN_KINDS, Question
+from arena.questions.similarity import (
+    EMBEDDING_THRESHOLD,
+    NEAR_DUPLICATE_THRESHOLD,
+    Embedder,
+    near_duplicate_pairs,
+    normalise_text,
+    similar_embedding_pairs,
+)
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int | None  # None: the problem concerns the whole file
+    severity: Severity
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LocatedQuestion:
+    question: Question
+    path: str
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class ValidationReport:
+    files: int = 0
+    questions: list[LocatedQuestion] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    embedding_note: str = ""  # what the embedding check did, or why it was skipped
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        return (
+            f"checked {len(self.questions)} questions in {self.files} file(s): "
+            f"{len(self.errors)} error(s), {len(self.warnings)} warning(s)"
+        )
+
+
+# --- validation --------------------------------------------------------------------------------
+
+def _read_file(path: Path, report: ValidationReport, first_id_at: dict[str, str]) -> None:
+    shown = str(path)
+    try:
+        lines = list(iter_question_lines(path))
+    except DataError as exc:
+        report.problems.append(Problem(shown, None, "error", str(exc).removeprefix(f"{shown}: ")))
+        return
+    for number, line in lines:
+        where = f"{shown}:{number}"
+        try:
+            question = parse_question_line(line, where)
+        except DataError as exc:
+            report.problems.append(Problem(shown, number, "error", str(exc).removeprefix(f"{where}: ")))
+            continue
+        if question.id in first_id_at:
+            message = f"duplicate question id {question.id!r} (first at {first_id_at[question.id]})"
+            report.problems.append(Problem(shown, number, "error", message))
+        else:
+            first_id_at[question.id] = where
+        if question.category not in CATEGORIES:
+            message = f"category: unknown category {question.category!r} (not in arena.questions.CATEGORIES)"
+            report.problems.append(Problem(shown, number, "error", message))
+        if question.kind not in KNOWN_KINDS:
+            message = f"kind: unknown kind {question.kind!r} (not in arena.questions.KINDS)"
+            report.problems.append(Problem(shown, number, "error", message))
+        report.questions.append(LocatedQuestion(question, shown, number))
+
+
+def _check_duplicates(
+    report: ValidationReport, near_threshold: float, embed: Embedder | None, embedding_threshold: float
+) -> None:
+    first_with_text: dict[str, LocatedQuestion] = {}
+    unique: list[LocatedQuestion] = []
+    for located in report.questions:
+        key = normalise_text(located.question.text)
+        if key in first_with_text:
+            first = first_with_text[key]
+            message = f"duplicate question text: same as {first.question.id!r} at {first.where}"
+            report.problems.append(Problem(located.path, located.line, "error", message))
+        else:
+            first_with_text[key] = located
+            unique.append(located)
+
+    texts = [normalise_text(q.question.text) for q in unique]
+    reported: set[tuple[int, int]] = set()
+    for i, j, similarity in near_duplicate_pairs(texts, near_threshold):
+        reported.add((i, j))
+        first, later = unique[i], unique[j]
+        message = (f"near-duplicate of {first.question.id!r} at {first.where} "
+                   f"(text similarity {similarity:.2f})")
+        report.problems.append(Problem(later.path, later.line, "warning", message))
+
+    if embed is None:
+        return
+    texts = [q.question.text for q in unique]
+    for i, j, cosine in similar_embedding_pairs(texts, embed, embedding_threshold):
+        if (i, j) in reported:
+            continue
+        first, later = unique[i], unique[j]
+        message = (f"possible paraphrase of {first.question.id!r} at {first.where} "
+                   f"(embedding similarity {cosine:.2f})")
+        report.problems.append(Problem(later.path, later.line, "warning", message))
+
+
+def validate_files(
+    paths: Iterable[Path],
+    near_threshold: float = NEAR_DUPLICATE_THRESHOLD,
+    embed: Embedder | None = None,
+    embedding_threshold: float = EMBEDDING_THRESHOLD,
+) -> ValidationReport:
+    """Every problem of the given question files, in file order (ids must be unique across files)."""
+    report = ValidationReport()
+    first_id_at: dict[str, str] = {}
+    file_order: dict[str, int] = {}
+    for path in paths:
+        report.files += 1
+        file_order.setdefault(str(path), len(file_order))
+        _read_file(Path(path), report, first_id_at)
+    _check_duplicates(report, near_threshold, embed, embedding_threshold)
+    report.problems.sort(key=lambda p: (file_order.get(p.path, 0), p.line or 0))  # stable: keeps check order
+    return report
