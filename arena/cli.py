@@ -40,11 +40,11 @@ def _root() -> None:
     """An LLM-as-judge Elo arena for medical language models."""
 
 
-def split_names(value: str | None) -> list[str] | None:
-    """`a,b` into ["a", "b"]; None or empty into None (meaning all)."""
+def split_names(value: str | None) -> tuple[str, ...] | None:
+    """`a,b` into ("a", "b"); None or empty into None (meaning all)."""
     if not value:
         return None
-    return [name.strip() for name in value.split(",") if name.strip()]
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 @app.command()
 def demo(
@@ -62,7 +62,7 @@ def demo(
     print("arena demo: a SMOKE TEST on tiny random-weight models built locally; their answers are "
           "gibberish and the ratings mean nothing medically.", file=sys.stderr)
     config = load_config(prepare_demo(out_dir, question_count=questions))
-    generated = run_generate(config, None)
+    generated = run_generate(config)
     judged = run_judge(config)
     if generated.failed or judged.failed:
         raise typer.Exit(1)
@@ -80,9 +80,10 @@ def generate(
 ) -> None:
     """Generate the missing candidate answers for every selected model."""
     from arena.config import load_config
-    from arena.generate import run_generate
+    from arena.generate import GenerateRequest, run_generate
 
-    summary = run_generate(load_config(config), split_names(models), limit=limit, force=force)
+    request = GenerateRequest(models=split_names(models), limit=limit, force=force)
+    summary = run_generate(load_config(config), request)
     if summary.failed:
         raise typer.Exit(1)
 
@@ -112,20 +113,22 @@ def judge(
     if ctx.invoked_subcommand is not None:
         return
     from arena.config import load_config
-    from arena.judge.run import format_planned, plan_judgments, run_judge
+    from arena.judge.plan import JudgeRequest, PairsMode, format_planned, plan_judgments
+    from arena.judge.run import run_judge
 
     if pairs not in (None, "all", "sample"):
         raise typer.BadParameter("expected all or sample", param_hint="--pairs")
+    mode: PairsMode | None = None if pairs is None else "all" if pairs == "all" else "sample"
     project = load_config(config)
-    options = dict(model_names=split_names(models), pairs=pairs, per_question=per_question,
-                   max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
+    request = JudgeRequest(models=split_names(models), pairs=mode, per_question=per_question,
+                           max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
     if dry_run:
-        planned = plan_judgments(project, **options)  # type: ignore[arg-type]
+        planned = plan_judgments(project, request)
         for line in format_planned(planned):
             print(line)
         print(f"{len(planned)} judgment(s) to make", file=sys.stderr)
         return
-    summary = run_judge(project, **options)  # type: ignore[arg-type]
+    summary = run_judge(project, request)
     for line in summary.lines():
         print(line)
     if summary.failed:
@@ -199,18 +202,18 @@ def rate_command(
     from arena.ratings.rate import RateRequest, run_rate
     from arena.ratings.render import FORMATS, render
     from arena.ratings.report import Anchor
-    from arena.ratings.resample import BOOTSTRAP_KINDS
+    from arena.ratings.resample import BOOTSTRAP_KINDS, BootstrapKind
     from arena.ratings.style import parse_covariates
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
     if bootstrap_by not in BOOTSTRAP_KINDS:
         raise typer.BadParameter(f"expected one of {', '.join(BOOTSTRAP_KINDS)}", param_hint="--bootstrap-by")
-    request = RateRequest(source=source, category=category, bootstrap_rounds=bootstrap,
-                          bootstrap=bootstrap_by,  # type: ignore[arg-type]
+    resampled: BootstrapKind = "question" if bootstrap_by == "question" else "battle"
+    request = RateRequest(source=source, category=category, bootstrap_rounds=bootstrap, bootstrap=resampled,
                           anchor=Anchor.parse(anchor) if anchor else None, seed=seed, style=parse_covariates(style),
                           min_category_battles=min_category_battles, min_model_battles=min_model_battles,
-                          compare=tuple(compare) if compare else None)  # type: ignore[arg-type]
+                          compare=(compare[0], compare[1]) if compare else None)
     result = run_rate(load_config(config), request)
     text = render(result.snapshot.report, fmt, result.comparison)
     if out is not None:
@@ -370,18 +373,19 @@ def questions_import(
         parse_field_map,
         write_questions,
     )
-    from arena.questions.importers.rows import ImportOptions
+    from arena.questions.importers.rows import Audience, ImportOptions
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
     if audience not in (None, "patient", "clinician"):
         raise typer.BadParameter("expected patient or clinician", param_hint="--audience")
+    who: Audience | None = None if audience is None else "patient" if audience == "patient" else "clinician"
     if category is not None and known_category(category) is None:
         raise typer.BadParameter(
             f"{category!r} is not in arena.questions.CATEGORIES", param_hint="--category")
     options = ImportOptions(
         field_map=parse_field_map(column_map), category=known_category(category),
-        audience=audience, license=licence, source_name=source_name,  # type: ignore[arg-type]
+        audience=who, license=licence, source_name=source_name,
         sample=sample, seed=seed,
     )
     result = import_questions(source, fmt, options)

@@ -74,28 +74,35 @@ class GenerateSummary:
 BackendFactory = Callable[[ModelConfig], Backend]
 
 
+@dataclass(frozen=True)
+class GenerateRequest:
+    """What a generation run is asked to do."""
+
+    models: tuple[str, ...] | None = None  # the models to answer (None: every configured one)
+    limit: int | None = None  # only the first N questions
+    force: bool = False  # regenerate the current answers too, in place
+
+
 def run_generate(
     config: ArenaConfig,
-    model_names: list[str] | None = None,
-    limit: int | None = None,
-    force: bool = False,
+    request: GenerateRequest = GenerateRequest(),
     *,
     backend_factory: BackendFactory = make_backend,
     out: TextIO | None = None,
     progress: bool = True,
 ) -> GenerateSummary:
     """Generate the missing answers of the selected models (all of them with `force`)."""
-    models = config.select_models(model_names)
+    models = config.select_models(list(request.models) if request.models else None)
     question_list = load_questions(config.questions)
-    if limit is not None:
-        question_list = question_list[:limit]
+    if request.limit is not None:
+        question_list = question_list[:request.limit]
     store = open_store(config.storage_url)
     try:
         sync_questions(store, question_list)
         summary = GenerateSummary()
         for model in models:
             summary.models.append(generate_for_model(
-                store, config, model, question_list, force=force,
+                store, config, model, question_list, force=request.force,
                 backend_factory=backend_factory, progress=progress,
             ))
     finally:

@@ -36,7 +36,8 @@ from arena.files import append_line, check_writable, write_atomic
 from arena.store.engine import Store, open_store, utcnow
 from arena.store.runlock import RunLock, run_lock
 
-if TYPE_CHECKING:  # the ratings stage is imported by the stage that runs it
+if TYPE_CHECKING:  # the stages' modules are imported by the stages that use them
+    from arena.questions.schema import Question
     from arena.ratings.report import RatingReport
 
 Status = Literal["ok", "partial", "failed", "skipped"]
@@ -294,10 +295,11 @@ def stage_generate(context: RunContext) -> StageOutcome:
 
 def stage_judge(context: RunContext) -> StageOutcome:
     """Judge the pending battles of the current judge key, within the nightly budget."""
+    from arena.judge.plan import JudgeRequest
     from arena.judge.run import run_judge
 
-    summary = run_judge(context.config, max_judgments=context.config.nightly.max_judgments,
-                        progress=sys.stderr.isatty())
+    request = JudgeRequest(max_judgments=context.config.nightly.max_judgments)
+    summary = run_judge(context.config, request, progress=sys.stderr.isatty())
     counts = {"judgments": summary.judgments, "battles": summary.judged, "reused": summary.reused,
               "model_calls": summary.model_calls, "invalid": summary.invalid,
               "deferred": summary.deferred, "missing_answers": summary.missing_answers,
@@ -397,45 +399,36 @@ def plan_nightly(config: ArenaConfig) -> NightlyPlan:
         )
         if not plan.store_exists:
             plan.notes.append(f"no store yet at {config.storage_url}: everything is pending")
-        _plan_judging(config, store, questions, current, plan)
+        _plan_judging(config, store, questions, plan)
     finally:
         if store is not None:
             store.close()
     return plan
 
 
-def _plan_judging(config: ArenaConfig, store: Store | None, questions: list, current: dict,
-                  plan: NightlyPlan) -> None:
-    from arena.judge.key import current_judge_key
-    from arena.judge.pairs import select_pairs
-    from arena.store.judgments import battle_dedup_key, load_battle_keys, load_judgments
+def _plan_judging(config: ArenaConfig, store: Store | None, questions: list[Question], plan: NightlyPlan) -> None:
+    """The judge stage's plan, as `arena judge --dry-run` makes it (`arena.judge.plan.build_plan`),
+    with the pairs whose answers tonight's generate stage makes counted as pending: two judgments each."""
+    from arena.judge.key import judge_rubric
+    from arena.judge.plan import build_plan
 
     if config.judge is None:
         plan.notes.append("no judge configured: the judge stage would fail")
         return
-    plan.judge_key = key = current_judge_key(config)
-    question_ids = [q.id for q in questions]
-    done = load_battle_keys(store, key) if store else set()
-    judged = load_judgments(store, key, question_ids) if store else {}
-
-    pairs = config.pairs
-    invalid = 0
-    for question_id, x, y in select_pairs(question_ids, [m.name for m in config.models],
-                                          pairs.mode, pairs.per_question, pairs.seed):
-        answer_x, answer_y = current.get((x, question_id)), current.get((y, question_id))
-        stored = []
-        if answer_x and answer_y:
-            if battle_dedup_key(key, answer_x.id, answer_y.id) in done:
-                continue
-            stored = [j for j in (judged.get((answer_x.id, answer_y.id)), judged.get((answer_y.id, answer_x.id))) if j]
-            if any(not j.valid for j in stored):
-                invalid += 1  # the judge stage leaves these to `arena judge --retry-invalid`
-                continue
-        plan.battles_to_judge += 1
-        plan.judge_calls += 2 - len(stored)
-    if invalid:
-        plan.notes.append(f"{invalid} pairs with an invalid stored judgment are left alone "
+    try:
+        judged = build_plan(config, store, judge_rubric(config), questions)
+    except ArenaError as exc:
+        plan.notes.append(f"the judge stage would fail: {exc}")
+        return
+    plan.judge_key = judged.judge_key
+    plan.battles_to_judge = len(judged.jobs) + judged.missing_answers
+    plan.judge_calls = judged.pending + 2 * judged.missing_answers
+    if judged.invalid_stored:
+        plan.notes.append(f"{judged.invalid_stored} pairs with an invalid stored judgment are left alone "
                           "(`arena judge --retry-invalid` judges them again)")
+    if judged.reference_changed:
+        plan.notes.append(f"{judged.reference_changed} pairs are judged again: their question's reference "
+                          "answer changed")
 
 
 def format_plan(plan: NightlyPlan) -> str:

@@ -16,7 +16,7 @@ from arena.backends.base import GenerationRequest
 from arena.backends.scripted import ScriptedBackend, ScriptedReply
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import BackendError, ConfigError
-from arena.generate import run_generate
+from arena.generate import GenerateRequest, GenerateSummary, run_generate
 from arena.questions.loading import load_questions
 from arena.store.answers import load_current_answers, sync_questions
 from arena.store.engine import open_store, utcnow
@@ -78,9 +78,11 @@ def project(tmp_path: Path, models: list[dict[str, object]] | None = None, quest
     return load_config(tmp_path / "arena.yaml")
 
 
-def generate(config: ArenaConfig, names: list[str] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+def generate(config: ArenaConfig, names: list[str] | None = None, limit: int | None = None,
+             force: bool = False) -> tuple[GenerateSummary, str]:
     out = io.StringIO()
-    summary = run_generate(config, names, backend_factory=SCRIPT.factory, out=out, progress=False, **kwargs)
+    request = GenerateRequest(models=tuple(names) if names else None, limit=limit, force=force)
+    summary = run_generate(config, request, backend_factory=SCRIPT.factory, out=out, progress=False)
     return summary, out.getvalue()
 
 
@@ -304,7 +306,8 @@ def test_an_answer_stored_meanwhile_by_another_run_is_kept(tmp_path: Path) -> No
         store.close()
         return SCRIPT.factory(model)
 
-    summary = run_generate(config, ["alpha"], backend_factory=racing, out=io.StringIO(), progress=False)
+    summary = run_generate(config, GenerateRequest(models=("alpha",)), backend_factory=racing, out=io.StringIO(),
+                           progress=False)
     assert (summary.generated, summary.reused, summary.failed) == (2, 1, 0)
     texts = {r[2]: r[3] for r in answer_rows(config)}
     assert texts == {"q0": "alpha: What is symptom 0?", "q1": "theirs", "q2": "alpha: What is symptom 2?"}

@@ -247,6 +247,27 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Path, servers: Ser
     assert ((project.parent / "arena.db").stat().st_mtime_ns, servers.total_calls()) == before
 
 
+def test_the_dry_run_plans_as_the_judge_does(project: Path, servers: Servers) -> None:
+    """A changed reference answer makes its pairs pending for `arena judge` and for the dry run alike."""
+    from tests.nightly.project import question
+
+    nightly(project)
+    rows = [question(n) for n in range(1, N_QUESTIONS + 1)]
+    rows[1]["reference"] = "Rest, fluids and paracetamol; see a doctor if it lasts a week."
+    (project.parent / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    planned = cli("judge", "-c", str(project), "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.count("[reference changed]") == 2 * PAIRS
+    dry = cli("nightly", "-c", str(project), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{PAIRS} battles to judge, {2 * PAIRS} judge calls" in dry.stdout
+    assert f"{PAIRS} pairs are judged again: their question's reference answer changed" in dry.stdout
+    before = servers.judge_calls()
+    report, text = nightly(project)
+    assert report.exit_code == 0, text
+    assert servers.judge_calls() - before == 2 * PAIRS
+
+
 def test_a_tiny_local_model_is_generated_once(project: Path, servers: Servers, tiny_model_dir: Path) -> None:
     tiny = {"name": "tiny-hf", "backend": "transformers", "model": str(tiny_model_dir), "batch_size": 4,
             "sampling": {"max_tokens": 16, "seed": 1}}

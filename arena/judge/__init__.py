@@ -3,10 +3,14 @@
 Modules, top to bottom: `rubric` (criteria as data), `prompt` (the trained prompt format),
 `sanitize` (untrusted answers made inert), `truncate` (fitting the judge's context), `verdict`
 (strict parsing, the constrained-decoding regex, P(A)), `pairs` (which pairs, the both-orders
-rule), `key` (the judge key), `records` (store reads and writes), `run` (the stage itself).
+rule), `key` (the judge key), `plan` (the request and what is left to judge), `writer`
+(committing judgments and battles), `run` (the stage itself), `adaptive` (choosing the next
+round's pairs), and judge validation against human labels: `validation_data` (the labelled
+pairs), `validation_report` (agreement and its intervals), `validate` (the command).
 """
 
 from arena.judge.key import current_judge_key
-from arena.judge.run import JudgeSummary, PlannedJudgment, plan_judgments, run_judge
+from arena.judge.plan import JudgeRequest, PlannedJudgment, plan_judgments
+from arena.judge.run import JudgeSummary, run_judge
 
-__all__ = ["JudgeSummary", "PlannedJudgment", "current_judge_key", "plan_judgments", "run_judge"]
+__all__ = ["JudgeRequest", "JudgeSummary", "PlannedJudgment", "current_judge_key", "plan_judgments", "run_judge"]

@@ -1,9 +1,9 @@
 """`arena judge`: judge every selected pair of stored answers in both orders, make battles.
 
-The run is planned from the store first (no model is loaded when nothing is pending): pairs
-whose two judgments are valid are reused; pairs with a stored invalid judgment are skipped
-unless `retry_invalid`; the rest are judged, at most `max_judgments` judgments per run.
-Prompts go to the backend in one batch ordered question by question, pair by pair, the two
+The run is planned from the store first (`plan.py`; no model is loaded when nothing is
+pending): pairs whose two judgments are valid are reused; pairs with a stored invalid judgment
+are skipped unless `retry_invalid`; the rest are judged, at most `max_judgments` judgments per
+run. Prompts go to the backend in one batch ordered question by question, pair by pair, the two
 orders adjacent, so prefix caching computes a question's shared prefix once.
 
 Each finished judgment is handed at once to a writer thread that commits it (`writer.py`,
@@ -28,22 +28,25 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
-from arena.answers import expected_fingerprints
 from arena.backends.base import Backend, GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, JudgeConfig
-from arena.errors import ArenaError, ConfigError
-from arena.fingerprint import fingerprint
-from arena.judge.key import judge_key_for, judge_rubric, require_judge
-from arena.judge.pairs import ORDERS, Order, orders_disagree, select_pairs
+from arena.errors import ConfigError
+from arena.judge.key import judge_rubric, require_judge
+from arena.judge.pairs import Order, orders_disagree
+from arena.judge.plan import (
+    JudgeRequest,
+    PairJob,
+    Plan,
+    build_plan,
+    question_reference,
+    reference_fingerprint,
+)
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.rubric import Rubric
 from arena.judge.sanitize import sanitize_answer
 from arena.judge.truncate import (
-    FittedAnswers,
     PromptTooLong,
     TokenCounter,
     fit_answers,
@@ -54,171 +57,17 @@ from arena.judge.truncate import (
 from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
 from arena.judge.writer import Finished, JudgmentWriter, battle_row
 from arena.questions.loading import load_questions
-from arena.questions.schema import Question
-from arena.store.answers import StoredAnswer, load_current_answers, sync_questions
+from arena.store.answers import sync_questions
 from arena.store.engine import Store, open_store
 from arena.store.judgments import (
-    StoredJudgment,
     battle_dedup_key,
     judge_writes,
     load_battle_keys,
-    load_judgments,
 )
 
 log = logging.getLogger(__name__)
 
 TOP_LOGPROBS = 5
-PairsMode = Literal["all", "sample"]
-
-
-# --- the plan ---------------------------------------------------------------------------------
-
-@dataclass
-class PairJob:
-    """One (question, X, Y) with X < Y: its stored judgments and the orders to judge now."""
-
-    question: Question
-    x: StoredAnswer
-    y: StoredAnswer
-    stored: dict[Order, StoredJudgment]
-    todo: list[Order]
-    # filled while running: order -> (judgment id, verdict or None)
-    final: dict[Order, tuple[int, str | None]] = field(default_factory=dict)
-    fitted: FittedAnswers | None = None
-    closed: bool = False  # both orders final and counted
-    stale: set[Order] = field(default_factory=set)  # stored orders judged with another reference
-
-    def answer_ids(self, order: Order) -> tuple[int, int]:
-        """(answer shown as A, answer shown as B)."""
-        return (self.x.id, self.y.id) if order == "ab" else (self.y.id, self.x.id)
-
-    def models(self, order: Order) -> tuple[str, str]:
-        return (self.x.model, self.y.model) if order == "ab" else (self.y.model, self.x.model)
-
-
-@dataclass(frozen=True)
-class PlannedJudgment:
-    """A judgment a run would make: one order of one pair (no model call made to plan it)."""
-
-    question_id: str
-    model_a: str  # shown as Response A
-    model_b: str  # shown as Response B
-    answer_a_id: int
-    answer_b_id: int
-    retry_of: int | None  # the stored judgment this would overwrite
-    reference_changed: bool = False  # it is overwritten because the question's reference changed
-
-
-@dataclass
-class Plan:
-    judge_key: str
-    jobs: list[PairJob]  # pairs with orders to judge now
-    complete: list[PairJob]  # pairs whose two judgments are stored and valid
-    pairs_selected: int = 0
-    missing_answers: int = 0
-    invalid_stored: int = 0  # pairs skipped: a stored judgment is invalid
-    deferred: int = 0  # judgments left for a later run by max_judgments
-    reference_changed: int = 0  # pairs judged again: their question's reference answer changed
-
-    @property
-    def pending(self) -> int:
-        return sum(len(job.todo) for job in self.jobs)
-
-
-def build_plan(
-    config: ArenaConfig,
-    store: Store,
-    rubric: Rubric,
-    question_list: Sequence[Question],
-    model_names: list[str] | None = None,
-    pairs: PairsMode | None = None,
-    per_question: int | None = None,
-    max_judgments: int | None = None,
-    seed: int | None = None,
-    retry_invalid: bool = False,
-) -> Plan:
-    judge = require_judge(config)
-    judge_key = judge_key_for(judge, rubric)
-    models = config.select_models(model_names)
-    if len(models) < 2:
-        raise ConfigError(f"{config.path}: judging needs at least two models, got {len(models)}")
-    if max_judgments is not None and max_judgments < 1:
-        raise ArenaError("--max-judgments must be at least 1")
-    answers = load_current_answers(store, expected_fingerprints(config, models, question_list))
-    by_id = {q.id: q for q in question_list}
-    selected = select_pairs(
-        [q.id for q in question_list], [m.name for m in models],
-        mode=pairs or config.pairs.mode,
-        per_question=per_question if per_question is not None else config.pairs.per_question,
-        seed=seed if seed is not None else config.pairs.seed,
-    )
-    stored = load_judgments(store, judge_key, by_id)
-    plan = Plan(judge_key=judge_key, jobs=[], complete=[], pairs_selected=len(selected))
-    for question_id, name_x, name_y in selected:
-        x, y = answers.get((name_x, question_id)), answers.get((name_y, question_id))
-        if x is None or y is None:
-            plan.missing_answers += 1
-            continue
-        job = PairJob(question=by_id[question_id], x=x, y=y, stored={}, todo=[])
-        expected = reference_fingerprint(question_reference(job.question, judge))
-        for order in ORDERS:
-            found = stored.get(job.answer_ids(order))
-            if found is not None:
-                job.stored[order] = found
-                if found.reference_fingerprint != expected:
-                    job.stale.add(order)
-        live = {o: j for o, j in job.stored.items() if o not in job.stale}
-        if any(not j.valid for j in live.values()) and not retry_invalid:
-            plan.invalid_stored += 1
-            continue
-        plan.reference_changed += bool(job.stale)
-        job.todo = [o for o in ORDERS if o not in live or not live[o].valid]
-        (plan.jobs if job.todo else plan.complete).append(job)
-    _cap(plan, max_judgments)
-    return plan
-
-
-def _cap(plan: Plan, max_judgments: int | None) -> None:
-    """Keep the first `max_judgments` pending judgments, in prompt order."""
-    if max_judgments is None:
-        return
-    room = max_judgments
-    for job in plan.jobs:
-        kept = job.todo[:max(0, room)]
-        plan.deferred += len(job.todo) - len(kept)
-        room -= len(kept)
-        job.todo = kept
-    plan.jobs = [job for job in plan.jobs if job.todo]
-
-
-def plan_judgments(
-    config: ArenaConfig,
-    model_names: list[str] | None = None,
-    pairs: PairsMode | None = None,
-    per_question: int | None = None,
-    max_judgments: int | None = None,
-    seed: int | None = None,
-    retry_invalid: bool = False,
-) -> list[PlannedJudgment]:
-    """The judgments `run_judge` with these options would make, without calling any model."""
-    rubric = judge_rubric(config)
-    question_list = load_questions(config.questions)
-    store = open_store(config.storage_url)
-    try:
-        plan = build_plan(config, store, rubric, question_list, model_names, pairs, per_question,
-                          max_judgments, seed, retry_invalid)
-    finally:
-        store.close()
-    planned = []
-    for job in plan.jobs:
-        for order in job.todo:
-            model_a, model_b = job.models(order)
-            answer_a, answer_b = job.answer_ids(order)
-            previous = job.stored.get(order)
-            planned.append(PlannedJudgment(job.question.id, model_a, model_b, answer_a, answer_b,
-                                           retry_of=previous.id if previous else None,
-                                           reference_changed=order in job.stale))
-    return planned
 
 
 # --- the summary ------------------------------------------------------------------------------
@@ -299,18 +148,9 @@ class Prepared:
     seed: int | None = None  # the seed sent with this attempt
 
 
-def run_judge(
-    config: ArenaConfig,
-    model_names: list[str] | None = None,
-    pairs: PairsMode | None = None,
-    per_question: int | None = None,
-    max_judgments: int | None = None,
-    seed: int | None = None,
-    retry_invalid: bool = False,
-    backend: Backend | None = None,
-    progress: bool = True,
-) -> JudgeSummary:
-    """Judge the pending pairs; returns what was done. `backend` replaces the configured one."""
+def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, backend: Backend | None = None,
+              progress: bool = True) -> JudgeSummary:
+    """Judge the pending pairs of `request`; returns what was done. `backend` replaces the configured one."""
     started = time.perf_counter()
     judge = require_judge(config)
     rubric = judge_rubric(config)
@@ -318,8 +158,7 @@ def run_judge(
     store = open_store(config.storage_url)
     try:
         sync_questions(store, question_list)
-        plan = build_plan(config, store, rubric, question_list, model_names, pairs, per_question,
-                          max_judgments, seed, retry_invalid)
+        plan = build_plan(config, store, rubric, question_list, request)
         summary = JudgeSummary(
             judge_key=plan.judge_key, judge=judge.name, rubric=f"{rubric.id} v{rubric.version}",
             pairs_selected=plan.pairs_selected, reused=len(plan.complete), invalid_stored=plan.invalid_stored,
@@ -389,15 +228,6 @@ def uses_constrained_decoding(judge: JudgeConfig, backend: Backend) -> bool:
 def logprobs_wanted(judge: JudgeConfig, backend: Backend) -> int | None:
     """How many top logprobs to ask for (for P(A)), or None."""
     return TOP_LOGPROBS if judge.logprobs and getattr(backend, "supports_logprobs", False) else None
-
-
-def question_reference(question: Question, judge: JudgeConfig) -> str | None:
-    """The reference answer the judge reads for `question`: none when absent or turned off."""
-    return question.reference if judge.reference_answers and question.reference else None
-
-
-def reference_fingerprint(reference: str | None) -> str | None:
-    return fingerprint(reference) if reference is not None else None
 
 
 class _Runner:
@@ -533,13 +363,3 @@ class _Runner:
             return
         summary.judged += 1
         summary.disagreements += int(orders_disagree(ab, ba))
-
-
-def format_planned(planned: Iterable[PlannedJudgment]) -> list[str]:
-    """One line per planned judgment, for dry runs."""
-    def note(p: PlannedJudgment) -> str:
-        if p.reference_changed:
-            return " [reference changed]"
-        return " [retry]" if p.retry_of else ""
-
-    return [f"{p.question_id}: {p.model_a} (A) vs {p.model_b} (B){note(p)}" for p in planned]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arena.judge.pairs import ORDERS, Order, battle_winner
+from arena.judge.plan import PairJob
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, utcnow
 from arena.store.judgments import battle_dedup_key, judge_writes
@@ -24,7 +25,7 @@ from arena.store.schema import JUDGE_SOURCE
 class Finished:
     """A judgment ready to store: the pair's job, the order, and the judgment's column values."""
 
-    job: Any  # run.PairJob (kept loose to avoid an import cycle)
+    job: PairJob
     order: Order
     values: dict[str, Any]
 
@@ -99,7 +100,7 @@ class JudgmentWriter:
         return outcomes
 
 
-def completed_pair(job: Any) -> tuple[tuple[int, str | None], tuple[int, str | None]] | None:
+def completed_pair(job: PairJob) -> tuple[tuple[int, str | None], tuple[int, str | None]] | None:
     """Both orders' (judgment id, verdict) once both are final, from this run or the store."""
     known: dict[Order, tuple[int, str | None]] = {}
     for order in ORDERS:
@@ -110,7 +111,8 @@ def completed_pair(job: Any) -> tuple[tuple[int, str | None], tuple[int, str | N
     return (known["ab"], known["ba"]) if len(known) == 2 else None
 
 
-def battle_row(judge_key: str, judge_name: str, job: Any, ab_id: int, ab: str, ba_id: int, ba: str) -> dict[str, Any]:
+def battle_row(judge_key: str, judge_name: str, job: PairJob, ab_id: int, ab: str, ba_id: int,
+               ba: str) -> dict[str, Any]:
     """The battle of a pair with two valid judgments: X is model_a, winner by the both-orders rule.
 
     It records both answers (their ids: the ratings read their style from the answers table) and

@@ -125,7 +125,7 @@ def pipeline_project(tiny_model_dir: Path, tiny_chatml_model_dir: Path,
     with ScriptedServer(judge_script) as judge_server:
         config_path = write_project(root, models, judge_server.base_url)
         config = load_config(config_path)
-        generated = run_generate(config, None, progress=False)
+        generated = run_generate(config, progress=False)
         assert not generated.failed, generated
         run_judge(config, progress=False)
     rated = arena_cli("rate", "-c", str(config_path), "--format", "json", "--bootstrap", "200")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from arena.backends.scripted import ScriptedBackend
 from arena.cli import app
 from arena.errors import ConfigError
-from arena.judge import current_judge_key, plan_judgments, run_judge
+from arena.judge import JudgeRequest, current_judge_key, plan_judgments, run_judge
 from arena.judge.prompt import PROMPT_VERSION, judge_prompt
 from arena.judge.rubric import load_rubric
 from tests.fakes.scripted_server import (
@@ -88,7 +88,7 @@ def test_prompts_come_question_by_question_with_both_orders_adjacent(tmp_path: P
 def test_paper_sampling_defaults_and_partial_override(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
         project, _ = judged_project(tmp_path, server, sampling={"temperature": 0.5, "seed": 11})
-        run_judge(project.config(), progress=False, max_judgments=2)
+        run_judge(project.config(), JudgeRequest(max_judgments=2), progress=False)
     body = server.requests[0].body
     assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.5, 0.9, 1024)
     assert body["repetition_penalty"] == 1.03
@@ -151,7 +151,7 @@ def test_an_output_cut_off_by_max_tokens_is_retried(tmp_path: Path) -> None:
 def test_resume_runs_only_what_is_missing(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
         project, _ = judged_project(tmp_path, server)
-        first = run_judge(project.config(), max_judgments=3, progress=False)
+        first = run_judge(project.config(), JudgeRequest(max_judgments=3), progress=False)
         assert (first.judgments, first.judged, first.deferred) == (3, 1, 2 * PAIRS - 3)
         assert len(plan_judgments(project.config())) == 2 * PAIRS - 3
         second = run_judge(project.config(), progress=False)
@@ -172,9 +172,9 @@ def test_stored_invalid_judgments_are_retried_only_when_asked(tmp_path: Path) ->
         skipped = run_judge(project.config(), progress=False)
         assert (skipped.model_calls, skipped.invalid_stored) == (0, PAIRS)
         assert any("--retry-invalid" in line for line in skipped.lines())
-        planned = plan_judgments(project.config(), retry_invalid=True)
+        planned = plan_judgments(project.config(), JudgeRequest(retry_invalid=True))
         assert len(planned) == 2 * PAIRS and all(p.retry_of in invalid_ids for p in planned)
-        retried = run_judge(project.config(), retry_invalid=True, progress=False)
+        retried = run_judge(project.config(), JudgeRequest(retry_invalid=True), progress=False)
     assert (retried.judged, retried.model_calls) == (PAIRS, 2 * PAIRS)
     rows = project.judgments()
     assert [r["id"] for r in rows] == invalid_ids  # overwritten in place
@@ -213,7 +213,7 @@ def test_p_a_is_stored_from_the_verdict_token_logprobs(tmp_path: Path) -> None:
         (" A", {" A": math.log(0.8), " B": math.log(0.2)})))
     with ScriptedServer(lambda prompt: reply) as server:
         project, _ = judged_project(tmp_path, server)
-        run_judge(project.config(), max_judgments=1, progress=False)
+        run_judge(project.config(), JudgeRequest(max_judgments=1), progress=False)
     assert server.requests[0].body["logprobs"] == 5
     assert project.judgments()[0]["p_a"] == pytest.approx(0.8)
 
@@ -340,9 +340,9 @@ def test_missing_answers_are_skipped_and_reported(tmp_path: Path) -> None:
 def test_sample_draws_k_pairs_per_question(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
         project, _ = judged_project(tmp_path, server)
-        first = plan_judgments(project.config(), pairs="sample", per_question=1, seed=5)
-        assert first == plan_judgments(project.config(), pairs="sample", per_question=1, seed=5)
-        summary = run_judge(project.config(), pairs="sample", per_question=1, seed=5, progress=False)
+        first = plan_judgments(project.config(), JudgeRequest(pairs="sample", per_question=1, seed=5))
+        assert first == plan_judgments(project.config(), JudgeRequest(pairs="sample", per_question=1, seed=5))
+        summary = run_judge(project.config(), JudgeRequest(pairs="sample", per_question=1, seed=5), progress=False)
     assert len(first) == 4 and summary.judged == 2
 
 

@@ -59,13 +59,13 @@ def write_project(root: Path, candidates: str, judge: str, gamma_temperature: fl
 def test_a_changed_model_is_rated_on_its_new_answers_only(tmp_path: Path) -> None:
     with ScriptedServer(candidate_script) as candidates, ScriptedServer(prefer_longer_answer_script) as judge:
         config = load_config(write_project(tmp_path, candidates.base_url, judge.base_url, 0.0))
-        assert not run_generate(config, None, progress=False).failed
+        assert not run_generate(config, progress=False).failed
         run_judge(config, progress=False)
         first = run_rate(config, RateRequest(bootstrap_rounds=20)).snapshot.report
         assert first.n_battles == 15 and {r.battles for r in first.board.rows} == {10}
 
         config = load_config(write_project(tmp_path, candidates.base_url, judge.base_url, 0.7))
-        assert run_generate(config, None, progress=False).generated == 5  # gamma answers again
+        assert run_generate(config, progress=False).generated == 5  # gamma answers again
         run_judge(config, progress=False)
 
     store = open_store(config.storage_url)
