@@ -266,7 +266,8 @@ def nightly(
     2 bad project file; 3 another run holds the store's lock.
     """
     from arena.config import load_config
-    from arena.nightly import format_plan, plan_nightly, run_nightly, stop_on_sigterm
+    from arena.nightly.plan import format_plan, plan_nightly
+    from arena.nightly.runner import run_nightly, stop_on_sigterm
 
     project = load_config(config)
     if dry_run:

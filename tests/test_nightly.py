@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from arena.config import ArenaConfig, load_config
-from arena.nightly import NightlyReport, run_nightly
+from arena.nightly.runner import NightlyReport, run_nightly
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
 from tests.nightly.project import read_log, write_project, write_questions
 

@@ -9,7 +9,8 @@ import pytest
 
 from arena.errors import ArenaError, BackendError
 from arena.files import write_atomic
-from arena.nightly import NightlyReport, Stage, StageOutcome, format_summary, run_nightly
+from arena.nightly.runner import NightlyReport, format_summary, run_nightly
+from arena.nightly.stages import Stage, StageOutcome
 from arena.store.engine import open_store
 from arena.store.runlock import RunLock, RunLockedError
 from tests.nightly.project import project_config, read_log
