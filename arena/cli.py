@@ -234,14 +234,12 @@ def dashboard(
     import subprocess
 
     from arena.config import load_config
-    from arena.errors import ConfigError
+
+    from arena.dashboard import APP
 
     project = load_config(config)  # a broken project file fails here, in one line
-    app_file = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
-    if not app_file.is_file():
-        raise ConfigError(f"{app_file}: dashboard app not found (install arena from its source tree)")
     command = [
-        sys.executable, "-m", "streamlit", "run", str(app_file),
+        sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
         "--server.fileWatcherType", "none", "--", "--config", str(project.path),
@@ -294,7 +292,8 @@ questions_app = typer.Typer(
 app.add_typer(questions_app, name="questions")
 
 QuestionFiles = Annotated[
-    list[Path], typer.Argument(help="Question files (JSONL).", show_default=False)
+    list[str], typer.Argument(help="Question files (JSONL); arena:questions/health-v1.jsonl is the shipped set.",
+                              show_default=False)
 ]
 
 
@@ -313,13 +312,15 @@ def questions_validate(
         "paraphrases of shipped questions).")] = EMBEDDING_THRESHOLD,
 ) -> None:
     """Report every problem of question files as FILE:LINE lines; exit 1 if any is an error."""
+    from arena.files import resolve_path
     from arena.questions.checks import validate_files
     from arena.questions.similarity import load_local_embedder
 
+    paths = [resolve_path(name) for name in files]
     embed, note = None, "embedding check skipped: --no-embeddings"
     if embeddings:
         embed, note = load_local_embedder(embedding_model)
-    report = validate_files(files, near_threshold, embed, embedding_threshold)
+    report = validate_files(paths, near_threshold, embed, embedding_threshold)
     for problem in report.problems:
         print(problem)
     print(note)
@@ -336,11 +337,12 @@ def questions_stats(
     """Counts by category, audience, kind and safety flag, and the length distribution."""
     import json
 
+    from arena.files import resolve_path
     from arena.questions.stats import format_stats, stats_for_files
 
     if output not in ("text", "json"):
         raise typer.BadParameter("expected text or json", param_hint="--format")
-    stats = stats_for_files(files)
+    stats = stats_for_files([resolve_path(name) for name in files])
     print(json.dumps(stats.as_dict(), indent=2) if output == "json" else format_stats(stats))
 
 

@@ -1,7 +1,7 @@
 """The project file `arena.yaml`, validated at the edge into typed objects.
 
 Relative paths in the file are resolved against the file's own folder, so a project can be
-moved or run from anywhere. Every validation error names the file, the field and the problem.
+moved or run from anywhere; `arena:NAME` names a file shipped with arena (`arena.files`). Every validation error names the file, the field and the problem.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from arena.backends.base import SamplingSettings
 from arena.errors import ConfigError
+from arena.files import resolve_path
 from arena.fingerprint import fingerprint
 
 # Every candidate gets the same simple system prompt unless its entry overrides it, as in the
@@ -22,6 +23,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful, respectful and honest medical assistant. "
     "Answer the question accurately, completely and safely."
 )
+
+DEFAULT_RUBRIC = "arena:rubrics/medical.yaml"  # the shipped medical rubric (`arena.files`)
 
 Backend = Literal["vllm", "openai", "transformers", "openvino"]
 # How a rubric reads in the judge's prompt: see arena/judge/rubric.py.
@@ -182,7 +185,7 @@ class ArenaConfig(StrictModel):
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     models: list[ModelConfig] = Field(min_length=1)
     questions: list[Path] = Field(min_length=1)
-    rubric: Path = Path("rubrics/medical.yaml")
+    rubric: Path = Field(description=f"a rubric file; unset: {DEFAULT_RUBRIC}")
     judge: JudgeConfig | None = None
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     storage: str = Field("", description="SQLAlchemy URL; empty = SQLite file arena.db beside the project file")
@@ -220,13 +223,21 @@ class ArenaConfig(StrictModel):
         return fingerprint(model.answer_settings(self.system_prompt_for(model)))
 
 
-_PATH_FIELDS_TOP = ("questions", "rubric")
-
-
 def _resolve(root: Path, value: Any) -> Any:
+    """A path to write (exports, the log) relative to the project's folder."""
     if isinstance(value, str) and value and not Path(value).is_absolute():
         return str(root / value)
     return value
+
+
+def _resolve_file(root: Path, value: Any, field: str) -> Any:
+    """A file to read: `arena:NAME` (shipped data) or a path relative to the project's folder."""
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        return str(resolve_path(value, root))
+    except ConfigError as exc:
+        raise ConfigError(f"{field}: {exc}") from None
 
 
 def _resolve_paths(raw: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -235,17 +246,14 @@ def _resolve_paths(raw: dict[str, Any], root: Path) -> dict[str, Any]:
     if isinstance(raw.get("questions"), str):
         raw["questions"] = [raw["questions"]]
     if isinstance(raw.get("questions"), list):
-        raw["questions"] = [_resolve(root, q) for q in raw["questions"]]
-    if "rubric" in raw:
-        raw["rubric"] = _resolve(root, raw["rubric"])
-    else:
-        raw["rubric"] = str(root / "rubrics" / "medical.yaml")
+        raw["questions"] = [_resolve_file(root, q, "questions") for q in raw["questions"]]
+    raw["rubric"] = _resolve_file(root, raw.get("rubric", DEFAULT_RUBRIC), "rubric")
     entries = [m for m in raw.get("models") or [] if isinstance(m, dict)]
     if isinstance(raw.get("judge"), dict):
         entries.append(raw["judge"])
     for entry in entries:
         if entry.get("chat_template"):
-            entry["chat_template"] = _resolve(root, entry["chat_template"])
+            entry["chat_template"] = _resolve_file(root, entry["chat_template"], "chat_template")
         for key in ("model", "tokenizer"):
             # A local model folder may be given relative to the project; hub ids are left alone.
             value = entry.get(key)
@@ -311,7 +319,12 @@ def load_config(path: str | Path) -> ArenaConfig:
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"{path}: project file not found (create one, or pass -c FILE)")
-    raw = _resolve_paths(read_yaml_mapping(path, "settings"), path.parent)
+    try:
+        raw = _resolve_paths(read_yaml_mapping(path, "settings"), path.parent)
+    except ConfigError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {exc}") from None
     try:
         config = ArenaConfig.model_validate({**raw, "path": path})
     except ValidationError as exc:

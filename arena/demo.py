@@ -12,10 +12,11 @@ from pathlib import Path
 
 import yaml
 
+from arena.config import DEFAULT_RUBRIC
+from arena.files import resolve_path
 from arena.questions.loading import iter_question_lines
 
-SHIPPED_QUESTIONS = Path(__file__).resolve().parent.parent / "questions" / "health-v1.jsonl"
-SHIPPED_RUBRIC = Path(__file__).resolve().parent.parent / "rubrics" / "medical.yaml"
+SHIPPED_QUESTIONS = "arena:questions/health-v1.jsonl"
 
 # Settings that let vLLM run on a CPU-only machine (on CPU the memory share is of RAM).
 CPU_VLLM_OPTIONS = {
@@ -43,7 +44,7 @@ def demo_config(models_dir: Path, max_tokens: int) -> dict:
     sampling = {"temperature": 0.7, "top_p": 0.9, "max_tokens": max_tokens, "seed": 0}
     return {
         "questions": ["questions.jsonl"],
-        "rubric": str(SHIPPED_RUBRIC),
+        "rubric": DEFAULT_RUBRIC,
         "models": [
             {
                 "name": "tiny-llama3",
@@ -100,7 +101,7 @@ def prepare_demo(out_dir: Path, question_count: int = 12, max_tokens: int = 48) 
     build_tiny_model(models_dir / "tiny-chatml", "chatml", seed=0)
     build_tiny_model(models_dir / "tiny-llama3-b", "llama3", seed=1)
     build_tiny_model(models_dir / "tiny-mistral", "mistral", seed=0)
-    questions = sample_questions(SHIPPED_QUESTIONS, question_count)
+    questions = sample_questions(resolve_path(SHIPPED_QUESTIONS), question_count)
     (out_dir / "questions.jsonl").write_text("\n".join(questions) + "\n", encoding="utf-8")
     config_path = out_dir / "arena.yaml"
     header = "# Smoke demo: tiny random-weight models built locally. Written by `arena demo`.\n"

@@ -1,4 +1,11 @@
-"""Files arena writes: atomic replacement, appended log lines, and checking a path is writable first.
+"""Files: where a named file is (`arena:` for the data arena ships), and writing files safely.
+
+A file is named in arena.yaml and on the command line as a path, or as `arena:NAME` for the data
+shipped inside the package (`arena/data/NAME`): the rubric (`arena:rubrics/medical.yaml`, the
+default), the question set and its data card (`arena:questions/health-v1.jsonl`,
+`arena:questions/README.md`) and chat templates (`arena:templates/meditron-chatml.jinja`).
+The prefix is explicit: a relative path never falls back to the package's files.
+`resolve_path` is the one place that reads these names.
 
 A reader (or a kill) never sees half a file: `write_atomic` writes a temporary file beside the
 target, syncs it and renames it into place. A command that will write somewhere checks the place
@@ -12,7 +19,30 @@ import tempfile
 from pathlib import Path
 
 from arena import testing
-from arena.errors import ArenaError
+from arena.errors import ArenaError, ConfigError
+
+DATA_PREFIX = "arena:"
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+def shipped_files() -> list[str]:
+    """Every `arena:NAME` there is, sorted."""
+    return sorted(f"{DATA_PREFIX}{path.relative_to(PACKAGE_DATA).as_posix()}"
+                  for path in PACKAGE_DATA.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
+
+
+def resolve_path(value: str | Path, root: Path | None = None) -> Path:
+    """The file a name means: `arena:NAME` is package data (ConfigError when arena ships no such
+    file); an absolute path is itself; a relative one is relative to `root` (the project file's
+    folder) or, without a root, to the working directory."""
+    text = str(value)
+    if text.startswith(DATA_PREFIX):
+        path = (PACKAGE_DATA / text.removeprefix(DATA_PREFIX)).resolve()
+        if not path.is_file() or not path.is_relative_to(PACKAGE_DATA):
+            raise ConfigError(f"{text}: arena ships no such file (it ships {', '.join(shipped_files())})")
+        return path
+    path = Path(text)
+    return path if path.is_absolute() or root is None else root / path
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sqlite3
 import sys
 import time
@@ -47,13 +46,11 @@ def write_files(folder: Path, n_models: int, n_questions: int) -> Path:
                   "category": CATEGORIES[q % len(CATEGORIES)], "audience": "clinician" if q % 3 == 0 else "patient",
                   "kind": "treatment", "safety_critical": q % 7 == 0} for q in range(n_questions)]
     (folder / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions), encoding="utf-8")
-    (folder / "rubrics").mkdir(exist_ok=True)
-    shutil.copy(REPO / "rubrics" / "medical.yaml", folder / "rubrics" / "medical.yaml")
     project = {
         "models": [{"name": f"model-{k:02d}", "backend": "openai", "model": f"model-{k:02d}",
                     "base_url": "http://127.0.0.1:9/v1", "parameters": f"{7 + k}B"} for k in range(n_models)],
         "questions": "questions.jsonl",
-        "rubric": "rubrics/medical.yaml",
+        "rubric": "arena:rubrics/medical.yaml",
         "judge": {"name": JUDGE, "backend": "openai", "model": "prometheus-eval/prometheus-7b-v2.0",
                   "base_url": "http://127.0.0.1:9/v1"},
     }

@@ -160,7 +160,7 @@ def rate(url: str, rounds: int) -> float:
 def render(page: str) -> tuple[float, object]:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(REPO / "dashboards" / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(APP), default_timeout=120)
     if page != "leaderboard":
         at.run()  # switch_page needs one run first; not timed
     return timed(at, page)

@@ -64,7 +64,7 @@ def make_project(root: Path, judge: dict, models: int, questions: int, answer_se
     (root / "questions.jsonl").write_text("\n".join(lines) + "\n")
     project = {
         "questions": "questions.jsonl",
-        "rubric": str(REPO / "rubrics" / "medical.yaml"),
+        "rubric": "arena:rubrics/medical.yaml",
         "models": [{"name": f"m{i:02d}", "backend": "transformers", "model": f"/placeholder/{i}"} for i in range(models)],
         "judge": judge,
     }

@@ -182,7 +182,7 @@ def main() -> None:
         copy = folder / "imported"
         shutil.rmtree(copy, ignore_errors=True)
         copy.mkdir()
-        for name in ("arena.yaml", "questions.jsonl", "rubrics"):
+        for name in ("arena.yaml", "questions.jsonl"):
             (shutil.copytree if (project / name).is_dir() else shutil.copy)(project / name, copy / name)
         warm(exported)
         show("arena battles import (into a new store)", run([*ARENA, "battles", "import", str(exported), "-c",
@@ -190,7 +190,7 @@ def main() -> None:
         show("arena rate --source import:battles", run([*ARENA, "rate", "-c", str(copy / "arena.yaml"),
                                                         "--source", "import:battles", "--bootstrap",
                                                         str(args.rounds)], copy), "< 5 s")
-        render = run([sys.executable, "-c", RENDER, str(REPO / "dashboards" / "app.py")], project,
+        render = run([sys.executable, "-c", RENDER, str(APP)], project,
                      env={"ARENA_CONFIG": str(config)})
         page = json.loads(render.stdout)
         show("dashboard: a new process rendering the leaderboard", render)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from arena.config import DEFAULT_SYSTEM_PROMPT, load_config
+from arena.config import DEFAULT_RUBRIC, DEFAULT_SYSTEM_PROMPT, load_config
 from arena.errors import ConfigError
+from arena.files import PACKAGE_DATA, resolve_path
 
 MODEL = {"name": "m", "backend": "vllm", "model": "org/model"}
 
@@ -28,7 +29,7 @@ def test_minimal_project_and_its_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, base()))
     model = config.models[0]
     assert config.questions == [tmp_path / "q.jsonl"]
-    assert config.rubric == tmp_path / "rubrics" / "medical.yaml"
+    assert config.rubric == resolve_path(DEFAULT_RUBRIC) == PACKAGE_DATA / "rubrics" / "medical.yaml"
     assert config.storage_url == f"sqlite:///{tmp_path / 'arena.db'}"
     assert config.system_prompt_for(model) == DEFAULT_SYSTEM_PROMPT
     assert (model.sampling.temperature, model.sampling.max_tokens, model.tensor_parallel_size) == (0.7, 512, 1)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from arena.demo import SHIPPED_QUESTIONS, sample_questions
+from arena.files import resolve_path
 
 DEMO_MODELS = ("tiny-llama3", "tiny-qwen-chatml", "tiny-llama3-hf")
 
@@ -29,7 +30,7 @@ def count(db: Path, sql: str) -> int:
 def test_sample_spans_categories_before_repeating_one() -> None:
     import json
 
-    picked = [json.loads(line)["category"] for line in sample_questions(SHIPPED_QUESTIONS, 12)]
+    picked = [json.loads(line)["category"] for line in sample_questions(resolve_path(SHIPPED_QUESTIONS), 12)]
     assert len(picked) == 12 and len(set(picked)) == 12
 
 

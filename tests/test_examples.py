@@ -15,6 +15,7 @@ from arena.answers import chat_messages
 from arena.backends.base import render_chat_template
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.questions.schema import Question
+from arena.files import resolve_path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -63,7 +64,7 @@ def test_there_are_example_projects() -> None:
 def test_example_is_a_valid_project_with_existing_files(path: Path) -> None:
     config = load_config(path)
     assert all(q.is_file() for q in config.questions)
-    assert config.rubric.resolve() == (EXAMPLES.parent / "rubrics" / "medical.yaml").resolve()
+    assert config.rubric == resolve_path("arena:rubrics/medical.yaml")
     assert config.rubric.is_file()
     for model in config.models:
         assert model.chat_template is None or model.chat_template.is_file()

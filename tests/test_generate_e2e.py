@@ -105,7 +105,7 @@ def test_vllm_offline_backend(tmp_path: Path, tiny_model_dir: Path) -> None:
 @pytest.mark.e2e
 def test_openai_backend_against_a_real_vllm_server(tmp_path: Path, vllm_server: Any) -> None:
     template = tmp_path / "chatml.jinja"
-    template.write_text((REPO / "examples" / "templates" / "meditron-chatml.jinja").read_text())
+    template.write_text(resolve_path("arena:templates/meditron-chatml.jinja").read_text())
     models = [
         {"name": "tiny-http", "backend": "openai", "model": vllm_server.model, "base_url": vllm_server.base_url,
          "stop": ["<|eot_id|>"], "max_concurrency": 4, "sampling": {"max_tokens": 16, "top_k": 20, "seed": 1}},

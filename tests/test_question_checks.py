@@ -27,6 +27,7 @@ from arena.questions.similarity import (
 from arena.questions.stats import question_stats, stats_for_files
 from arena.questions.loading import load_questions
 from arena.questions.schema import CATEGORIES, MAX_QUESTION_CHARS
+from arena.files import resolve_path
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -315,7 +316,7 @@ def test_cli_stats_on_a_malformed_file_is_a_one_line_data_error(tmp_path: Path) 
 
 # --- the shipped question set -------------------------------------------------------------------
 
-SHIPPED = REPO / "questions" / "health-v1.jsonl"
+SHIPPED = resolve_path("arena:questions/health-v1.jsonl")
 
 
 def test_shipped_set_validates_and_meets_coverage() -> None:

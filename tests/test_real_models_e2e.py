@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -42,8 +41,6 @@ def write_project(folder: Path, models: list[dict[str, Any]], judge: dict[str, A
     with open(folder / "questions.jsonl", "w", encoding="utf-8") as f:
         for question_id, text, _, category in QUESTIONS[:questions]:
             f.write(json.dumps({"id": question_id, "text": text, "category": category}) + "\n")
-    (folder / "rubrics").mkdir(exist_ok=True)
-    shutil.copy(REPO / "rubrics" / "medical.yaml", folder / "rubrics" / "medical.yaml")
     project: dict[str, Any] = {"questions": "questions.jsonl", "system_prompt": SYSTEM_PROMPT, "models": models}
     if judge is not None:
         project["judge"] = judge

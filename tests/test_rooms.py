@@ -71,3 +71,39 @@ def test_only_the_store_imports_sqlalchemy() -> None:
     offenders = [i.where() for i in all_imports()
                  if is_under(i.target, "sqlalchemy") and not is_under(i.module, "arena.store")]
     assert offenders == []
+
+
+def offenders(module_prefix: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [i.where() for i in all_imports()
+            if is_under(i.module, module_prefix) and any(is_under(i.target, f) for f in forbidden)]
+
+
+def test_backends_know_nothing_of_the_store_the_judge_or_ratings() -> None:
+    assert offenders("arena.backends", ("arena.store", "arena.judge", "arena.ratings",
+                                        "arena.generate", "arena.nightly", "arena.dashboard")) == []
+
+
+def test_questions_know_nothing_of_models_or_the_store() -> None:
+    assert offenders("arena.questions", ("arena.store", "arena.backends", "arena.judge",
+                                         "arena.ratings", "arena.generate")) == []
+
+
+def test_dashboard_data_never_imports_streamlit() -> None:
+    assert offenders("arena.dashboard.data", ("streamlit", "plotly")) == []
+
+
+def test_stages_do_not_import_the_command_line_or_the_dashboard() -> None:
+    for room in ("arena.store", "arena.judge", "arena.ratings", "arena.generate", "arena.nightly",
+                 "arena.questions", "arena.backends"):
+        assert offenders(room, ("arena.cli", "arena.dashboard", "arena.demo")) == [], room
+
+
+def test_the_store_does_not_import_the_stages_above_it() -> None:
+    assert offenders("arena.store", ("arena.judge", "arena.ratings", "arena.generate",
+                                     "arena.nightly", "arena.backends", "arena.battles_io")) == []
+
+
+def test_nothing_in_the_package_edits_sys_path() -> None:
+    edits = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+             if any(f"sys.path.{verb}" in path.read_text(encoding="utf-8") for verb in ("insert", "append"))]
+    assert edits == []

@@ -13,6 +13,7 @@ from arena.backends.base import GenerationRequest, SamplingSettings
 from arena.backends.transformers import TransformersBackend
 from arena.config import ModelConfig
 from arena.errors import BackendError
+from arena.files import resolve_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,7 +99,7 @@ def test_raw_prompt_with_logprobs(backend: TransformersBackend) -> None:
 
 
 def test_template_file_is_used(tiny_judge_dir: Path) -> None:
-    template = REPO / "examples" / "templates" / "meditron-chatml.jinja"
+    template = resolve_path("arena:templates/meditron-chatml.jinja")
     backend = make_backend(entry(tiny_judge_dir, chat_template=str(template), stop=["<|im_end|>"]))
     assert isinstance(backend, TransformersBackend)
     prompt = backend.prompt_text(ask("Q?", SamplingSettings()))

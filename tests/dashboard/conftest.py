@@ -25,6 +25,8 @@ import httpx
 import pytest
 import yaml
 
+from arena.dashboard import APP as DASHBOARD_APP
+from arena.files import resolve_path
 from tests.conftest import free_port
 from tests.fakes.scripted_server import (
     ScriptedServer,
@@ -33,7 +35,7 @@ from tests.fakes.scripted_server import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "dashboards" / "app.py"
+APP = DASHBOARD_APP
 QUESTIONS_PER_CATEGORY = {"cardiology": 4, "nutrition": 4, "mental-health": 4}
 
 
@@ -48,7 +50,7 @@ def pick_questions(count_by_category: dict[str, int]) -> list[dict[str, Any]]:
     """A few of the shipped questions, the first ones of each category."""
     picked: list[dict[str, Any]] = []
     wanted = dict(count_by_category)
-    for line in (REPO / "questions" / "health-v1.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in resolve_path("arena:questions/health-v1.jsonl").read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("//"):
             continue
         question = json.loads(line)
@@ -97,7 +99,7 @@ def write_project(root: Path, models: dict[str, tuple[Path, int]], judge_url: st
             for name, (folder, max_tokens) in models.items()
         ],
         "questions": "questions.jsonl",
-        "rubric": str(REPO / "rubrics" / "medical.yaml"),
+        "rubric": "arena:rubrics/medical.yaml",
         "judge": {"name": "scripted-judge", "backend": "openai", "model": "scripted", "base_url": judge_url,
                   "max_retries": 0, "timeout": 10, "max_concurrency": 2, "logprobs": False,
                   "max_invalid_retries": 1},

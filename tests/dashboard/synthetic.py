@@ -1,4 +1,4 @@
-"""A small store with hand-chosen battles, for unit tests of `arena.dashboard_data`.
+"""A small store with hand-chosen battles, for unit tests of `arena.dashboard.data`.
 
 Everything a test might want to find is here on purpose: a truncated answer, an invalid verdict,
 an order disagreement, two categories, two audiences. Ratings are computed by the real ratings

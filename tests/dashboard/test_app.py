@@ -18,7 +18,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from arena.dashboard_data import newest_snapshot
+from arena.dashboard.data import newest_snapshot
 from arena.store.engine import open_store
 from arena.store.schema import battles
 from tests.dashboard.conftest import APP, PipelineProject

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from arena import dashboard_data as data
+from arena.dashboard import data
 from arena.battles_io import EXPORT_FIELDS, import_battles
 from arena.config import load_config
 from arena.store.engine import open_store

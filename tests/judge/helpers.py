@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from arena.answers import answer_fingerprint
 from arena.backends.base import GenerationResult
-from arena.config import ArenaConfig, load_config
+from arena.config import DEFAULT_RUBRIC, ArenaConfig, load_config
+from arena.files import resolve_path
 from arena.questions.loading import load_questions
 from arena.store.answers import insert_answer, sync_questions
 from arena.store.engine import open_store
@@ -57,10 +58,11 @@ def make_project(root: Path, judge: dict[str, Any], models: tuple[str, ...] = ("
     root.mkdir(parents=True, exist_ok=True)
     (root / "questions.jsonl").write_text(
         "\n".join(json.dumps(q) for q in (questions or QUESTIONS)) + "\n", encoding="utf-8")
-    (root / "rubrics").mkdir(exist_ok=True)
-    shutil.copy(REPO / "rubrics" / "medical.yaml", root / "rubrics" / "medical.yaml")
+    (root / "rubrics").mkdir(exist_ok=True)  # the project's own copy of the rubric: tests edit it
+    shutil.copy(resolve_path(DEFAULT_RUBRIC), root / "rubrics" / "medical.yaml")
     project = {
         "questions": "questions.jsonl",
+        "rubric": "rubrics/medical.yaml",
         "models": [{"name": name, "backend": "transformers", "model": f"/placeholder/{name}"} for name in models],
         "judge": judge,
         **(extra or {}),

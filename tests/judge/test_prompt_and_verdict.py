@@ -31,6 +31,8 @@ from arena.judge.verdict import (
     parse_verdict,
     verdict_regex,
 )
+from arena.files import resolve_path
+from arena.config import DEFAULT_RUBRIC
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 # --- rubric ---------------------------------------------------------------------------------
 
 def test_medical_rubric_renders_as_one_trained_criterion_line() -> None:
-    rubric = load_rubric(REPO / "rubrics" / "medical.yaml")
+    rubric = load_rubric(resolve_path(DEFAULT_RUBRIC))
     assert (rubric.id, rubric.version, rubric.layout) == ("medical", "2", "trained")
     # prometheus-eval keeps only a relative rubric's first line: ours is that one line
     assert "\n" not in rubric.text and rubric.text.startswith("[") and rubric.text.endswith("]")
@@ -48,7 +50,7 @@ def test_medical_rubric_renders_as_one_trained_criterion_line() -> None:
 
 
 def test_the_criteria_list_layout_keeps_one_line_per_criterion() -> None:
-    rubric = load_rubric(REPO / "rubrics" / "medical.yaml", layout="criteria-list")
+    rubric = load_rubric(resolve_path(DEFAULT_RUBRIC), layout="criteria-list")
     lines = rubric.text.splitlines()
     assert rubric.layout == "criteria-list"
     assert lines[0].startswith("[Which response better answers") and lines[0].endswith("]")

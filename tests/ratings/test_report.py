@@ -225,7 +225,7 @@ def test_an_unchanged_store_is_reused_without_reading_a_battle(tmp_path: Path, m
 
 
 def test_snapshots_of_the_earlier_method_are_kept_but_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from arena import dashboard_data
+    from arena.dashboard import data as dashboard_data
     from arena.ratings.snapshots import older_snapshots
     from arena.store.engine import utcnow
     from arena.store.schema import snapshots

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from arena import dashboard_data as data
-from dashboards import common
+from arena.dashboard import data
+from arena.dashboard import common
 
 PAGE_SIZE = 200
 ANY = "any"

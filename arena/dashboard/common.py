@@ -1,6 +1,6 @@
 """Streamlit glue shared by the dashboard's pages: where the project is, caching, the sidebar.
 
-Data loading lives in `arena.dashboard_data`; this module only caches it. Every cached call is
+Data loading lives in `arena.dashboard.data`; this module only caches it. Every cached call is
 keyed on the store URL and `data_version` (the newest snapshot, battle and judgment ids), so a
 new snapshot or new battles invalidate the cache on the next page load, and nothing is refitted.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from arena import dashboard_data as data
+from arena.dashboard import data
 from arena.config import ArenaConfig
 from arena.store.engine import Store
 

@@ -3,8 +3,8 @@ judge's agreement with human labels (`arena judge validate`), which shows even b
 
 import streamlit as st
 
-from arena import dashboard_data as data
-from dashboards import charts, common
+from arena.dashboard import data
+from arena.dashboard import charts, common
 
 config_path = common.config_path_from_args(common.main_args())
 prepared = common.prepare(config_path)

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from arena import dashboard_data as data
-from dashboards import charts, common
+from arena.dashboard import data
+from arena.dashboard import charts, common
 
 view = common.page_view()
 st.title("Heatmaps")

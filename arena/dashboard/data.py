@@ -1,7 +1,7 @@
 """Everything the dashboard shows, as plain data: read from the store, shaped into tables.
 
-No Streamlit here, so every function can be unit-tested on its own; `dashboards/` only adds
-caching and widgets. Ratings come from the stored snapshot (written by `arena rate`), never
+No Streamlit here, so every function can be unit-tested on its own; `common` and the pages only
+add caching and widgets. Ratings come from the stored snapshot (written by `arena rate`), never
 from a refit. The queries are the store's (`arena.store.explorer` and the table families);
 those that could touch many rows take filters and a LIMIT. The dashboard never writes to the store.
 """

@@ -1,4 +1,4 @@
-"""Plotly figures of the dashboard, made from the plain tables of `arena.dashboard_data`."""
+"""Plotly figures of the dashboard, made from the plain tables of `arena.dashboard.data`."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboards import charts, common
+from arena.dashboard import charts, common
 
 view = common.page_view()
 st.title("History")
