@@ -139,7 +139,7 @@ def _check_lines(job: tuple[str, list[tuple[int, str]]]) -> Checked:
     except ValueError:  # a malformed line: say which, keep the others
         items = [_parse_line(line) for _, line in part]
     problems: list[str] = []
-    parsed = parse_battles([(n, item) for (n, _), item in zip(part, items)], problems,
+    parsed = parse_battles([(n, item) for (n, _), item in zip(part, items, strict=False)], problems,
                            lambda number: f"{name}:{number}")
     return len(part), _digested(parsed), problems
 
@@ -208,11 +208,11 @@ def _parse_columns(raws: list[Any]) -> list[tuple[Any, ...]] | None:
         table = [_ALL_FIELDS(raw) for raw in raws]  # one C call a row when every field is there
     except KeyError:
         table = [tuple(raw.get(name) for name in BATTLE_FIELDS) for raw in raws]
-    columns = dict(zip(BATTLE_FIELDS, map(list, zip(*table)))) if table else {n: [] for n in BATTLE_FIELDS}
+    columns = dict(zip(BATTLE_FIELDS, map(list, zip(*table, strict=False)), strict=False)) if table else {n: [] for n in BATTLE_FIELDS}
     for name in ("model_a", "model_b"):
         if not _plain_texts(columns[name], _MODEL_LIMIT, required=True):
             return None
-    if any(a == b for a, b in zip(columns["model_a"], columns["model_b"])):
+    if any(a == b for a, b in zip(columns["model_a"], columns["model_b"], strict=False)):
         return None
     if not set(columns["winner"]) <= set(BATTLE_WINNERS):
         return None
@@ -235,7 +235,7 @@ def _parse_columns(raws: list[Any]) -> list[tuple[Any, ...]] | None:
     if not types <= {int, float, _NONE} or not all(map(math.isfinite, stamps)):
         return None
     columns["tstamp"] = [None if v is None else float(v) for v in columns["tstamp"]]
-    return list(zip(*(columns[name] for name in BATTLE_FIELDS)))
+    return list(zip(*(columns[name] for name in BATTLE_FIELDS), strict=False))
 
 
 def _plain_texts(values: list[Any], limit: int, required: bool) -> bool:
@@ -428,7 +428,7 @@ def _read_csv(path: Path, text: str) -> Iterator[tuple[int, Any]]:
             if len(cells) != len(header):
                 yield start, _Malformed(f"{len(cells)} fields where the header has {len(header)}")
             else:
-                yield start, dict(zip(header, cells))
+                yield start, dict(zip(header, cells, strict=False))
         start = reader.line_num + 1
 
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from arena.errors import ArenaError
-from arena.questions.similarity import DEFAULT_EMBEDDING_MODEL, EMBEDDING_THRESHOLD, NEAR_DUPLICATE_THRESHOLD
+from arena.questions.similarity import (
+    DEFAULT_EMBEDDING_MODEL,
+    EMBEDDING_THRESHOLD,
+    NEAR_DUPLICATE_THRESHOLD,
+)
 
 try:  # typer >= 0.16 vendors click
     from typer._click.exceptions import ClickException
@@ -74,8 +78,8 @@ def demo(
 @app.command()
 def generate(
     config: ConfigOption = Path("arena.yaml"),
-    models: Annotated[Optional[str], typer.Option(help="Comma-separated model names (default: all).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N questions.")] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated model names (default: all).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
     force: Annotated[bool, typer.Option(help="Regenerate answers that already exist.")] = False,
 ) -> None:
     """Generate the missing candidate answers for every selected model."""
@@ -96,12 +100,12 @@ app.add_typer(judge_app, name="judge")
 def judge(
     ctx: typer.Context,
     config: ConfigOption = Path("arena.yaml"),
-    models: Annotated[Optional[str], typer.Option(help="Comma-separated model names (default: all).")] = None,
-    pairs: Annotated[Optional[str], typer.Option(
+    models: Annotated[str | None, typer.Option(help="Comma-separated model names (default: all).")] = None,
+    pairs: Annotated[str | None, typer.Option(
         help="all (every pair on every question) or sample (K pairs per question); default from arena.yaml.")] = None,
-    per_question: Annotated[Optional[int], typer.Option(min=1, help="K for --pairs sample.")] = None,
-    max_judgments: Annotated[Optional[int], typer.Option(min=1, help="Make at most N judgments this run.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the --pairs sample draw.")] = None,
+    per_question: Annotated[int | None, typer.Option(min=1, help="K for --pairs sample.")] = None,
+    max_judgments: Annotated[int | None, typer.Option(min=1, help="Make at most N judgments this run.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the --pairs sample draw.")] = None,
     retry_invalid: Annotated[bool, typer.Option(
         "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the judgments to make; call no model.")] = False,
@@ -142,10 +146,10 @@ def judge_validate(
              "reference, rubric, category, id) or prometheus-eval's hhh_alignment_eval.json.",
         show_default=False)],
     config: ConfigOption = Path("arena.yaml"),
-    fmt: Annotated[Optional[str], typer.Option(
+    fmt: Annotated[str | None, typer.Option(
         "--format", help="jsonl or hhh (default: from the extension, .jsonl or .json).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="The dataset's name in the store (default: file stem).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N pairs.")] = None,
+    name: Annotated[str | None, typer.Option(help="The dataset's name in the store (default: file stem).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N pairs.")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     output: Annotated[str, typer.Option("--output", help="table or json.")] = "table",
@@ -169,7 +173,7 @@ def judge_validate(
 @app.command("rate")
 def rate_command(
     config: ConfigOption = Path("arena.yaml"),
-    category: Annotated[Optional[str], typer.Option(
+    category: Annotated[str | None, typer.Option(
         help="Rate one question category, one audience as audience:patient, or safety-critical.")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the 95% intervals.")] = 1000,
     bootstrap_by: Annotated[str, typer.Option(
@@ -178,9 +182,9 @@ def rate_command(
     style: Annotated[str, typer.Option(
         help="Style-control covariates: any of tokens,headers,list_items,bold, or none.")
     ] = "tokens,headers,list_items,bold",
-    compare: Annotated[Optional[tuple[str, str]], typer.Option(
+    compare: Annotated[tuple[str, str] | None, typer.Option(
         help="Two models: P(A rated above B), their head-to-head record and a sign test.")] = None,
-    anchor: Annotated[Optional[str], typer.Option(
+    anchor: Annotated[str | None, typer.Option(
         help="Pin MODEL=RATING instead of a mean rating of 1000.")] = None,
     min_model_battles: Annotated[int, typer.Option(
         min=1, help="Flag models with fewer battles in a board as provisional.")] = 30,
@@ -189,7 +193,7 @@ def rate_command(
     source: Annotated[str, typer.Option(
         help="judge (battles of the current judge, rubric and answers) or an import label.")] = "judge",
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
-    out: Annotated[Optional[Path], typer.Option(help="Write to FILE instead of stdout.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write to FILE instead of stdout.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Fit Bradley-Terry ratings with 95% intervals, print the leaderboard, store a snapshot."""
@@ -234,7 +238,6 @@ def dashboard(
     import subprocess
 
     from arena.config import load_config
-
     from arena.dashboard import APP
 
     project = load_config(config)  # a broken project file fails here, in one line
@@ -353,18 +356,18 @@ def questions_import(
     fmt: Annotated[str, typer.Option(
         "--format", help="jsonl, csv, medquad or kqa.", show_default=False)],
     out: Annotated[Path, typer.Option(help="The JSONL file to write.", show_default=False)],
-    column_map: Annotated[Optional[str], typer.Option(
+    column_map: Annotated[str | None, typer.Option(
         "--map", help="jsonl/csv column mapping: ourfield=theirfield,...")] = None,
-    sample: Annotated[Optional[int], typer.Option(
+    sample: Annotated[int | None, typer.Option(
         min=1, help="Keep a random sample of N questions.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of --sample.")] = 0,
-    category: Annotated[Optional[str], typer.Option(
+    category: Annotated[str | None, typer.Option(
         help="Category of rows without a known category of their own.")] = None,
-    audience: Annotated[Optional[str], typer.Option(
+    audience: Annotated[str | None, typer.Option(
         help="patient or clinician, for every row.")] = None,
-    licence: Annotated[Optional[str], typer.Option(
+    licence: Annotated[str | None, typer.Option(
         "--license", help="Licence to record (default: the format's own).")] = None,
-    source_name: Annotated[Optional[str], typer.Option(
+    source_name: Annotated[str | None, typer.Option(
         help="jsonl/csv: the source name in ids and provenance (default: file name).")] = None,
 ) -> None:
     """Convert an external question set into our schema, with stable ids and provenance."""
@@ -417,7 +420,7 @@ def battles_export(
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
     source: Annotated[str, typer.Option(
         help="judge (battles of the current judge and rubric), an import label, or all.")] = "judge",
-    out: Annotated[Optional[Path], typer.Option(help="Write to FILE instead of stdout.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write to FILE instead of stdout.")] = None,
 ) -> None:
     """Write battles as JSON Lines or CSV (model_a, model_b, winner, question_id, ...)."""
     from arena.battles_io import EXPORT_FORMATS, export_battles
@@ -446,9 +449,9 @@ def battles_export(
 def battles_import(
     file: Annotated[Path, typer.Argument(help="Battles: .jsonl, .json or .csv.", show_default=False)],
     config: ConfigOption = Path("arena.yaml"),
-    source: Annotated[Optional[str], typer.Option(
+    source: Annotated[str | None, typer.Option(
         help="Source label to keep them under (default: import:<file stem>).")] = None,
-    fmt: Annotated[Optional[str], typer.Option(
+    fmt: Annotated[str | None, typer.Option(
         "--format", help="jsonl, json or csv (default: from the extension).")] = None,
 ) -> None:
     """Import battles from elsewhere (crowd votes, another judge); rate them with `arena rate --source`."""

@@ -146,10 +146,10 @@ def simulate_board(scenario: str, seed: int) -> Board:
         margin = quality[:, i] - quality[:, j]
         verdict_ab = np.where(rng.random(N_QUESTIONS) < expit(margin + POSITION_BIAS), "A", "B")  # X shown as A
         verdict_ba = np.where(rng.random(N_QUESTIONS) < expit(-margin + POSITION_BIAS), "A", "B")  # Y shown as A
-        winner[:, p] = [battle_winner(ab, ba) for ab, ba in zip(verdict_ab, verdict_ba)]
+        winner[:, p] = [battle_winner(ab, ba) for ab, ba in zip(verdict_ab, verdict_ba, strict=False)]
     score = np.vectorize(WINNER_SCORE.__getitem__, otypes=[float])(winner)
     board = Board(
-        models, questions, {q: f"category-{c}" for q, c in zip(questions, category)}, strengths, pairs, winner, score, (), 0.0,
+        models, questions, {q: f"category-{c}" for q, c in zip(questions, category, strict=False)}, strengths, pairs, winner, score, (), 0.0,
         newcomer,
     )
     theta = fit_counts(board, outcome_counts(board, all_comparisons(N_QUESTIONS, len(pairs))))
@@ -181,7 +181,7 @@ def closest_adjacent_z(board: Board, theta: np.ndarray, ranking: tuple[int, ...]
     covariance = np.linalg.pinv(information)
     return min(
         (theta[a] - theta[b]) / math.sqrt(covariance[a, a] + covariance[b, b] - 2 * covariance[a, b])
-        for a, b in zip(ranking[:-1], ranking[1:])
+        for a, b in zip(ranking[:-1], ranking[1:], strict=False)
     )
 
 
@@ -350,7 +350,7 @@ def print_summary(results: list[SeedResult], cap_fraction: float) -> None:
         f"  uniform   (median of its random orders per seed) median {statistics.median(u_values) / total:.1%}, "
         f"mean {statistics.fmean(u_values) / total:.1%}, worst {max(u_values) / total:.1%}"
     )
-    both = [(a, u) for a, u in zip(a_values, u_values) if a is not None]
+    both = [(a, u) for a, u in zip(a_values, u_values, strict=False) if a is not None]
     if both:
         ratios = [a / u for a, u in both]
         print(
@@ -364,7 +364,7 @@ def print_summary(results: list[SeedResult], cap_fraction: float) -> None:
             f"uniform {max(every_uniform) / total:.1%} (all {len(every_uniform)} random orders); ratio {max(a_ok) / max(every_uniform):.2f}"
         )
     within_quarter = sum(a is not None and a <= 0.25 * total for a in a_values)
-    within_half = sum(a is not None and a <= 0.5 * u for a, u in zip(a_values, u_values))
+    within_half = sum(a is not None and a <= 0.5 * u for a, u in zip(a_values, u_values, strict=False))
     print(f"  goal: <= 25% of exhaustive in {within_quarter} of {n} seeds; <= half of uniform in {within_half} of {n} seeds")
     settled = [r.adaptive for r in results if r.adaptive.settled_at is not None]
     print(

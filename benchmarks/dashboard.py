@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from arena.dashboard import APP  # noqa: E402
 from arena.questions.schema import CATEGORIES  # noqa: E402
 from arena.ratings.build import RatingOptions, build_report  # noqa: E402
 from arena.ratings.data import battles_fingerprint, load_battles  # noqa: E402

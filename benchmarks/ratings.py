@@ -40,6 +40,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from big_store import build_project  # noqa: E402
 
+from arena.dashboard import APP  # noqa: E402
+
 ARENA = [sys.executable, "-m", "arena.cli"]
 RENDER = """
 import json, sys, time

@@ -14,8 +14,8 @@ import pytest
 from arena.answers import chat_messages
 from arena.backends.base import render_chat_template
 from arena.config import ArenaConfig, ModelConfig, load_config
-from arena.questions.schema import Question
 from arena.files import resolve_path
+from arena.questions.schema import Question
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from arena.files import resolve_path
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -62,7 +64,7 @@ def summary_table(stdout: str) -> dict[str, dict[str, int]]:
     table = {}
     for parts in lines[1:]:
         if len(parts) == len(header) and all(p.isdigit() for p in parts[1:]):
-            table[parts[0]] = dict(zip(header[1:], map(int, parts[1:])))
+            table[parts[0]] = dict(zip(header[1:], map(int, parts[1:]), strict=False))
     return table
 
 
@@ -89,7 +91,7 @@ def test_vllm_offline_backend(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert summary_table(result.stdout)["tiny-vllm"]["generated"] == 12
     stored = rows(tmp_path / "arena.db")
     assert len(stored) == 12 and len({r[1] for r in stored}) == 12
-    for model, _, text, reason, truncated, prompt_tokens, completion_tokens, latency, engine in stored:
+    for model, _, _text, reason, truncated, prompt_tokens, completion_tokens, latency, engine in stored:
         assert model == "tiny-vllm" and engine.startswith("vllm ")
         assert reason in ("stop", "length") and bool(truncated) == (reason == "length")
         assert 1 <= completion_tokens <= 16 and prompt_tokens > 10 and latency > 0

@@ -16,7 +16,10 @@ from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.errors import DataError
+from arena.files import resolve_path
 from arena.questions.checks import validate_files
+from arena.questions.loading import load_questions
+from arena.questions.schema import CATEGORIES, MAX_QUESTION_CHARS
 from arena.questions.similarity import (
     load_local_embedder,
     near_duplicate_pairs,
@@ -25,9 +28,6 @@ from arena.questions.similarity import (
     similar_embedding_pairs,
 )
 from arena.questions.stats import question_stats, stats_for_files
-from arena.questions.loading import load_questions
-from arena.questions.schema import CATEGORIES, MAX_QUESTION_CHARS
-from arena.files import resolve_path
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -335,7 +335,11 @@ def test_the_command_defaults_are_the_calibrated_thresholds() -> None:
     """`arena questions validate` must flag exactly the paraphrases the threshold was measured on."""
     import typer.main
 
-    from arena.questions.similarity import DEFAULT_EMBEDDING_MODEL, EMBEDDING_THRESHOLD, NEAR_DUPLICATE_THRESHOLD
+    from arena.questions.similarity import (
+        DEFAULT_EMBEDDING_MODEL,
+        EMBEDDING_THRESHOLD,
+        NEAR_DUPLICATE_THRESHOLD,
+    )
 
     command = typer.main.get_command(app).commands["questions"].commands["validate"]  # type: ignore[attr-defined]
     defaults = {param.name: param.default for param in command.params}

@@ -231,7 +231,7 @@ class TransformersBackend:
         positions = []
         for step in logits[:count]:
             values, ids = torch.log_softmax(step[row].float(), dim=-1).topk(top)
-            positions.append({self.tokenizer.decode([int(i)]): float(v) for v, i in zip(values, ids)})
+            positions.append({self.tokenizer.decode([int(i)]): float(v) for v, i in zip(values, ids, strict=False)})
         return positions
 
     def close(self) -> None:

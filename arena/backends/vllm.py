@@ -151,7 +151,7 @@ class VllmBackend:
         ids, refused = self._enqueue(ordered)
         yield from refused
         # vLLM returns internal ids ("<counter>-<random>"); outputs carry the counter part.
-        by_id = {external_id(i): request for i, request in zip(ids, ordered) if i}
+        by_id = {external_id(i): request for i, request in zip(ids, ordered, strict=False) if i}
         internal = {external_id(i): i for i in ids if i}
         engine = self.llm.llm_engine
         unfinished = set(by_id)

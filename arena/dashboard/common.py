@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from arena.dashboard import data
 from arena.config import ArenaConfig
+from arena.dashboard import data
 from arena.store.engine import Store
 
 CONFIG_ENV = "ARENA_CONFIG"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from arena.battles_io import EXPORT_FIELDS, write_battles
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.errors import ArenaError
@@ -35,6 +36,7 @@ from arena.store import validation as validation_reads
 from arena.store.answers import count_rows
 from arena.store.battles import AUDIENCE_PREFIX, SAFETY_VIEW, BattleSelection, export_rows
 from arena.store.engine import Store, open_read_only
+
 # the explorer's types and reads, which the pages use through this module
 from arena.store.explorer import OUTCOMES as OUTCOMES
 from arena.store.explorer import AnswerView as AnswerView

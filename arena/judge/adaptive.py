@@ -295,7 +295,7 @@ class _Board:
     ) -> _Board:
         names = tuple(sorted(set(models)))
         pair_i, pair_j = np.triu_indices(len(names), k=1)
-        pair_of = {(names[i], names[j]): p for p, (i, j) in enumerate(zip(pair_i, pair_j))}
+        pair_of = {(names[i], names[j]): p for p, (i, j) in enumerate(zip(pair_i, pair_j, strict=False))}
         pair_of.update({(y, x): p for (x, y), p in list(pair_of.items())})
         columns, judged, judged_per_category = _collect_battles(battles, names, pair_of, categories, len(pair_i))
         a, b, score, question, pair = columns
@@ -458,7 +458,7 @@ def _status(board: _Board, estimate: _Estimate, threshold: float, budget: Budget
     open_per_pair = board.open_per_pair()
     adjacent = tuple(
         _separation(board, estimate, covariance, int(hi), int(lo), threshold, settings.tie_margin_elo, open_per_pair)
-        for hi, lo in zip(order[:-1], order[1:])
+        for hi, lo in zip(order[:-1], order[1:], strict=False)
     )
     short = (board.battles_per_pair < settings.warmup_battles_per_pair) & (open_per_pair > 0)
     warmed_up = not short.any()
@@ -569,7 +569,7 @@ def _greedy_allocation(
     quadrature = _Quadrature.standard_normal(margin, threshold)
     chunk = max(1, math.ceil(capacity / CHUNKS_PER_ROUND))
     order = np.argsort(-estimate.theta, kind="stable")
-    neighbours = np.array([_pair_index(min(a, b), max(a, b), board.n_models) for a, b in zip(order[:-1], order[1:])])
+    neighbours = np.array([_pair_index(min(a, b), max(a, b), board.n_models) for a, b in zip(order[:-1], order[1:], strict=False)])
     while capacity > 0 and (left_open > 0).any():
         variance = kappa * _difference_variances(basis, i, j)  # (P,) the target pairs
         value = _value_per_battle(basis, i, j, start_variance, variance, difference, weight, left_open, chunk, kappa, quadrature)
@@ -638,7 +638,7 @@ def _narrowing_per_battle(
 
 def _add_battles(basis: np.ndarray, i: np.ndarray, j: np.ndarray, information: np.ndarray) -> np.ndarray:
     """inv(A + sum_k information_k e_k e_k') by Sherman-Morrison, e_k = unit(i_k) - unit(j_k)."""
-    for ik, jk, h in zip(i, j, information):
+    for ik, jk, h in zip(i, j, information, strict=False):
         if h <= 0:
             continue
         column = basis[:, ik] - basis[:, jk]

@@ -269,7 +269,7 @@ class _Runner:
         specials = counter.special_tokens
         answers = {a.id: a for job in self.plan.jobs for a in (job.x, job.y)}
         clean = {answer_id: sanitize_answer(a.text, specials) for answer_id, a in answers.items()}
-        token_counts = dict(zip(clean, counter.count_many(list(clean.values()))))
+        token_counts = dict(zip(clean, counter.count_many(list(clean.values())), strict=False))
         parts_by_question: dict[str, tuple[PromptParts, int]] = {}
         prepared: list[Prepared] = []
         for job in self.plan.jobs:

@@ -106,7 +106,7 @@ class ValidationReport:
         rows = [header] + [[g.name, str(g.pairs), *[getattr(g, key).text() for key, _, _ in METRICS]]
                            for g in [self.overall, *self.categories]]
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * width for width in widths))
         title = (f"judge {self.judge} (key {self.judge_key}) on {self.dataset}: {self.pairs} pairs judged "
                  f"in both orders" + (f", {self.pending} pending" if self.pending else "")

@@ -61,7 +61,7 @@ class JudgmentWriter:
         except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread (a StoreError
             self.error = exc  # when the store is locked, read-only or broken: one line, no traceback)
             return
-        for finished, outcome in zip(group, outcomes):
+        for finished, outcome in zip(group, outcomes, strict=False):
             self.on_committed(finished, outcome)
 
     def _commit(self, group: list[Finished]) -> list[tuple[str | None, str | None] | None]:
@@ -79,7 +79,7 @@ class JudgmentWriter:
                     writes.overwrite_judgment(previous.id, {**finished.values, "created_at": now})
                     finished.job.final[finished.order] = (previous.id, finished.values["verdict"])
             ids = writes.insert_judgments([{**f.values, "created_at": now} for f in new])
-            for finished, judgment_id in zip(new, ids):
+            for finished, judgment_id in zip(new, ids, strict=False):
                 finished.job.final[finished.order] = (judgment_id, finished.values["verdict"])
             outcomes: list[tuple[str | None, str | None] | None] = []
             battle_rows = []
@@ -95,7 +95,7 @@ class JudgmentWriter:
                     battle_rows.append(battle_row(self.judge_key, self.judge_name, finished.job, ab_id, ab, ba_id, ba))
             # a pair judged again for a changed reference: its old battle judged another prompt
             writes.delete_battles([battle_dedup_key(self.judge_key, f.job.x.id, f.job.y.id)
-                                   for f, outcome in zip(group, outcomes) if outcome is not None and f.job.stale])
+                                   for f, outcome in zip(group, outcomes, strict=False) if outcome is not None and f.job.stale])
             writes.insert_battles(battle_rows)
         return outcomes
 

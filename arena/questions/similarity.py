@@ -125,7 +125,7 @@ def near_duplicate_pairs(
         shared = matrix[left].multiply(matrix[right]) @ idf
         similarity = shared / (totals[left] + totals[right] - shared)
         hits = similarity >= threshold
-        pairs += zip(left[hits].tolist(), right[hits].tolist(), similarity[hits].tolist())
+        pairs += zip(left[hits].tolist(), right[hits].tolist(), similarity[hits].tolist(), strict=False)
     return sorted(pairs)
 
 
@@ -181,7 +181,7 @@ def similar_embedding_pairs(
     pairs = []
     for start in range(0, len(vectors), block):
         scores = vectors[start : start + block] @ vectors.T
-        for row, col in zip(*np.nonzero(scores >= threshold)):
+        for row, col in zip(*np.nonzero(scores >= threshold), strict=False):
             i = start + int(row)
             if i < int(col):
                 pairs.append((i, int(col), float(scores[row, col])))

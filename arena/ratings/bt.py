@@ -99,7 +99,7 @@ def comparison_groups(pc: PairCounts) -> list[list[int]]:
             k = parent[k]
         return k
 
-    for i, j in zip(pc.i.tolist(), pc.j.tolist()):
+    for i, j in zip(pc.i.tolist(), pc.j.tolist(), strict=False):
         parent[root(i)] = root(j)
     groups: dict[int, list[int]] = {}
     for k in range(pc.n_models):

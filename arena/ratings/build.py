@@ -176,7 +176,7 @@ def _anchor_for(bs: BattleSet, anchor: Anchor | None, view: str | None) -> tuple
 
 def _flags(battles: np.ndarray, wins: np.ndarray, group_of: np.ndarray, min_battles: int) -> list[tuple[str, ...]]:
     out = []
-    for n, w, g in zip(battles, wins, group_of):
+    for n, w, g in zip(battles, wins, group_of, strict=False):
         flags = []
         if n < min_battles:
             flags.append(FLAG_FEW_BATTLES)
@@ -193,15 +193,15 @@ def _flags(battles: np.ndarray, wins: np.ndarray, group_of: np.ndarray, min_batt
 def _board_notes(bs: BattleSet, flags: list[tuple[str, ...]], groups: tuple[tuple[str, ...], ...],
                  min_battles: int) -> list[str]:
     notes = []
-    few = [m for m, f in zip(bs.models, flags) if FLAG_FEW_BATTLES in f]
+    few = [m for m, f in zip(bs.models, flags, strict=False) if FLAG_FEW_BATTLES in f]
     if few:
         notes.append(f"fewer than {min_battles} battles, provisional: {', '.join(few)}")
     if groups:
         parts = "; ".join("{" + ", ".join(g) + "}" for g in groups)
         notes.append(f"the comparison graph is in {len(groups)} parts that share no battles: {parts}; "
                      "ratings in different parts are not comparable (only the prior relates them)")
-    undefeated = [m for m, f in zip(bs.models, flags) if FLAG_UNDEFEATED in f]
-    winless = [m for m, f in zip(bs.models, flags) if FLAG_WINLESS in f]
+    undefeated = [m for m, f in zip(bs.models, flags, strict=False) if FLAG_UNDEFEATED in f]
+    winless = [m for m, f in zip(bs.models, flags, strict=False) if FLAG_WINLESS in f]
     if undefeated or winless:
         named = "; ".join(part for part in (f"never lost: {', '.join(undefeated)}" if undefeated else "",
                                             f"never won: {', '.join(winless)}" if winless else "") if part)
@@ -265,11 +265,11 @@ def style_control(bs: BattleSet, theta: np.ndarray, options: RatingOptions, anch
     anchor_index = sub.models.index(anchor.model) if anchor and anchor.model in sub.models else None
     rating = to_elo(fit.theta, anchor_index, anchor.rating if anchor_index is not None else 0.0)
     se, beta_se = elo_standard_errors(fit, anchor_index)
-    columns_by_model = {m: (float(r), float(r - Z_95 * s), float(r + Z_95 * s)) for m, r, s in zip(sub.models, rating, se)}
+    columns_by_model = {m: (float(r), float(r - Z_95 * s), float(r + Z_95 * s)) for m, r, s in zip(sub.models, rating, se, strict=False)}
     coefficients = tuple(
         StyleCoefficient(covariate=name, coefficient=float(beta), ci_low=float(beta - Z_95 * s),
                          ci_high=float(beta + Z_95 * s), elo=float(beta / ALPHA), sd=float(sd))
-        for name, beta, s, sd in zip(fit.covariates, fit.beta, beta_se, fit.scales)
+        for name, beta, s, sd in zip(fit.covariates, fit.beta, beta_se, fit.scales, strict=False)
     )
     notes = []
     if sub is not bs:

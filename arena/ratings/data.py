@@ -51,7 +51,7 @@ def view_names(bs: BattleSet) -> list[str]:
     """The views these battles have: categories, then audiences, then the safety-critical questions."""
     present = np.zeros(len(bs.categories), dtype=bool)
     present[bs.category[bs.category >= 0]] = True
-    names = sorted(name for name, here in zip(bs.categories, present) if here)
+    names = sorted(name for name, here in zip(bs.categories, present, strict=False) if here)
     audiences = sorted({bs.audiences[k] for k in np.unique(bs.per_battle(bs.question_audience, -1)) if k >= 0})
     names += [AUDIENCE_PREFIX + name for name in audiences]
     if bs.per_battle(bs.question_safety, False).any():
@@ -116,7 +116,7 @@ class BattleSet:
 
         return replace(
             self,
-            models=[m for m, keep in zip(self.models, present) if keep],
+            models=[m for m, keep in zip(self.models, present, strict=False) if keep],
             a=new_index[self.a[mask]], b=new_index[self.b[mask]], score_a=self.score_a[mask],
             cluster=self.cluster[mask], category=self.category[mask], style_a=kept(self.style_a),
             style_b=kept(self.style_b), answer_a=kept(self.answer_a), answer_b=kept(self.answer_b),
@@ -184,7 +184,7 @@ def _codes_of(values: Iterable[str | None], vocabulary: Sequence[str], what: str
     codes = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64)  # type: ignore[arg-type]
     if what is not None and (codes < 0).any():
         values = list(values)
-        unknown = sorted({repr(v) for v, c in zip(values, codes) if c < 0})
+        unknown = sorted({repr(v) for v, c in zip(values, codes, strict=False) if c < 0})
         raise ArenaError(f"battles with unknown {what} values: {', '.join(unknown)}")
     return codes
 

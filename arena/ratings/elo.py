@@ -19,7 +19,7 @@ def online_elo(
 ) -> np.ndarray:
     """Ratings after updating on each battle in the given order (a, b: model indices)."""
     rating = [INIT_RATING] * n_models
-    for i, j, s in zip(a.tolist(), b.tolist(), score_a.tolist()):
+    for i, j, s in zip(a.tolist(), b.tolist(), score_a.tolist(), strict=False):
         expected = 1.0 / (1.0 + BASE ** ((rating[j] - rating[i]) / SCALE))
         delta = k * (s - expected)
         rating[i] += delta

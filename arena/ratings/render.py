@@ -77,7 +77,7 @@ def _aligned(header: list[str], rows: list[list[str]], right: set[int]) -> list[
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) if k in right else c.ljust(w)
-                         for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
+                         for k, (c, w) in enumerate(zip(cells, widths, strict=False))).rstrip()
 
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 

@@ -102,7 +102,7 @@ def fit_style(a: np.ndarray, b: np.ndarray, score_a: np.ndarray, diffs: np.ndarr
     centre[:n_models, :n_models] -= 1.0 / n_models
     covariance = centre @ covariance @ centre.T
     theta = params[:n_models] - params[:n_models].mean()
-    fitted = tuple(name for name, keep in zip(names, varies) if keep)
+    fitted = tuple(name for name, keep in zip(names, varies, strict=False) if keep)
     return StyleFit(fitted, theta, params[n_models:], covariance, scales[varies], len(a), n_clusters)
 
 

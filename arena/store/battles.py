@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -210,11 +210,11 @@ def _read_concatenated(store: Store, selection: BattleSelection,
         return None
     count = number_values[0]
     out: dict[str, Any] = {}
-    for name, text in zip(numbers, number_values[2:]):
+    for name, text in zip(numbers, number_values[2:], strict=False):
         out[name] = np.fromstring(text, dtype=np.int64, sep=",")  # text mode: not deprecated
         if len(out[name]) != count:
             return None
-    for name, text in zip(_TEXT_COLUMNS, text_values[2:]):
+    for name, text in zip(_TEXT_COLUMNS, text_values[2:], strict=False):
         out[name] = text.split(SEPARATOR)
         if len(out[name]) != count:
             return None
@@ -350,7 +350,7 @@ class BattleInserter:
         if not rows:
             return
         if self.order is None:
-            parameters: list[Any] = [dict(zip(self.columns, row)) for row in rows]
+            parameters: list[Any] = [dict(zip(self.columns, row, strict=False)) for row in rows]
         elif self.order == list(range(len(self.columns))):
             parameters = rows
         else:

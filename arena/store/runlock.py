@@ -49,7 +49,7 @@ class LockHolder:
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
     # SQLite hands back naive datetimes; everything this module writes is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def pid_alive(pid: int) -> bool:

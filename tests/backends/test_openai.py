@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from arena.backends import make_backend
-from arena.backends.base import GenerationRequest, SamplingSettings
-from arena.backends.base import render_chat_template
+from arena.backends.base import GenerationRequest, SamplingSettings, render_chat_template
 from arena.backends.openai import OpenAIBackend
 from arena.config import ModelConfig
 from arena.errors import BackendError

@@ -119,7 +119,7 @@ def test_leaderboard_shows_what_arena_rate_printed(pipeline_project: PipelinePro
     assert set(table["Backend"]) == {"transformers"} and set(table["Parameters"]) == {"tiny"}
     assert at.markdown[0].value.startswith(f"**{rows[0]['model']}** leads with {rows[0]['rating']:.0f}")
     forest = chart_by_key(at, "forest")
-    by_model = dict(zip(forest["data"][0]["y"], decode(forest["data"][0]["x"])))
+    by_model = dict(zip(forest["data"][0]["y"], decode(forest["data"][0]["x"]), strict=False))
     assert by_model == pytest.approx({r["model"]: r["rating"] for r in rows})
     assert len(forest["data"]) == 2  # with the style-controlled ratings
     assert "question-level" in at.caption[0].value
@@ -296,9 +296,9 @@ def test_a_new_snapshot_shows_without_restarting(synthetic: Synthetic, monkeypat
 def _validate_into(url: str, root: Path) -> Any:
     import json as json_module
 
+    from arena.backends.scripted import ScriptedBackend
     from arena.judge.validate import run_validate
     from tests.fakes.scripted_server import prefer_longer_answer_script
-    from arena.backends.scripted import ScriptedBackend
     from tests.judge.helpers import make_project, scripted_judge
 
     data_file = root / "labelled.jsonl"

@@ -133,7 +133,7 @@ def _completion_logprobs(reply: ScriptedReply) -> dict[str, Any]:
     tokens = [token for token, _ in reply.logprobs or ()]
     tops = [dict(top) for _, top in reply.logprobs or ()]
     offsets = list(itertools.accumulate([0] + [len(t) for t in tokens[:-1]]))
-    return {"tokens": tokens, "token_logprobs": [top.get(tok, -1.0) for tok, top in zip(tokens, tops)],
+    return {"tokens": tokens, "token_logprobs": [top.get(tok, -1.0) for tok, top in zip(tokens, tops, strict=False)],
             "top_logprobs": tops, "text_offset": offsets}
 
 

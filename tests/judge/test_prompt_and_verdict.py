@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from arena.config import DEFAULT_RUBRIC
 from arena.errors import ConfigError
+from arena.files import resolve_path
 from arena.judge.pairs import battle_winner, orders_disagree, select_pairs
 from arena.judge.prompt import (
     REL_SYSTEM_PROMPT,
@@ -31,8 +33,6 @@ from arena.judge.verdict import (
     parse_verdict,
     verdict_regex,
 )
-from arena.files import resolve_path
-from arena.config import DEFAULT_RUBRIC
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -77,7 +77,7 @@ def test_prompts_come_question_by_question_with_both_orders_adjacent(tmp_path: P
         run_judge(project.config(), progress=False)
     shown = [response_sections(p) for p in server.prompts]
     assert len(shown) == 2 * PAIRS
-    for first, second in zip(shown[::2], shown[1::2]):
+    for first, second in zip(shown[::2], shown[1::2], strict=False):
         assert second == (first[1], first[0])  # the same pair, swapped
     questions = ["q1" if "q1:" in a else "q2" for a, _ in shown]
     assert questions == ["q1"] * 6 + ["q2"] * 6

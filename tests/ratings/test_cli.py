@@ -40,7 +40,7 @@ def project(tmp_path: Path) -> Path:
         {"model_a": MODELS[x], "model_b": MODELS[y], "winner": winners[s], "category": "cardiology",
          "question_id": f"q{k % 90}", **{f"answer_{side}_{name}": int(rng.integers(0, 900))
                                          for side in "ab" for name in ("tokens", "headers", "list_items", "bold")}}
-        for k, (x, y, s) in enumerate(zip(a, b, score))
+        for k, (x, y, s) in enumerate(zip(a, b, score, strict=False))
     ])
     store.close()
     return config

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from arena.store import battles as battle_reads
 from arena.ratings.data import battles_fingerprint, load_battles, view_mask, view_names
+from arena.store import battles as battle_reads
 from arena.store.battles import SAFETY_VIEW, BattleSelection
 from arena.store.schema import battles
 from arena.store.snapshots import save_answer_set

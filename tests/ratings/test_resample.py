@@ -16,7 +16,7 @@ def test_question_rounds_draw_whole_questions() -> None:
     cluster = np.array([0, 0, 0, 1, 1, -1])
     design = resampler(cell, cluster, 3, "question")
     assert design.n_draws == 3 and design.n_clusters == 2  # two questions and one loose battle
-    wins, totals = map(np.concatenate, zip(*resampled_rounds(design, 500, np.random.default_rng(0))))
+    wins, totals = map(np.concatenate, zip(*resampled_rounds(design, 500, np.random.default_rng(0)), strict=False))
     assert wins.shape == totals.shape == (500, 3)
     q0, q1, loose = totals[:, 2], (totals[:, 0] - totals[:, 2]) / 2, totals[:, 1] - totals[:, 2]
     assert (q0 + q1 + loose == 3).all()  # three clusters per round, each with all of its battles

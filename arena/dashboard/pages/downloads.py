@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from arena.dashboard import data
-from arena.dashboard import common
+from arena.dashboard import common, data
 
 view = common.page_view()
 st.title("Downloads")

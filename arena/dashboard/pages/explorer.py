@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from arena.dashboard import data
-from arena.dashboard import common
+from arena.dashboard import common, data
 
 PAGE_SIZE = 200
 ANY = "any"
@@ -53,7 +52,7 @@ if detail.reference:
         st.text(detail.reference)
 
 for column, answer, name in zip(st.columns(2), (detail.answer_a, detail.answer_b),
-                                (detail.model_a, detail.model_b)):
+                                (detail.model_a, detail.model_b), strict=False):
     with column:
         st.markdown(f"#### {name}")
         if answer is None:

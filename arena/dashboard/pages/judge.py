@@ -3,8 +3,7 @@ judge's agreement with human labels (`arena judge validate`), which shows even b
 
 import streamlit as st
 
-from arena.dashboard import data
-from arena.dashboard import charts, common
+from arena.dashboard import charts, common, data
 
 config_path = common.config_path_from_args(common.main_args())
 prepared = common.prepare(config_path)
@@ -24,7 +23,7 @@ else:
     st.caption(f"Judge {view.snapshot.judge or 'n/a'} · rubric {view.snapshot.rubric or 'n/a'} · "
                f"snapshot #{view.snapshot.id} (all categories)")
 
-    for column, (label, value, meaning) in zip(st.columns(4), data.diagnostics_rows(view.snapshot.report)):
+    for column, (label, value, meaning) in zip(st.columns(4), data.diagnostics_rows(view.snapshot.report), strict=False):
         column.metric(label, value, help=meaning)
 
     st.subheader("Length against winning")
@@ -60,7 +59,7 @@ chosen = st.selectbox("Validation run", list(range(len(runs))), format_func=run_
 row = runs.iloc[int(chosen)]
 report = common.validation_report(store.url, version, str(row["dataset"]), str(row["judge_key"]))
 overall = report.overall
-for column, (key, short, meaning) in zip(st.columns(len(data.VALIDATION_METRICS)), data.VALIDATION_METRICS):
+for column, (key, short, meaning) in zip(st.columns(len(data.VALIDATION_METRICS)), data.VALIDATION_METRICS, strict=False):
     column.metric(short.capitalize(), getattr(overall, key).text().split(" [")[0], help=meaning)
 st.caption(f"{report.pairs} pairs judged in both orders" + (f", {report.pending} pending" if report.pending else "")
            + f"; {overall.invalid} invalid judgments; 95% bootstrap intervals over pairs "

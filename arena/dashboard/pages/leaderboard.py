@@ -3,8 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from arena.dashboard import data
-from arena.dashboard import charts, common
+from arena.dashboard import charts, common, data
 
 view = common.page_view()
 st.title("Leaderboard")

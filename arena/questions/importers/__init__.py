@@ -25,8 +25,22 @@ from pydantic import ValidationError
 from arena.errors import DataError, first_problem
 from arena.files import write_atomic
 from arena.questions.importers import csv, jsonl, kqa, medquad
-from arena.questions.importers.rows import MAPPABLE_FIELDS, ImportOptions, Row, Skip, clean_text, slug
-from arena.questions.schema import CATEGORIES, DEFAULT_KIND, KNOWN_KINDS, MAX_QUESTION_CHARS, REFERENCE_ALIAS, Question
+from arena.questions.importers.rows import (
+    MAPPABLE_FIELDS,
+    ImportOptions,
+    Row,
+    Skip,
+    clean_text,
+    slug,
+)
+from arena.questions.schema import (
+    CATEGORIES,
+    DEFAULT_KIND,
+    KNOWN_KINDS,
+    MAX_QUESTION_CHARS,
+    REFERENCE_ALIAS,
+    Question,
+)
 from arena.questions.similarity import normalise_text
 
 FORMATS = ("jsonl", "csv", "medquad", "kqa")
@@ -48,7 +62,7 @@ class ImportResult:
 
 
 def stable_id(prefix: str, source: str, original_id: str) -> str:
-    digest = hashlib.sha1(f"{source}\x00{original_id}".encode("utf-8")).hexdigest()[:10]
+    digest = hashlib.sha1(f"{source}\x00{original_id}".encode()).hexdigest()[:10]
     return f"{prefix}-{digest}"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from arena.errors import DataError
 from arena.questions.importers.rows import ImportOptions, Row, Skip, default_map, mapped_row
 
+
 def read(path: Path, options: ImportOptions) -> Iterator[Row | Skip]:
     # surrogateescape keeps undecodable bytes visible per row instead of failing the whole file
     text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
@@ -52,4 +53,4 @@ def read(path: Path, options: ImportOptions) -> Iterator[Row | Skip]:
         if len(values) != len(header):
             yield Skip(where, f"expected {len(header)} columns, got {len(values)}")
             continue
-        yield mapped_row(where, dict(zip(header, values)), field_map)
+        yield mapped_row(where, dict(zip(header, values, strict=False)), field_map)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from arena.questions.importers.rows import ImportOptions, Row, Skip, default_map, json_objects, mapped_row
+from arena.questions.importers.rows import (
+    ImportOptions,
+    Row,
+    Skip,
+    default_map,
+    json_objects,
+    mapped_row,
+)
+
 
 def read(path: Path, options: ImportOptions) -> Iterator[Row | Skip]:
     for item in json_objects(path):

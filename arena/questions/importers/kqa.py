@@ -9,6 +9,7 @@ from typing import Any
 from arena.questions.importers.rows import ImportOptions, Row, Skip, json_objects
 from arena.questions.similarity import normalise_text
 
+
 def read(path: Path, options: ImportOptions) -> Iterator[Row | Skip]:
     """K-QA JSONL (questions.jsonl or questions_w_answers.jsonl): "Question", "Free_form_answer"."""
     for item in json_objects(path):

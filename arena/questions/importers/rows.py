@@ -127,7 +127,9 @@ def default_map(columns: set[str], field_map: dict[str, str]) -> dict[str, str]:
     if "reference" not in mapping and REFERENCE_ALIAS in columns:
         mapping["reference"] = REFERENCE_ALIAS
     if "text" not in mapping:
-        mapping.update({"text": name for name in ("question", "Question") if name in columns})
+        for name in ("question", "Question"):  # the last present wins, as before
+            if name in columns:
+                mapping["text"] = name
     mapping.update(field_map)
     return mapping
 
