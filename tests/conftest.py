@@ -26,6 +26,7 @@ import pytest
 
 from arena import realmodels
 from arena.tinymodels import build_tiny_model
+from tests.postgres_cluster import Cluster, start_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("ARENA_TEST_CACHE", REPO / ".arena-cache"))
@@ -186,3 +187,24 @@ def llama_cpp_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactor
                              pid=process.pid, log_path=log_path)
     finally:
         stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (skipped, with the reason, where none can start)."""
+    if importlib.util.find_spec("psycopg") is None:
+        pytest.skip("psycopg is not installed (bash scripts/setup.sh installs the dev extra)")
+    try:
+        cluster = start_cluster()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"no PostgreSQL cluster: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture()
+def postgres_url(postgres_cluster: Cluster) -> str:
+    """The URL of a new, empty database in the session's cluster."""
+    return postgres_cluster.url(postgres_cluster.new_database())

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from arena.judge.verdict import verdict_regex
+
 REPO = Path(__file__).resolve().parent.parent
 SYSTEM_PROMPT = "You are a careful medical assistant. Answer briefly."
 # each question with a word a real answer to it uses
@@ -167,7 +169,7 @@ def test_llama_cpp_generate_judge_and_rate(tmp_path: Path, llama_cpp_server: Any
     for row in verdicts:
         assert row["valid"] and row["verdict"] in ("A", "B") and row["attempts"] == 1  # never a retry
         assert row["raw_output"].rstrip().endswith(f"[RESULT] {row['verdict']}")
-        assert len(row["raw_output"]) <= 96 and row["feedback"].strip()
+        assert re.fullmatch(verdict_regex(96), row["raw_output"]) and row["feedback"].strip()  # the grammar's
         assert row["p_a"] is None or 0.0 <= row["p_a"] <= 1.0
     assert len(stored(tmp_path / "arena.db", "SELECT id FROM battles")) == 2
 

@@ -138,3 +138,19 @@ def test_a_version_1_store_gains_the_judgment_columns_and_validation_tables(tmp_
     connection.close()
     assert {"seed", "finish_reason", "reference_fingerprint"} <= columns
     assert {"validation_items", "validation_judgments"} <= tables
+
+
+def test_postgres_store_creates_reopens_and_checks_its_version(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    with store.transaction() as c:
+        c.execute(answers.insert().values(model="m", question_id="q", fingerprint="f", text="t",
+                                          created_at=utcnow()))
+    store.close()
+    store = open_store(postgres_url, create=False)
+    with store.connect() as c:
+        assert c.execute(select(answers.c.text)).scalar() == "t"
+        c.execute(update(meta).where(meta.c.key == "schema_version").values(value="99"))
+        c.commit()
+    store.close()
+    with pytest.raises(StoreError, match=rf"store schema version 99, this arena reads version {SCHEMA_VERSION}"):
+        open_store(postgres_url)

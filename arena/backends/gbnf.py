@@ -13,6 +13,13 @@ The grammar admits a subset of what the regex fully matches: \\d, \\s and \\w be
 ASCII classes (Python's are Unicode, a superset), and they are refused inside negated classes,
 where narrowing would widen. So every output llama.cpp produces under the grammar also matches
 the regex (tested by sampling the emitted grammar and by a real llama.cpp server).
+
+llama.cpp expands a counted repetition `X{m,n}` into about n copies of the rules X makes, and
+refuses a grammar where that product passes about 2,000 ("number of repetitions exceeds sane
+defaults"; llama-cpp-python's server dies on it). So a repeated group is written as a rule of its
+own (one rule, however complex), and `max_repetition` lowers larger upper bounds to it: the grammar
+then admits a subset of the regex still, only with a shorter maximum (for the judge's verdict, a
+shorter cap on the feedback).
 """
 
 from __future__ import annotations
@@ -248,18 +255,47 @@ def _char(code: int, in_class: bool) -> str:
     return f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
 
 
-def _emit(node: Node) -> str:
-    if isinstance(node, Text):
-        return '"' + "".join(_char(ord(c), in_class=False) for c in node.value) + '"'
-    if isinstance(node, Chars):
-        body = "".join(_char(low, True) if low == high else f"{_char(low, True)}-{_char(high, True)}"
-                       for low, high in node.ranges)
-        return f"[{'^' if node.negated else ''}{body}]"
-    if isinstance(node, Sequence):
-        return "(" + " ".join(_emit(item) for item in node.items) + ")"
-    if isinstance(node, Choice):
-        return "(" + " | ".join(_emit(option) for option in node.options) + ")"
-    item = _emit(node.item)
+@dataclass
+class _Writer:
+    """Writes nodes as GBNF; repeated groups become rules of their own (`rules`, by name)."""
+
+    max_repetition: int | None
+    rules: dict[str, str]
+
+    def emit(self, node: Node) -> str:
+        if isinstance(node, Text):
+            return '"' + "".join(_char(ord(c), in_class=False) for c in node.value) + '"'
+        if isinstance(node, Chars):
+            body = "".join(_char(low, True) if low == high else f"{_char(low, True)}-{_char(high, True)}"
+                           for low, high in node.ranges)
+            return f"[{'^' if node.negated else ''}{body}]"
+        if isinstance(node, Sequence):
+            return "(" + " ".join(self.emit(item) for item in node.items) + ")"
+        if isinstance(node, Choice):
+            return "(" + " | ".join(self.emit(option) for option in node.options) + ")"
+        return _repeat(self.item(node.item), self.bounded(node))
+
+    def item(self, node: Node) -> str:
+        """A repeated item: a class or literal as is, anything larger as a rule of its own."""
+        text = self.emit(node)
+        if isinstance(node, (Chars, Text)):
+            return text
+        name = next((n for n, body in self.rules.items() if body == text), None)
+        if name is None:
+            name = f"item{len(self.rules) + 1}"
+            self.rules[name] = text
+        return name
+
+    def bounded(self, node: Repeat) -> Repeat:
+        limit = self.max_repetition
+        if limit is None or (node.maximum is not None and node.maximum <= limit):
+            return node
+        if node.minimum > limit:
+            raise UnsupportedRegex(f"a repetition of at least {node.minimum} exceeds the limit of {limit}")
+        return Repeat(node.item, node.minimum, min(node.maximum, limit) if node.maximum is not None else None)
+
+
+def _repeat(item: str, node: Repeat) -> str:
     if (node.minimum, node.maximum) == (0, 1):
         return f"{item}?"
     if (node.minimum, node.maximum) == (0, None):
@@ -274,6 +310,11 @@ def _emit(node: Node) -> str:
 
 
 @lru_cache(maxsize=32)
-def regex_to_gbnf(pattern: str) -> str:
-    """A GBNF grammar whose `root` admits only strings that fully match `pattern`."""
-    return f"root ::= {_emit(parse_regex(pattern))}\n"
+def regex_to_gbnf(pattern: str, max_repetition: int | None = None) -> str:
+    """A GBNF grammar whose `root` admits only strings that fully match `pattern`.
+
+    `max_repetition` lowers larger upper bounds of counted repetitions to it (see the module).
+    """
+    writer = _Writer(max_repetition, {})
+    root = writer.emit(parse_regex(pattern))
+    return "".join(f"{name} ::= {body}\n" for name, body in {"root": root, **writer.rules}.items())

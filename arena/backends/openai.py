@@ -60,6 +60,9 @@ from arena.config import ModelConfig
 from arena.errors import BackendError
 
 MAX_RETRY_AFTER_S = 60.0
+# llama.cpp refuses counted repetitions of about 2,000 or more (arena.backends.gbnf): longer upper
+# bounds (the verdict's feedback cap at a large max_tokens) are lowered to this.
+LLAMA_CPP_MAX_REPETITION = 1999
 VLLM = "vllm"
 LLAMA_CPP = "llama.cpp"  # llama.cpp's own llama-server
 LLAMA_CPP_PYTHON = "llama-cpp-python"  # python -m llama_cpp.server
@@ -337,7 +340,7 @@ class OpenAIBackend:
 
     def _grammar(self, regex: str) -> str | None:
         try:
-            return regex_to_gbnf(regex)
+            return regex_to_gbnf(regex, max_repetition=LLAMA_CPP_MAX_REPETITION)
         except UnsupportedRegex as exc:
             if regex not in self._warned_regexes:
                 self._warned_regexes.add(regex)

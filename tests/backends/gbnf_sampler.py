@@ -1,4 +1,7 @@
-"""A small reader of GBNF text for tests: parses a one-rule grammar and samples or enumerates it.
+"""A small reader of GBNF text for tests: parses a grammar and samples or enumerates it.
+
+A grammar is a `root` rule and, optionally, more named rules (one per line) that it refers to;
+references are replaced by the rules they name (the grammars read here are not recursive).
 
 It is written from llama.cpp's grammar format (strings, character classes, groups, alternation,
 `? * + {m} {m,} {m,n}`, escapes \\xHH \\uHHHH \\n \\t \\r \\" \\\\ \\[ \\]), independently of
@@ -28,9 +31,7 @@ class G:
 
 
 class Reader:
-    def __init__(self, grammar: str) -> None:
-        head, sep, body = grammar.strip().partition("::=")
-        assert sep and head.strip() == "root", f"expected one root rule: {grammar!r}"
+    def __init__(self, body: str) -> None:
         self.s = body.strip()
         self.i = 0
 
@@ -107,6 +108,11 @@ class Reader:
                 ranges.append((ord(low), ord(high)))
             self.i += 1
             return G("chars", ranges=tuple(ranges), negated=negated)
+        if c.isalpha():
+            start = self.i
+            while self.i < len(self.s) and (self.s[self.i].isalnum() or self.s[self.i] == "-"):
+                self.i += 1
+            return G("ref", text=self.s[start:self.i])
         raise AssertionError(f"unexpected {c!r} at {self.i} in {self.s!r}")
 
     def postfix(self, node: G) -> G:
@@ -129,7 +135,22 @@ class Reader:
 
 
 def read(grammar: str) -> G:
-    return Reader(grammar).parse()
+    rules: dict[str, G] = {}
+    for line in grammar.strip().splitlines():
+        name, sep, body = line.partition("::=")
+        assert sep, f"expected NAME ::= BODY: {line!r}"
+        rules[name.strip()] = Reader(body).parse()
+    assert "root" in rules, f"no root rule: {grammar!r}"
+    return _resolve(rules["root"], rules)
+
+
+def _resolve(node: G, rules: dict[str, G]) -> G:
+    if node.kind == "ref":
+        return _resolve(rules[node.text], rules)
+    if not node.items:
+        return node
+    return G(node.kind, node.text, node.ranges, node.negated, tuple(_resolve(i, rules) for i in node.items),
+             node.low, node.high)
 
 
 def members(node: G) -> list[str]:

@@ -11,10 +11,14 @@ from __future__ import annotations
 import importlib.util
 import random
 import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from arena.backends.gbnf import UnsupportedRegex, regex_to_gbnf
+from arena.backends.openai_http import LLAMA_CPP_MAX_REPETITION
 from arena.judge.verdict import MIN_FEEDBACK_CHARS, feedback_cap, parse_verdict, verdict_regex
 from tests.backends.gbnf_sampler import SAMPLE_ALPHABET, enumerate_all, read, sample
 
@@ -80,14 +84,55 @@ def test_constructs_outside_the_subset_are_refused(regex: str) -> None:
 
 def test_literal_text_is_one_string() -> None:
     grammar = regex_to_gbnf(verdict_regex(1024))
-    assert grammar.endswith('" [RESULT] " ("A" | "B"))\n')
+    assert '" [RESULT] " ("A" | "B"))\n' in grammar
     assert f"{{{MIN_FEEDBACK_CHARS - 2},{feedback_cap(1024) - 2}}}" in grammar
 
 
-@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed (bash scripts/setup.sh builds it)")
-@pytest.mark.parametrize("regex", [verdict_regex(1024), r"(?:yes|no)\.?\s*", r"[^\n\"]+x{2,}.", r"a(|b)c*?"])
-def test_llama_cpp_parses_the_grammars(regex: str) -> None:
+@pytest.fixture(scope="module")
+def llama_cpp_vocab(smollm2_gguf: Path) -> Iterator[Any]:
+    """A llama.cpp vocabulary (the real GGUF's, vocabulary only): grammars are parsed against one."""
+    if not HAS_LLAMA_CPP:
+        pytest.skip("llama-cpp-python is not installed (bash scripts/setup.sh builds it)")
     import llama_cpp
 
-    grammar = llama_cpp.LlamaGrammar.from_string(regex_to_gbnf(regex), verbose=False)
-    assert grammar is not None
+    model = llama_cpp.Llama(model_path=str(smollm2_gguf), vocab_only=True, verbose=False)
+    try:
+        yield llama_cpp.llama_model_get_vocab(model.model)
+    finally:
+        model.close()
+
+
+def llama_cpp_accepts(vocab: Any, grammar: str) -> bool:
+    """Whether llama.cpp's own grammar parser builds a sampler from `grammar` (it refuses with NULL)."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    if not sampler:
+        return False
+    llama_cpp.llama_sampler_free(sampler)
+    return True
+
+
+@pytest.mark.parametrize("regex", [verdict_regex(96), verdict_regex(1024), verdict_regex(4096),
+                                   r"(?:yes|no)\.?\s*", r"[^\n\"]+x{2,}.", r"a(|b)c*?"])
+def test_llama_cpp_parses_the_grammars_it_is_sent(llama_cpp_vocab: Any, regex: str) -> None:
+    assert llama_cpp_accepts(llama_cpp_vocab, regex_to_gbnf(regex, max_repetition=LLAMA_CPP_MAX_REPETITION))
+
+
+def test_llama_cpp_refuses_a_repeated_group_written_inline(llama_cpp_vocab: Any) -> None:
+    """Why a repeated group becomes a rule of its own: inline, its rules times the count is too many."""
+    root, item = regex_to_gbnf(verdict_regex(96)).splitlines()
+    inline = root.replace("item1", "(" + item.partition("::= ")[2] + ")")
+    assert not llama_cpp_accepts(llama_cpp_vocab, inline + "\n")
+
+
+def test_long_bounds_are_lowered_to_the_limit_and_still_admit_only_valid_verdicts() -> None:
+    grammar_text = regex_to_gbnf(verdict_regex(4096), max_repetition=LLAMA_CPP_MAX_REPETITION)
+    assert f"{{{MIN_FEEDBACK_CHARS - 2},{LLAMA_CPP_MAX_REPETITION}}}" in grammar_text
+    grammar = read(grammar_text)
+    rng = random.Random(4096)
+    for _ in range(200):
+        text = sample(grammar, rng)
+        assert re.fullmatch(verdict_regex(4096), text) and parse_verdict(text).valid, repr(text)
+    with pytest.raises(UnsupportedRegex, match="exceeds the limit"):
+        regex_to_gbnf("a{30,40}", max_repetition=20)
