@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from arena.backends.gbnf import UnsupportedRegex, regex_to_gbnf
-from arena.backends.openai_http import LLAMA_CPP_MAX_REPETITION
+from arena.backends.openai import LLAMA_CPP_MAX_REPETITION
 from arena.judge.verdict import MIN_FEEDBACK_CHARS, feedback_cap, parse_verdict, verdict_regex
 from tests.backends.gbnf_sampler import SAMPLE_ALPHABET, enumerate_all, read, sample
 
