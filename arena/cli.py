@@ -22,7 +22,7 @@ from arena.questions.similarity import (
 try:  # typer >= 0.16 vendors click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import ClickException
+    from click.exceptions import ClickException  # type: ignore[assignment]
 
 INTERRUPTED = 130
 

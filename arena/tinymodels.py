@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Flavour = Literal["llama3", "chatml", "mistral"]
 
@@ -96,7 +96,7 @@ TRAINING_SENTENCES = [
 ]
 
 
-def _train_tokenizer(spec: FlavourSpec, vocab_size: int):  # type: ignore[no-untyped-def]
+def _train_tokenizer(spec: FlavourSpec, vocab_size: int) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -129,7 +129,7 @@ def _train_tokenizer(spec: FlavourSpec, vocab_size: int):  # type: ignore[no-unt
     return wrapped
 
 
-def _model_config(spec: FlavourSpec, vocab_size: int, token_ids: dict[str, int | None]):  # type: ignore[no-untyped-def]
+def _model_config(spec: FlavourSpec, vocab_size: int, token_ids: dict[str, int | None]) -> Any:
     from transformers import LlamaConfig, MistralConfig, Qwen2Config
 
     config_class = {"llama": LlamaConfig, "qwen2": Qwen2Config, "mistral": MistralConfig}[spec.architecture]

@@ -88,9 +88,10 @@ class TransformersBackend:
             self.tokenizer = AutoTokenizer.from_pretrained(
                 vocabulary.path, revision=model.revision, padding_side="left", **vocabulary.options()
             )
-            self.lm = AutoModelForCausalLM.from_pretrained(
+            loaded: Any = AutoModelForCausalLM.from_pretrained(  # its `.to` is typed for models only
                 weights.path, revision=model.revision, dtype=self.torch_dtype(model.dtype), **weights.options()
-            ).to(self.device)
+            )
+            self.lm = loaded.to(self.device)
         except Exception as exc:
             raise BackendError(
                 f"model {model.name!r}: transformers could not load {model.model!r}: {one_line(exc)}"
@@ -214,7 +215,7 @@ class TransformersBackend:
             length = len(generated)
             while length and generated[length - 1] == pad and pad not in stop_ids:
                 length -= 1
-        text = self.tokenizer.decode(generated[:length], skip_special_tokens=True)
+        text = str(self.tokenizer.decode(generated[:length], skip_special_tokens=True))
         cut = min((i for i in (text.find(s) for s in sampling.stop) if i >= 0), default=-1)
         if cut >= 0:
             text, finish_reason = text[:cut], "stop"
@@ -231,7 +232,7 @@ class TransformersBackend:
         positions = []
         for step in logits[:count]:
             values, ids = torch.log_softmax(step[row].float(), dim=-1).topk(top)
-            positions.append({self.tokenizer.decode([int(i)]): float(v) for v, i in zip(values, ids, strict=False)})
+            positions.append({str(self.tokenizer.decode([int(i)])): float(v) for v, i in zip(values, ids, strict=False)})
         return positions
 
     def close(self) -> None:

@@ -108,6 +108,7 @@ def progress_guide(store: Store, config_path: Path | None) -> Guide:
     """When there is no snapshot: how far the pipeline got, and what to run next."""
     n_answers, n_judgments, n_battles = count_rows(store)
     counts = f"The store has {n_answers} answers, {n_judgments} judgments and {n_battles} battles, "
+    todo: tuple[str, ...]
     if n_answers == 0 and n_battles == 0:
         todo = PIPELINE_COMMANDS
     elif n_battles == 0:

@@ -48,8 +48,8 @@ def select_pairs(
 
 def winning_model(order: Order, verdict: str) -> Literal["x", "y"]:
     """Which model a verdict favours: in order "ab" Response A is X, in "ba" it is Y."""
-    shown_first = "x" if order == "ab" else "y"
-    shown_second = "y" if order == "ab" else "x"
+    shown_first: Literal["x", "y"] = "x" if order == "ab" else "y"
+    shown_second: Literal["x", "y"] = "y" if order == "ab" else "x"
     return shown_first if verdict == "A" else shown_second
 
 

@@ -106,8 +106,8 @@ def build_plan(config: ArenaConfig, store: Store | None, rubric: Rubric, questio
         raise ConfigError(f"{config.path}: judging needs at least two models, got {len(models)}")
     if request.max_judgments is not None and request.max_judgments < 1:
         raise ArenaError("--max-judgments must be at least 1")
-    expected = expected_fingerprints(config, models, question_list)
-    answers = load_current_answers(store, expected) if store is not None else {}
+    current = expected_fingerprints(config, models, question_list)
+    answers = load_current_answers(store, current) if store is not None else {}
     by_id = {q.id: q for q in question_list}
     selected = select_pairs(
         [q.id for q in question_list], [m.name for m in models],
@@ -123,12 +123,12 @@ def build_plan(config: ArenaConfig, store: Store | None, rubric: Rubric, questio
             plan.missing_answers += 1
             continue
         job = PairJob(question=by_id[question_id], x=x, y=y, stored={}, todo=[])
-        expected = reference_fingerprint(question_reference(job.question, judge))
+        reference_fp = reference_fingerprint(question_reference(job.question, judge))
         for order in ORDERS:
             found = stored.get(job.answer_ids(order))
             if found is not None:
                 job.stored[order] = found
-                if found.reference_fingerprint != expected:
+                if found.reference_fingerprint != reference_fp:
                     job.stale.add(order)
         live = {o: j for o, j in job.stored.items() if o not in job.stale}
         if any(not j.valid for j in live.values()) and not request.retry_invalid:

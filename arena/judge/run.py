@@ -29,6 +29,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from arena.backends.base import Backend, GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, JudgeConfig
@@ -243,7 +244,7 @@ class _Runner:
         self.logprobs = logprobs_wanted(judge, backend)
         self.budget = prompt_budget(judge)
         self.sampling = judge.sampling_settings()  # each request: these, with its own seed
-        self.bar = None
+        self.bar: Any = None  # the tqdm bar while the run is on
         self.reference_fingerprints = {job.question.id: reference_fingerprint(question_reference(job.question, judge))
                                        for job in plan.jobs}
 

@@ -43,7 +43,7 @@ from arena.judge.truncate import (
     load_token_counter,
     prompt_budget,
 )
-from arena.judge.validation_data import LabelledPair, read_dataset
+from arena.judge.validation_data import LabelledPair, as_label, read_dataset
 from arena.judge.validation_report import (
     BOOTSTRAP_ROUNDS,
     JudgedPair,
@@ -76,7 +76,7 @@ def load_report(store: Store, dataset: str, judge_key: str, judge: str | None = 
     judged, pending = [], 0
     for item in items:
         if (item.fingerprint, "ab") in verdicts and (item.fingerprint, "ba") in verdicts:
-            judged.append(JudgedPair(item.item_id, item.category, item.label,
+            judged.append(JudgedPair(item.item_id, item.category, as_label(item.label),
                                      verdicts[(item.fingerprint, "ab")], verdicts[(item.fingerprint, "ba")]))
         else:
             pending += 1

@@ -35,7 +35,16 @@ from arena.errors import DataError, first_problem
 from arena.fingerprint import fingerprint
 
 Label = Literal["A", "B", "tie"]
+LABELS: tuple[Label, ...] = ("A", "B", "tie")
 FORMATS = ("jsonl", "hhh")
+
+
+def as_label(value: str) -> Label:
+    """A stored label back as a `Label` (the store only ever holds the three)."""
+    for label in LABELS:
+        if value == label:
+            return label
+    raise DataError(f"unknown validation label {value!r} (expected A, B or tie)")
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def _shingle_matrix(shingle_sets: Sequence[frozenset[str]]) -> tuple[sparse.csr_
 
     """Binary text-by-shingle matrix and each shingle's inverse document frequency."""
     vocabulary: dict[str, int] = {}
-    indptr, indices = [0], []
+    indptr, indices = [0], list[int]()
     for items in shingle_sets:
         indices.extend(vocabulary.setdefault(item, len(vocabulary)) for item in items)
         indptr.append(len(indices))
@@ -114,7 +114,7 @@ def near_duplicate_pairs(
     matrix, idf = _shingle_matrix(shingle_sets)
     totals = matrix @ idf
     n = len(texts)
-    pairs = []
+    pairs: list[tuple[int, int, float]] = []
     for chunk in np.array_split(codes, max(1, len(codes) // 50_000)):
         left, right = chunk // n, chunk % n
         # The share of equal MinHash values estimates the unweighted Jaccard similarity

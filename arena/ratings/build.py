@@ -263,7 +263,7 @@ def style_control(bs: BattleSet, theta: np.ndarray, options: RatingOptions, anch
         return unavailable("unavailable", sub.n_battles, "no style difference between any two answers: "
                            "nothing to control for")
     anchor_index = sub.models.index(anchor.model) if anchor and anchor.model in sub.models else None
-    rating = to_elo(fit.theta, anchor_index, anchor.rating if anchor_index is not None else 0.0)
+    rating = to_elo(fit.theta, anchor_index, anchor.rating if anchor and anchor_index is not None else 0.0)
     se, beta_se = elo_standard_errors(fit, anchor_index)
     columns_by_model = {m: (float(r), float(r - Z_95 * s), float(r + Z_95 * s)) for m, r, s in zip(sub.models, rating, se, strict=False)}
     coefficients = tuple(

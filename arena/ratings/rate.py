@@ -108,7 +108,7 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
                          "are kept in the store but not rated")
     if bs.n_battles == 0:
         raise ArenaError(_no_battles_message(store, request, judge_key))
-    rated_answers = np.concatenate([bs.answer_a, bs.answer_b]) if judged else None
+    rated_answers = np.concatenate([bs.answer_a, bs.answer_b])
     selection = replace(selection, answer_set=answer_set_digest(rated_answers) if judged else None,
                         max_battle_id=int(bs.battle_id.max()))
     params = replace(params, answer_set=selection.answer_set)

@@ -111,9 +111,9 @@ def resampled_rounds(design: Resampler, rounds: int, rng: np.random.Generator) -
             wins += _times(weights, design.cluster_wins)
             totals += _times(weights, design.cluster_totals)
         if k:
-            cells = np.zeros((size, 3 * design.n_pairs), dtype=np.float32)
-            cells[:, design.single_cells] = draws[:, g:]
-            cells = cells.reshape(size, design.n_pairs, 3)
+            flat = np.zeros((size, 3 * design.n_pairs), dtype=np.float32)
+            flat[:, design.single_cells] = draws[:, g:]
+            cells = flat.reshape(size, design.n_pairs, 3)
             wins += cells[..., 0] + 0.5 * cells[..., 1]
             totals += cells.sum(axis=-1)
         yield wins, totals

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from arena.answers import answer_style
 from arena.questions.schema import Question
-from arena.store.engine import Store, utcnow
+from arena.store.engine import Store, inserted_id, utcnow
 from arena.store.schema import answers, battles, judgments, questions
 
 AnswerKey = tuple[str, str]  # (model name, question id)
@@ -168,7 +168,7 @@ def insert_answer(
     """Add a new answer row; returns its id."""
     values = {"model": model, "question_id": question_id, "fingerprint": answer_fp, **_answer_values(result)}
     # One constant statement with separate parameters: SQLAlchemy compiles it once.
-    return int(connection.execute(_INSERT_ANSWER, values).inserted_primary_key[0])
+    return inserted_id(connection.execute(_INSERT_ANSWER, values))
 
 
 def add_answers(store: Store, model: str, answers_by_question: Mapping[str, tuple[str, GeneratedAnswer]]) -> dict[str, int]:

@@ -155,7 +155,7 @@ def _style_from_answers(connection: Any, columns: dict[str, Any]) -> None:
 
 # Constants are written into the SQL, not bound: a bound parameter is read again for every row,
 # which costs a quarter of the time of reading a million battles. They are our own, never input.
-_MISSING = literal_column("-1")
+_MISSING: ColumnElement[Any] = literal_column("-1")
 
 
 def _code_of(column: Any, vocabulary: Sequence[str]) -> Any:
@@ -180,8 +180,8 @@ _TEXT_COLUMNS = {
     "question_id": func.coalesce(battles.c.question_id, literal_column("''")),
     "category": func.coalesce(battles.c.category, literal_column("''")),
 }
-_COMMA = literal_column("','")
-_UNIT_SEPARATOR = literal_column("char(31)")  # SEPARATOR
+_COMMA: ColumnElement[Any] = literal_column("','")
+_UNIT_SEPARATOR: ColumnElement[Any] = literal_column("char(31)")  # SEPARATOR
 
 
 def _read_concatenated(store: Store, selection: BattleSelection,
@@ -300,11 +300,11 @@ _ANSWER_STYLE = {"tokens": "completion_tokens", "headers": "headers", "list_item
 def _export_columns(fields: Sequence[str]) -> tuple[Any, list[Any]]:
     """The export's FROM clause and columns: a judged battle's style comes from its two answers."""
     sides = {side: answers.alias(f"answer_{side}") for side in ("a", "b")}
-    joined = battles
+    joined: Any = battles
     for side, alias in sides.items():
         joined = joined.outerjoin(alias, and_(alias.c.id == battles.c[f"answer_{side}_id"],
                                               battles.c.source == JUDGE_SOURCE))
-    columns = []
+    columns: list[Any] = []
     for name in fields:
         side, _, style = name.removeprefix("answer_").partition("_")
         if name.startswith("answer_") and style in _ANSWER_STYLE:
@@ -342,7 +342,7 @@ class BattleInserter:
         self.connection = connection
         self.sql = str(compiled)
         self.columns = columns
-        self.order = [columns.index(name) for name in compiled.positiontup] if compiled.positional else None
+        self.order = [columns.index(name) for name in compiled.positiontup or ()] if compiled.positional else None
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB: the unique index stays cached
 

@@ -27,11 +27,19 @@ def write_failed(url: str, exc: DatabaseError) -> StoreError:
     return StoreError(f"cannot write to store {url}: {exc.orig}; work committed before this is kept")
 
 
+def inserted_id(result: Any) -> int:
+    """The primary key of the row an INSERT added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise StoreError("the store did not report the id of a row it added")
+    return int(key[0])
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -212,4 +212,4 @@ def answer_lengths(store: Store, selection: BattleSelection) -> list[tuple[int, 
     query = select(battles.c.answer_a_len, battles.c.answer_b_len, battles.c.winner).where(
         *selection.conditions(), battles.c.answer_a_len.is_not(None), battles.c.answer_b_len.is_not(None))
     with store.connect() as connection:
-        return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
+        return [(row[0], row[1], row[2]) for row in connection.execute(query)]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 
 from arena.errors import ArenaError
 from arena.store.engine import Store, utcnow
@@ -134,7 +135,7 @@ class RunLock:
             return False
         return True
 
-    def _mine(self):  # type: ignore[no-untyped-def]
+    def _mine(self) -> ColumnElement[bool]:
         return and_(run_locks.c.name == self.name, run_locks.c.pid == self.pid,
                     run_locks.c.host == self.host, run_locks.c.started_at == self.started_at)
 

@@ -8,6 +8,7 @@ verdicts) are named here, once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -257,7 +258,7 @@ def _battle_answers_and_answer_style(connection: Connection) -> None:
     and every answer its markdown counts (arena.answers.answer_style), counted from its text once."""
     ab, ba = judgments.alias("ab"), judgments.alias("ba")
 
-    def of(alias, judgment_id, column: str):  # type: ignore[no-untyped-def]
+    def of(alias: Any, judgment_id: Any, column: str) -> Any:
         return select(alias.c[column]).where(alias.c.id == judgment_id).scalar_subquery()
 
     connection.execute(

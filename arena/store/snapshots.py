@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.sql import Select
 
-from arena.store.engine import Store
+from arena.store.engine import Store, inserted_id
 from arena.store.schema import rated_answers, snapshots
 
 
@@ -89,7 +89,7 @@ def insert_snapshot(store: Store, *, created_at: dt.datetime, battles_fingerprin
               "category": category, "judge": judge, "judge_key": judge_key, "rubric": rubric,
               "method": method, "payload": payload}
     with store.transaction() as connection:
-        return int(connection.execute(snapshots.insert().values(**values)).inserted_primary_key[0])
+        return inserted_id(connection.execute(snapshots.insert().values(**values)))
 
 
 def newest_snapshot_id(store: Store) -> int:

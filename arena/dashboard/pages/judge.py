@@ -51,6 +51,7 @@ assert store is not None and runs is not None
 
 
 def run_label(index: int) -> str:
+    assert runs is not None
     row = runs.iloc[index]
     return f"{row['dataset']} · judge {row['judge']} (key {row['judge_key']}) · {row['judgments']} judgments"
 

@@ -165,10 +165,9 @@ def import_questions(source: Path, fmt: str, options: ImportOptions) -> ImportRe
     fallbacks: Counter[str] = Counter()
     seen_texts: set[str] = set()
     seen_ids: set[str] = set()
-    for item in READERS[fmt](source, options):
-        result.rows += isinstance(item, Row) or item.is_row
-        if isinstance(item, Row):
-            item = _question_from_row(item, fmt, source_name, options, fallbacks)
+    for read in READERS[fmt](source, options):
+        result.rows += isinstance(read, Row) or read.is_row
+        item = _question_from_row(read, fmt, source_name, options, fallbacks) if isinstance(read, Row) else read
         if isinstance(item, Skip):
             result.problems.append(f"{item.where}: {item.reason}")
             result.skipped += item.is_row
