@@ -147,7 +147,7 @@ def test_first_run_does_everything_and_second_run_makes_no_calls(project: Path, 
     log = read_log(load_config(project))
     runs = [line for line in log if line["stage"] == "run"]
     assert len(runs) == 2 and all(r["exit_code"] == 0 for r in runs)
-    assert [line["stage"] for line in log[:6]] == ["questions", "generate", "judge", "rate", "export", "run"]
+    assert [line["stage"] for line in log[:7]] == ["questions", "generate", "judge", "rate", "export", "cost", "run"]
 
 
 def test_a_new_model_costs_only_its_answers_and_battles(project: Path, servers: Servers) -> None:
@@ -292,7 +292,7 @@ def test_a_judge_that_is_down_fails_its_stage_but_exports_are_refreshed(project:
     report, text = nightly(config.path)
     assert report.exit_code == 1
     assert [(r.stage, r.status) for r in report.results] == [
-        ("questions", "ok"), ("generate", "ok"), ("judge", "failed"), ("rate", "ok"), ("export", "ok")]
+        ("questions", "ok"), ("generate", "ok"), ("judge", "failed"), ("rate", "ok"), ("export", "ok"), ("cost", "ok")]
     assert "failed stage(s): judge" in text and "127.0.0.1:9" in text
     assert count(project, "SELECT COUNT(*) FROM answers") == len(MODELS) * (N_QUESTIONS + 2)  # kept for tomorrow
     assert count(project, "SELECT COUNT(*) FROM snapshots") == 1  # battles unchanged: no new snapshot
@@ -308,7 +308,7 @@ def test_a_broken_question_file_stops_the_stages_that_read_questions(project: Pa
     assert report.exit_code == 1
     assert [(r.stage, r.status) for r in report.results] == [
         ("questions", "failed"), ("generate", "skipped"), ("judge", "skipped"), ("rate", "skipped"),
-        ("export", "skipped")]
+        ("export", "skipped"), ("cost", "ok")]
     assert f"{questions}:{N_QUESTIONS + 1}: malformed JSON" in text
     assert servers.total_calls() == calls
 

@@ -68,12 +68,14 @@ class RunRecorder:
         self._lock = threading.Lock()
         self._written = time.monotonic()
         with store.transaction() as connection:
-            self.id = int(connection.execute(runs.insert().values(
+            key = connection.execute(runs.insert().values(
                 kind=start.kind, name=start.name, judge_key=start.judge_key, backend=start.backend,
                 gpus=start.gpus, session=start.session, started_at=started_at, finished_at=None,
                 wall_s=time.monotonic() - started, items=0, prompt_tokens=0, completion_tokens=0,
                 price_prompt=start.price_prompt, price_completion=start.price_completion,
-            )).inserted_primary_key[0])
+            )).inserted_primary_key
+        assert key is not None
+        self.id = int(key[0])
 
     def add(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
         """Count one stored item (an answer or a judgment) and what it spent."""
@@ -96,7 +98,7 @@ class RunRecorder:
 
     def _write(self, finished: bool) -> None:
         with self._lock:
-            values = {"items": self.items, "prompt_tokens": self.prompt_tokens,
+            values: dict[str, object] = {"items": self.items, "prompt_tokens": self.prompt_tokens,
                       "completion_tokens": self.completion_tokens, "wall_s": time.monotonic() - self.started}
         if finished:
             values["finished_at"] = utcnow()
