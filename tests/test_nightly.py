@@ -91,6 +91,11 @@ def db(project: Path) -> sqlite3.Connection:
     return sqlite3.connect(project.parent / "arena.db")
 
 
+def db_rows(project: Path, sql: str) -> list[tuple]:
+    with db(project) as connection:
+        return connection.execute(sql).fetchall()
+
+
 def count(project: Path, sql: str) -> int:
     with db(project) as connection:
         return connection.execute(sql).fetchone()[0]
@@ -148,6 +153,24 @@ def test_first_run_does_everything_and_second_run_makes_no_calls(project: Path, 
     runs = [line for line in log if line["stage"] == "run"]
     assert len(runs) == 2 and all(r["exit_code"] == 0 for r in runs)
     assert [line["stage"] for line in log[:7]] == ["questions", "generate", "judge", "rate", "export", "cost", "run"]
+
+
+def test_the_summary_ends_with_what_the_run_cost_and_the_exports_carry_it(project: Path, servers: Servers) -> None:
+    report, text = nightly(project)
+    cost = report.result("cost")
+    assert cost is not None and cost.status == "ok"
+    runs = db_rows(project, "SELECT kind, name, session, items, prompt_tokens, completion_tokens FROM runs")
+    assert {(kind, name) for kind, name, *_ in runs} == {("generate", m) for m in MODELS} | {("judge", "scripted-judge")}
+    assert {session for _, _, session, *_ in runs} == {report.run_id}
+    prompt, completion = sum(r[4] for r in runs), sum(r[5] for r in runs)
+    assert cost.counts["prompt_tokens"] == prompt and cost.counts["completion_tokens"] == completion
+    line = next(line for line in text.splitlines() if line.strip().startswith("cost"))
+    assert f"{prompt:,} prompt + {completion:,} completion tokens" in line and "GPU-hours" in line
+    exported = json.loads((project.parent / "exports" / "leaderboard.json").read_text())
+    assert exported["cost"]["last_nightly"] == report.run_id
+    again, text = nightly(project)  # nothing new: no run recorded, nothing spent
+    assert again.result("cost").counts == {"runs": 0}  # type: ignore[union-attr]
+    assert "no cost" in text
 
 
 def test_a_new_model_costs_only_its_answers_and_battles(project: Path, servers: Servers) -> None:
