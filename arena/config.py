@@ -76,6 +76,13 @@ class JudgeSampling(Sampling):
     seed: int | None = JUDGE_SAMPLING.seed
 
 
+class Price(StrictModel):
+    """What an API server charges, in US dollars per million tokens (the cost ledger's money)."""
+
+    prompt: float = Field(ge=0.0)
+    completion: float = Field(ge=0.0)
+
+
 class ModelConfig(StrictModel):
     """One model: how to reach it and everything that shapes its answers."""
 
@@ -109,6 +116,11 @@ class ModelConfig(StrictModel):
     batch_size: int = Field(8, ge=1)
     # OpenVINO options
     device: str = Field("CPU", min_length=1, description="OpenVINO device: CPU, GPU, NPU or AUTO")
+    # the cost ledger (README "What a board cost"); neither is part of the answers' fingerprint
+    gpus: int | None = Field(None, ge=0, description="GPUs a run of this entry holds; unset: the backend's "
+                             "own count (vLLM: tensor_parallel_size on a GPU, 0 on the CPU; openai: 0)")
+    price_per_million_tokens: Price | None = Field(
+        None, description="{prompt: USD, completion: USD} per million tokens, for API servers")
 
     @model_validator(mode="after")
     def _backend_options(self) -> ModelConfig:

@@ -14,11 +14,15 @@ never held back by one commit per answer.
 `--force` regenerates the selected models' current answers: each answer row is updated in
 place (same id) and the judgments and battles that judged its old text are deleted in the
 same transaction, so `arena judge` judges the new text.
+
+Each model's run goes into the cost ledger (`store/ledger`): its backend, GPUs, wall time from
+asking for the backend to releasing it, and the tokens of the answers it stored.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -27,14 +31,15 @@ from tqdm import tqdm
 
 from arena.answers import chat_messages, expected_fingerprints
 from arena.backends import make_backend
-from arena.backends.base import Backend, GenerationRequest, GenerationResult, first_line
+from arena.backends.base import Backend, GenerationRequest, GenerationResult, first_line, held_gpus
 from arena.config import ArenaConfig, ModelConfig
 from arena.errors import ArenaError, StoreError
 from arena.questions.loading import load_questions
 from arena.questions.schema import Question
 from arena.store.answers import StoredAnswer, load_current_answers, save_answers, sync_questions
 from arena.store.commit import GroupCommitThread
-from arena.store.engine import Store, open_store
+from arena.store.engine import Store, open_store, utcnow
+from arena.store.ledger import RunRecorder, RunStart, start_run
 
 MAX_ERRORS_SHOWN = 5
 
@@ -81,6 +86,7 @@ class GenerateRequest:
     models: tuple[str, ...] | None = None  # the models to answer (None: every configured one)
     limit: int | None = None  # only the first N questions
     force: bool = False  # regenerate the current answers too, in place
+    session: str | None = None  # the nightly run id, recorded on the cost ledger's runs
 
 
 def run_generate(
@@ -103,7 +109,7 @@ def run_generate(
         for model in models:
             summary.models.append(generate_for_model(
                 store, config, model, question_list, force=request.force,
-                backend_factory=backend_factory, progress=progress,
+                backend_factory=backend_factory, progress=progress, session=request.session,
             ))
     finally:
         store.close()
@@ -120,6 +126,7 @@ def generate_for_model(
     force: bool = False,
     backend_factory: BackendFactory = make_backend,
     progress: bool = True,
+    session: str | None = None,
 ) -> ModelSummary:
     """One model's missing answers, each committed as it arrives. Never raises ArenaError."""
     summary = ModelSummary(model=model.name, questions=len(question_list))
@@ -142,8 +149,10 @@ def generate_for_model(
     backend: Backend | None = None
     bar: tqdm | None = None
     writer = AnswerWriter(store, summary, fingerprints, current if force else {})
+    started, started_at = time.monotonic(), utcnow()
     try:
         backend = backend_factory(model)
+        writer.recorder = start_run(store, run_start(model, backend, session), started, started_at)
         bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=sys.stderr, disable=not progress,
                    dynamic_ncols=True)
         for result in backend.generate(requests):
@@ -163,12 +172,29 @@ def generate_for_model(
             bar.close()
         if backend is not None:
             close_quietly(backend)
+        if writer.recorder is not None:
+            finish_quietly(writer.recorder)
     if writer.error is not None and summary.error is None:
         summary.error = f"model {model.name!r}: saving answers failed: {writer.error}"
     summary.failed += len(todo) - finished + writer.lost
     if summary.error:
         report_error(summary.error)
     return summary
+
+
+def run_start(model: ModelConfig, backend: Backend, session: str | None) -> RunStart:
+    """The cost ledger's record of this model's run."""
+    price = model.price_per_million_tokens
+    return RunStart(kind="generate", name=model.name, backend=model.backend, gpus=held_gpus(backend, model.gpus),
+                    session=session, price_prompt=price.prompt if price else None,
+                    price_completion=price.completion if price else None)
+
+
+def finish_quietly(recorder: RunRecorder) -> None:
+    try:
+        recorder.finish()
+    except Exception as exc:  # the answers are saved; only the ledger's last totals are lost
+        report_error(f"recording the run in the cost ledger: {type(exc).__name__}: {first_line(exc)}")
 
 
 def count_failure(summary: ModelSummary, result: GenerationResult) -> None:
@@ -193,6 +219,7 @@ class AnswerWriter:
         self.replaceable = replaceable
         self.error: str | None = None
         self.lost = 0  # answers that could not be saved after a store error
+        self.recorder: RunRecorder | None = None  # the cost ledger's run, once the backend is made
         self.thread = GroupCommitThread(self._commit_group, name=f"arena-writer-{summary.model}")
 
     def submit(self, result: GenerationResult) -> None:
@@ -210,6 +237,8 @@ class AnswerWriter:
         try:
             save_answers(self.store, self.summary.model, results, self.fingerprints, self.replaceable,
                          saved=self._count, already_stored=self._kept)
+            if self.recorder is not None:
+                self.recorder.update_if_due()
         except Exception as exc:  # a full disk, a locked or vanished database
             self.error = f"{type(exc).__name__}: {first_line(exc)}"
             self.lost += len(results)
@@ -217,10 +246,14 @@ class AnswerWriter:
     def _count(self, result: GenerationResult) -> None:
         self.summary.generated += 1
         self.summary.truncated += int(result.truncated)
+        if self.recorder is not None:
+            self.recorder.add(result.prompt_tokens, result.completion_tokens)
 
     def _kept(self, result: GenerationResult) -> None:
-        """Another run stored this answer meanwhile: theirs is kept."""
+        """Another run stored this answer meanwhile: theirs is kept (what this one spent still counts)."""
         self.summary.reused += 1
+        if self.recorder is not None:
+            self.recorder.add(result.prompt_tokens, result.completion_tokens)
 
 
 def close_quietly(backend: Backend) -> None:

@@ -20,7 +20,7 @@ from arena.generate import GenerateRequest, GenerateSummary, run_generate
 from arena.questions.loading import load_questions
 from arena.store.answers import load_current_answers, sync_questions
 from arena.store.engine import open_store, utcnow
-from arena.store.schema import answers, battles, judgments, questions
+from arena.store.schema import answers, battles, judgments, questions, runs
 
 
 @dataclass
@@ -329,3 +329,32 @@ def test_a_store_that_fails_while_saving_fails_the_model(tmp_path: Path, monkeyp
     assert (alpha.generated, alpha.failed) == (0, 3)
     assert alpha.error is not None and "saving answers failed: OperationalError" in alpha.error
     assert "database or disk is full" in alpha.error and "\n" not in alpha.error
+
+
+def test_each_model_run_goes_into_the_cost_ledger(tmp_path: Path) -> None:
+    """One run per model that loads a backend: the entry's GPUs (else the backend's), its answers and
+    tokens, its price, the nightly session; a model with nothing to do records no run."""
+    config = project(tmp_path, models=[
+        {"name": "alpha", "backend": "openai", "model": "a", "base_url": "http://x/v1", "gpus": 4,
+         "price_per_million_tokens": {"prompt": 1.0, "completion": 2.0}},
+        {"name": "beta", "backend": "openai", "model": "b", "base_url": "http://x/v1"},
+    ])
+    made: list[ScriptedBackend] = []
+    factory = ScriptedBackend.factory(lambda request: ScriptedReply(text="rest", prompt_tokens=3, completion_tokens=4),
+                                      made, gpus=1)
+    run_generate(config, GenerateRequest(session="night-7"), backend_factory=factory, out=io.StringIO(),
+                 progress=False)
+    store = open_store(config.storage_url)
+    with store.connect() as c:
+        rows = {r.name: r for r in c.execute(select(runs))}
+    store.close()
+    alpha, beta = rows["alpha"], rows["beta"]
+    assert (alpha.kind, alpha.gpus, beta.gpus) == ("generate", 4, 1)  # declared, else the backend's count
+    assert (alpha.items, alpha.prompt_tokens, alpha.completion_tokens) == (5, 15, 20)
+    assert (alpha.price_prompt, alpha.price_completion, beta.price_prompt) == (1.0, 2.0, None)
+    assert alpha.session == beta.session == "night-7" and alpha.finished_at is not None and alpha.wall_s >= 0
+    run_generate(config, backend_factory=factory, out=io.StringIO(), progress=False)  # all answered: no backend
+    store = open_store(config.storage_url)
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(runs)).scalar_one() == 2
+    store.close()

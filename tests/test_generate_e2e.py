@@ -97,6 +97,10 @@ def test_vllm_offline_backend(tmp_path: Path, tiny_model_dir: Path) -> None:
         assert 1 <= completion_tokens <= 16 and prompt_tokens > 10 and latency > 0
     assert any(r[4] for r in stored)  # random weights rarely stop on their own within 16 tokens
     assert "tiny-vllm" in result.stderr  # the progress bar
+    with sqlite3.connect(tmp_path / "arena.db") as connection:  # the cost ledger's run
+        (run,) = connection.execute("SELECT backend, gpus, items, prompt_tokens, wall_s FROM runs").fetchall()
+    assert run[:4] == ("vllm", 0, 12, sum(r[5] for r in stored))  # vLLM's CPU build holds no GPU
+    assert run[4] > 1.0  # loading the engine counts
 
     again = cli("generate", "-c", str(project), cwd=tmp_path, timeout=120)  # nothing to do: no engine
     assert again.returncode == 0

@@ -91,6 +91,11 @@ def db(project: Path) -> sqlite3.Connection:
     return sqlite3.connect(project.parent / "arena.db")
 
 
+def db_rows(project: Path, sql: str) -> list[tuple]:
+    with db(project) as connection:
+        return connection.execute(sql).fetchall()
+
+
 def count(project: Path, sql: str) -> int:
     with db(project) as connection:
         return connection.execute(sql).fetchone()[0]
@@ -147,7 +152,25 @@ def test_first_run_does_everything_and_second_run_makes_no_calls(project: Path, 
     log = read_log(load_config(project))
     runs = [line for line in log if line["stage"] == "run"]
     assert len(runs) == 2 and all(r["exit_code"] == 0 for r in runs)
-    assert [line["stage"] for line in log[:6]] == ["questions", "generate", "judge", "rate", "export", "run"]
+    assert [line["stage"] for line in log[:7]] == ["questions", "generate", "judge", "rate", "export", "cost", "run"]
+
+
+def test_the_summary_ends_with_what_the_run_cost_and_the_exports_carry_it(project: Path, servers: Servers) -> None:
+    report, text = nightly(project)
+    cost = report.result("cost")
+    assert cost is not None and cost.status == "ok"
+    runs = db_rows(project, "SELECT kind, name, session, items, prompt_tokens, completion_tokens FROM runs")
+    assert {(kind, name) for kind, name, *_ in runs} == {("generate", m) for m in MODELS} | {("judge", "scripted-judge")}
+    assert {session for _, _, session, *_ in runs} == {report.run_id}
+    prompt, completion = sum(r[4] for r in runs), sum(r[5] for r in runs)
+    assert cost.counts["prompt_tokens"] == prompt and cost.counts["completion_tokens"] == completion
+    line = next(line for line in text.splitlines() if line.strip().startswith("cost"))
+    assert f"{prompt:,} prompt + {completion:,} completion tokens" in line and "GPU-hours" in line
+    exported = json.loads((project.parent / "exports" / "leaderboard.json").read_text())
+    assert exported["cost"]["last_nightly"] == report.run_id
+    again, text = nightly(project)  # nothing new: no run recorded, nothing spent
+    assert again.result("cost").counts == {"runs": 0}  # type: ignore[union-attr]
+    assert "no cost" in text
 
 
 def test_a_new_model_costs_only_its_answers_and_battles(project: Path, servers: Servers) -> None:
@@ -208,7 +231,7 @@ def test_a_model_whose_server_is_down_is_skipped_and_named(project: Path, server
     generate = report.result("generate")
     assert generate is not None and generate.status == "partial"
     assert any("delta" in item for item in generate.skipped)
-    assert [r.status for r in report.results if r.stage != "generate"] == ["ok"] * 4
+    assert [r.status for r in report.results if r.stage != "generate"] == ["ok"] * 5  # the cost stage too
     assert "skipped:" in text and "delta" in text and "partial stage(s): generate" in text
     assert_complete(project)  # the three reachable models were fully judged and rated
     assert "delta" not in exports(project)["leaderboard.csv"]
@@ -292,7 +315,7 @@ def test_a_judge_that_is_down_fails_its_stage_but_exports_are_refreshed(project:
     report, text = nightly(config.path)
     assert report.exit_code == 1
     assert [(r.stage, r.status) for r in report.results] == [
-        ("questions", "ok"), ("generate", "ok"), ("judge", "failed"), ("rate", "ok"), ("export", "ok")]
+        ("questions", "ok"), ("generate", "ok"), ("judge", "failed"), ("rate", "ok"), ("export", "ok"), ("cost", "ok")]
     assert "failed stage(s): judge" in text and "127.0.0.1:9" in text
     assert count(project, "SELECT COUNT(*) FROM answers") == len(MODELS) * (N_QUESTIONS + 2)  # kept for tomorrow
     assert count(project, "SELECT COUNT(*) FROM snapshots") == 1  # battles unchanged: no new snapshot
@@ -308,7 +331,7 @@ def test_a_broken_question_file_stops_the_stages_that_read_questions(project: Pa
     assert report.exit_code == 1
     assert [(r.stage, r.status) for r in report.results] == [
         ("questions", "failed"), ("generate", "skipped"), ("judge", "skipped"), ("rate", "skipped"),
-        ("export", "skipped")]
+        ("export", "skipped"), ("cost", "ok")]
     assert f"{questions}:{N_QUESTIONS + 1}: malformed JSON" in text
     assert servers.total_calls() == calls
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import select, text, update
 
 from arena.errors import StoreError
 from arena.store.engine import open_store, utcnow
+from arena.store.ledger import RunRow, RunStart, last_session, load_runs, start_run
 from arena.store.schema import SCHEMA_VERSION, answers, meta
 
 
@@ -154,3 +156,29 @@ def test_postgres_store_creates_reopens_and_checks_its_version(postgres_url: str
     store.close()
     with pytest.raises(StoreError, match=rf"store schema version 99, this arena reads version {SCHEMA_VERSION}"):
         open_store(postgres_url)
+
+
+def _record_a_run(store_url: str) -> list[RunRow]:
+    store = open_store(store_url)
+    try:
+        recorder = start_run(store, RunStart(kind="judge", name="j", backend="vllm", gpus=8, judge_key="k",
+                                             session="night", price_prompt=1.5, price_completion=None),
+                             time.monotonic() - 2.0, utcnow())
+        assert load_runs(store)[0].finished is False  # recorded at once, before any item
+        recorder.add(10, 3)
+        recorder.add(None, 2)  # a backend that reports no prompt tokens
+        recorder.finish()
+        assert last_session(store) == "night"
+        return load_runs(store, "night")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_ledger_records_a_run_and_its_totals(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    store_url = url(tmp_path / "a.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    (run,) = _record_a_run(store_url)
+    assert (run.kind, run.name, run.backend, run.gpus, run.judge_key, run.session) == ("judge", "j", "vllm", 8, "k", "night")
+    assert (run.items, run.prompt_tokens, run.completion_tokens) == (2, 10, 5)
+    assert run.finished and run.wall_s >= 2.0
+    assert (run.price_prompt, run.price_completion) == (1.5, None)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from arena.answers import answer_style
 from arena.store.engine import open_store
-from arena.store.schema import SCHEMA_VERSION, answers, battles, meta
+from arena.store.schema import SCHEMA_VERSION, answers, battles, judgments, meta, runs
 from tests.ratings.store_helpers import add_imported_battles, add_judged_battle, new_store
 
 NEW_BATTLE_COLUMNS = ("answer_a_id", "answer_b_id", "verdicts", "answer_a_tokens", "answer_b_tokens",
@@ -48,7 +48,7 @@ def test_version_1_battles_get_answer_ids_and_verdicts_and_answers_their_style(t
         rows = [dict(r._mapping) for r in connection.execute(select(battles).order_by(battles.c.id))]
         stored = {r.id: r for r in connection.execute(select(answers))}
     store.close()
-    assert version == str(SCHEMA_VERSION) == "2"
+    assert version == str(SCHEMA_VERSION)
     first, second, imported = rows
     assert first["verdicts"] == "AB" and second["verdicts"] == "AA"
     for battle in (first, second):
@@ -60,3 +60,25 @@ def test_version_1_battles_get_answer_ids_and_verdicts_and_answers_their_style(t
     beta = stored[first["answer_b_id"]]
     assert (beta.completion_tokens, beta.headers, beta.list_items, beta.bold) == (42, 1, 2, 1)
     assert all(imported[column] is None for column in NEW_BATTLE_COLUMNS)  # nothing to learn from
+
+
+def test_a_version_2_store_gains_the_cost_ledger(tmp_path: Path) -> None:
+    """Version 2 -> 5: judgments get their token columns (NULL for the old ones), and the runs table."""
+    store = new_store(tmp_path)
+    add_judged_battle(store, "key", "alpha", "beta", "A", "B", tstamp=1.0)
+    store.close()
+    connection = sqlite3.connect(tmp_path / "arena.db")
+    connection.execute("DROP TABLE runs")
+    for column in ("prompt_tokens", "completion_tokens"):
+        connection.execute(f"ALTER TABLE judgments DROP COLUMN {column}")
+    connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    connection.commit()
+    connection.close()
+    store = open_store(f"sqlite:///{tmp_path / 'arena.db'}")
+    with store.connect() as connection:
+        version = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        old = list(connection.execute(select(judgments.c.prompt_tokens, judgments.c.completion_tokens)))
+        assert connection.execute(select(runs)).all() == []
+    store.close()
+    assert version == str(SCHEMA_VERSION) == "5"
+    assert old and all(row == (None, None) for row in old)

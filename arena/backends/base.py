@@ -93,6 +93,14 @@ class Backend(Protocol):
 # --- helpers every backend uses -----------------------------------------------------------------
 
 
+def held_gpus(backend: object, declared: int | None = None) -> int:
+    """The GPUs a run on this backend holds, for the cost ledger: the entry's `gpus:` when set,
+    else the backend's own count (its `gpus` attribute; none: 0, a CPU route)."""
+    if declared is not None:
+        return declared
+    return int(getattr(backend, "gpus", 0) or 0)
+
+
 def first_line(exc: BaseException) -> str:
     """The first non-blank line of an exception's message ("" when it has none)."""
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]

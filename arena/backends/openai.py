@@ -166,6 +166,7 @@ class OpenAIBackend:
         assert model.base_url, "validated by ModelConfig"
         self.model = model
         self.name = model.name
+        self.gpus = 0  # a server's GPUs are not known from here: the entry's `gpus:` says (cost ledger)
         self.base_url = model.base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {resolve_api_key(model)}"}
         self.template = model.chat_template_text()

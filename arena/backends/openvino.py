@@ -99,6 +99,7 @@ class OpenVinoBackend:
         self.model = model
         self.name = model.name
         path = model_path(model)
+        self.gpus = 1 if model.device.upper().startswith("GPU") else 0  # the cost ledger's GPU count
         self.engine = f"openvino-genai {openvino_genai.__version__.split('-')[0]}"
         scheduler = openvino_genai.SchedulerConfig()
         scheduler.max_num_seqs = model.batch_size

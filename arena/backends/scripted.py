@@ -31,7 +31,7 @@ class ScriptedReply:
     # per generated token: (token text, {candidate token: logprob})
     logprobs: tuple[tuple[str, dict[str, float]], ...] | None = None
     status: int = 200  # not 200: the request fails ("HTTP <status>: <text>"; the fake server answers so)
-    prompt_tokens: int | None = None
+    prompt_tokens: int | None = None  # None: one per word of the request's text
     completion_tokens: int | None = None  # None: one per word of the text
     latency_s: float = 0.0
 
@@ -56,12 +56,13 @@ class ScriptedBackend:
     """Answers each request with its script's reply, all at once, in request order.
 
     `calls` records every `generate` call's requests; after `die_after` results a call raises,
-    as a crashing engine does; `close()` sets `closed`.
+    as a crashing engine does; `close()` sets `closed`. `gpus` is the count the cost ledger reads.
     """
 
     def __init__(self, script: TextScript | None = None, name: str = "scripted", *,
                  on_request: RequestScript | None = None, supports_regex: bool = False,
-                 supports_logprobs: bool = False, die_after: int | None = None, engine: str = "scripted") -> None:
+                 supports_logprobs: bool = False, die_after: int | None = None, engine: str = "scripted",
+                 gpus: int = 0) -> None:
         if (script is None) == (on_request is None):
             raise ValueError("a scripted backend needs one script: of the request's text or of the request")
         if on_request is None:
@@ -73,16 +74,18 @@ class ScriptedBackend:
         self.supports_logprobs = supports_logprobs
         self.die_after = die_after
         self.engine = engine
+        self.gpus = gpus
         self.calls: list[list[GenerationRequest]] = []
         self.closed = False
 
     @classmethod
     def factory(cls, on_request: RequestScript, made: list[ScriptedBackend] | None = None, *,
-                die_after: int | None = None, engine: str = "scripted") -> Callable[[ModelConfig], ScriptedBackend]:
+                die_after: int | None = None, engine: str = "scripted",
+                gpus: int = 0) -> Callable[[ModelConfig], ScriptedBackend]:
         """`run_generate`'s backend factory: one backend per model entry, named after it, whose
         script reads the request; each one made is appended to `made`."""
         def make(model: ModelConfig) -> ScriptedBackend:
-            backend = cls(name=model.name, on_request=on_request, die_after=die_after, engine=engine)
+            backend = cls(name=model.name, on_request=on_request, die_after=die_after, engine=engine, gpus=gpus)
             if made is not None:
                 made.append(backend)
             return backend
@@ -113,7 +116,8 @@ class ScriptedBackend:
         logprobs = [dict(top) for _, top in reply.logprobs] if reply.logprobs and request.logprobs else None
         return GenerationResult(
             key=request.key, text=reply.text, finish_reason=reply.finish_reason,
-            prompt_tokens=reply.prompt_tokens, latency_s=reply.latency_s, engine=self.engine, top_logprobs=logprobs,
+            prompt_tokens=reply.prompt_tokens if reply.prompt_tokens is not None
+            else max(1, len(request_text(request).split())), latency_s=reply.latency_s, engine=self.engine, top_logprobs=logprobs,
             completion_tokens=reply.completion_tokens if reply.completion_tokens is not None
             else max(1, len(reply.text.split())),
         )

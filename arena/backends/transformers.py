@@ -75,6 +75,7 @@ class TransformersBackend:
         self.name = model.name
         self.engine = f"transformers {transformers.__version__}"
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.gpus = 1 if self.device == "cuda" else 0  # the cost ledger's GPU count
         where = local_path(model.model)
         if where is not None and not where.exists():
             kind = "GGUF file" if model.model.lower().endswith(".gguf") else "model folder"

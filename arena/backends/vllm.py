@@ -51,6 +51,7 @@ class VllmBackend:
         # vLLM 0.32 on CPU crashes the engine ("CPU Generator does not use offset") when a
         # request with its own seed is prefilled in chunks, so on CPU prompts are prefilled whole.
         self.on_cpu = vllm.platforms.current_platform.is_cpu()
+        self.gpus = 0 if self.on_cpu else model.tensor_parallel_size  # the cost ledger's GPU count
         try:
             self.llm: Any = vllm.LLM(**self.engine_options())
         except Exception as exc:  # vLLM raises many kinds while loading; all mean "cannot load"

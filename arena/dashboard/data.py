@@ -25,7 +25,9 @@ from arena.judge.validation_report import METRICS as VALIDATION_METRICS
 from arena.judge.validation_report import ValidationReport
 from arena.ratings.bt import win_probability
 from arena.ratings.compare import HeadToHead, head_to_head
+from arena.ratings.cost import CostLine, read_cost
 from arena.ratings.render import flags_text, interval_method
+from arena.ratings.render_cost import BASIS, nightly_text, total_text
 from arena.ratings.report import FLAG_HELP, Board, ModelRow, RatingReport
 from arena.ratings.snapshots import Snapshot, latest_snapshot, older_snapshots, snapshot_history
 from arena.ratings.snapshots import snapshot_sources as snapshot_sources
@@ -433,3 +435,36 @@ def battles_download(store: Store, selection: BattleSelection, fmt: str) -> byte
     out = io.StringIO()
     write_battles(export_rows(store, EXPORT_FIELDS, selection.conditions()), out, fmt)
     return out.getvalue().encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# The cost ledger (ratings/cost.py): read live, so it shows what was spent since the snapshot
+
+
+@dataclass(frozen=True)
+class CostTables:
+    models: pd.DataFrame  # one row per model: what its answers cost
+    judges: pd.DataFrame  # one row per judge: what its judgments cost, also per 1,000 judgments
+    total: str
+    nightly: str | None  # the last nightly run's share, when there was one
+    basis: str = BASIS
+
+
+def _cost_record(line: CostLine, items: str) -> dict[str, Any]:
+    return {"Name": line.name, "Runs": line.runs, items: line.items, "Prompt tokens": line.prompt_tokens,
+            "Completion tokens": line.completion_tokens, "GPU-hours": line.gpu_hours, "USD": line.money}
+
+
+def cost_tables(store: Store) -> CostTables | None:
+    """The store's cost ledger as tables (None: no generate or judge run recorded yet)."""
+    section = read_cost(store)
+    if section is None:
+        return None
+    models = pd.DataFrame([_cost_record(line, "Answers") for line in section.models])
+    judges = pd.DataFrame([{**_cost_record(line, "Judgments"),
+                            "Tokens / 1k judgments": line.per_thousand(line.tokens),
+                            "GPU-hours / 1k judgments": line.per_thousand(line.gpu_hours),
+                            "USD / 1k judgments": line.per_thousand(line.money)} for line in section.judges])
+    return CostTables(models=models.rename(columns={"Name": "Model"}),
+                      judges=judges.rename(columns={"Name": "Judge"}),
+                      total=total_text(section.total), nightly=nightly_text(section))

@@ -41,6 +41,7 @@ class JudgeRequest:
     max_judgments: int | None = None  # at most this many judgments this run; the rest wait
     seed: int | None = None  # of the `sample` draw
     retry_invalid: bool = False  # judge again the pairs whose stored judgment is invalid
+    session: str | None = None  # the nightly run id, recorded on the cost ledger's run
 
 
 @dataclass

@@ -20,6 +20,10 @@ reference it read; when a question's reference changes, its stored judgments jud
 that no longer exists: the pair is judged again, its judgments overwritten in place and its
 battle replaced, as when `arena generate --force` replaces an answer. Each judgment also stores
 the seed sent with its final attempt and the backend's finish reason.
+
+Each judgment stores the prompt and completion tokens of all the attempts that made it, and a
+run that loads the judge goes into the cost ledger (`store/ledger`): backend, GPUs, wall time
+from asking for the backend to releasing it, judgments and tokens.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from arena.backends.base import Backend, GenerationRequest, GenerationResult
+from arena.backends.base import Backend, GenerationRequest, GenerationResult, held_gpus
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ConfigError
 from arena.judge.key import judge_rubric, require_judge
@@ -59,12 +63,13 @@ from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
 from arena.judge.writer import Finished, JudgmentWriter, battle_row
 from arena.questions.loading import load_questions
 from arena.store.answers import sync_questions
-from arena.store.engine import Store, open_store
+from arena.store.engine import Store, open_store, utcnow
 from arena.store.judgments import (
     battle_dedup_key,
     judge_writes,
     load_battle_keys,
 )
+from arena.store.ledger import RunRecorder, RunStart, start_run
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +152,9 @@ class Prepared:
     parts: PromptParts
     attempt: int = 1
     seed: int | None = None  # the seed sent with this attempt
+    # tokens of this pair order's earlier attempts in this run (invalid outputs retried)
+    spent_prompt: int | None = None
+    spent_completion: int | None = None
 
 
 def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, backend: Backend | None = None,
@@ -169,12 +177,17 @@ def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, ba
         _repair_battles(store, plan, judge)
         if plan.jobs:
             owned = backend is None
+            started_run, started_at = time.monotonic(), utcnow()
             backend = backend or _make_backend(judge)
+            recorder: RunRecorder | None = None
             try:
-                _Runner(store, judge, rubric, plan, backend, summary, progress).run()
+                recorder = start_run(store, _run_start(judge, plan, backend, request), started_run, started_at)
+                _Runner(store, judge, rubric, plan, backend, summary, progress, recorder).run()
             finally:
                 if owned:
                     backend.close()
+                if recorder is not None:
+                    _finish_quietly(recorder)
     finally:
         store.close()
     summary.elapsed_s = time.perf_counter() - started
@@ -185,6 +198,27 @@ def _make_backend(judge: JudgeConfig) -> Backend:
     from arena.backends import make_backend
 
     return make_backend(judge)
+
+
+def _run_start(judge: JudgeConfig, plan: Plan, backend: Backend, request: JudgeRequest) -> RunStart:
+    """The cost ledger's record of this judge run."""
+    price = judge.price_per_million_tokens
+    return RunStart(kind="judge", name=judge.name, judge_key=plan.judge_key, backend=judge.backend,
+                    gpus=held_gpus(backend, judge.gpus), session=request.session,
+                    price_prompt=price.prompt if price else None,
+                    price_completion=price.completion if price else None)
+
+
+def _finish_quietly(recorder: RunRecorder) -> None:
+    try:
+        recorder.finish()
+    except Exception as exc:  # the judgments are saved; only the ledger's last totals are lost
+        print(f"error: recording the run in the cost ledger: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def _plus(a: int | None, b: int | None) -> int | None:
+    """Two token counts added; None when neither is known."""
+    return None if a is None and b is None else (a or 0) + (b or 0)
 
 
 def _repair_battles(store: Store, plan: Plan, judge: JudgeConfig) -> None:
@@ -235,8 +269,9 @@ class _Runner:
     """Sends the prompts, retries invalid outputs, and commits judgments and battles."""
 
     def __init__(self, store: Store, judge: JudgeConfig, rubric: Rubric, plan: Plan, backend: Backend,
-                 summary: JudgeSummary, progress: bool) -> None:
+                 summary: JudgeSummary, progress: bool, recorder: RunRecorder | None = None) -> None:
         self.store, self.judge, self.rubric, self.plan = store, judge, rubric, plan
+        self.recorder = recorder
         self.backend, self.summary, self.progress = backend, summary, progress
         self.constrained = uses_constrained_decoding(judge, backend)
         summary.constrained = self.constrained
@@ -321,7 +356,9 @@ class _Runner:
             parsed = parse_verdict(result.text, result.finish_reason)
             if not parsed.valid and item.attempt <= self.judge.max_invalid_retries:
                 self.summary.retries += 1
-                retry.append(Prepared(item.job, item.order, item.parts, item.attempt + 1))
+                retry.append(Prepared(item.job, item.order, item.parts, item.attempt + 1,
+                                      spent_prompt=_plus(item.spent_prompt, result.prompt_tokens),
+                                      spent_completion=_plus(item.spent_completion, result.completion_tokens)))
                 continue
             writer.submit(Finished(item.job, item.order, self._values(item, result, parsed.verdict, parsed.feedback)))
         return retry
@@ -345,6 +382,8 @@ class _Runner:
             "seed": item.seed,
             "finish_reason": result.finish_reason,
             "reference_fingerprint": self.reference_fingerprints[job.question.id],
+            "prompt_tokens": _plus(item.spent_prompt, result.prompt_tokens),
+            "completion_tokens": _plus(item.spent_completion, result.completion_tokens),
         }
 
     def _committed(self, finished: Finished, pair: tuple[str | None, str | None] | None) -> None:
@@ -354,6 +393,9 @@ class _Runner:
         summary.truncated += int(bool(finished.values["truncated"]))
         if finished.values["verdict"] is None:
             summary.invalid_judgments += 1
+        if self.recorder is not None:
+            self.recorder.add(finished.values["prompt_tokens"], finished.values["completion_tokens"])
+            self.recorder.update_if_due()
         if self.bar is not None:
             self.bar.update(1)
         if pair is None:

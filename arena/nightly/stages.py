@@ -1,4 +1,4 @@
-"""The stages of a nightly run, in order: questions -> generate -> judge -> rate -> export.
+"""The stages of a nightly run, in order: questions -> generate -> judge -> rate -> export -> cost.
 
 Each stage is itself incremental (answers are keyed by fingerprints, judgments by the judge key,
 a snapshot is stored only when the battles changed), so a second run with nothing new makes no
@@ -62,6 +62,7 @@ def default_stages() -> list[Stage]:
         Stage("judge", stage_judge, needs=("questions",)),
         Stage("rate", stage_rate, needs=("questions",)),  # current answers are those of the current texts
         Stage("export", stage_export, needs=("rate",)),
+        Stage("cost", stage_cost),
     ]
 
 
@@ -82,9 +83,10 @@ def stage_generate(context: RunContext) -> StageOutcome:
     """Generate the missing answers; a model that fails (server down) is skipped, not fatal."""
     import io
 
-    from arena.generate import run_generate
+    from arena.generate import GenerateRequest, run_generate
 
-    summary = run_generate(context.config, out=io.StringIO(), progress=sys.stderr.isatty())
+    summary = run_generate(context.config, GenerateRequest(session=context.run_id), out=io.StringIO(),
+                           progress=sys.stderr.isatty())
     counts = {"generated": summary.generated, "reused": summary.reused, "failed": summary.failed,
               "truncated": summary.truncated,
               "per_model": {m.model: {"generated": m.generated, "reused": m.reused, "failed": m.failed}
@@ -101,7 +103,7 @@ def stage_judge(context: RunContext) -> StageOutcome:
     from arena.judge.plan import JudgeRequest
     from arena.judge.run import run_judge
 
-    request = JudgeRequest(max_judgments=context.config.nightly.max_judgments)
+    request = JudgeRequest(max_judgments=context.config.nightly.max_judgments, session=context.run_id)
     summary = run_judge(context.config, request, progress=sys.stderr.isatty())
     counts = {"judgments": summary.judgments, "battles": summary.judged, "reused": summary.reused,
               "model_calls": summary.model_calls, "invalid": summary.invalid,
@@ -157,3 +159,17 @@ def stage_export(context: RunContext) -> StageOutcome:
     unchanged = len(EXPORT_FORMATS) - written
     return StageOutcome({"written": written, "unchanged": unchanged},
                         f"{written} file(s) written, {unchanged} unchanged in {folder}")
+
+
+def stage_cost(context: RunContext) -> StageOutcome:
+    """What this run's generate and judge stages spent, from the cost ledger (`ratings/cost.py`)."""
+    from arena.ratings.cost import read_session_cost
+    from arena.ratings.render_cost import session_line
+
+    total = read_session_cost(context.store, context.run_id)
+    if total is None:
+        return StageOutcome({"runs": 0}, session_line(None))
+    counts = {"runs": total.runs, "prompt_tokens": total.prompt_tokens,
+              "completion_tokens": total.completion_tokens, "gpu_hours": round(total.gpu_hours, 6),
+              "money_usd": None if total.money is None else round(total.money, 6)}
+    return StageOutcome(counts, session_line(total))

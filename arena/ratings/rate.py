@@ -27,6 +27,7 @@ from arena.questions.loading import load_questions
 from arena.ratings.bt import PRIOR_SD_ELO
 from arena.ratings.build import RatingOptions, build_report
 from arena.ratings.compare import HeadToHead, head_to_head
+from arena.ratings.cost import read_cost
 from arena.ratings.data import battles_fingerprint, load_battles
 from arena.ratings.diagnostics import judge_diagnostics
 from arena.ratings.report import (
@@ -78,7 +79,7 @@ def run_rate(config: ArenaConfig, request: RateRequest, store: Store | None = No
     own_store = store is None
     store = store or open_store(config.storage_url, create=False)
     try:
-        return _rate(config, request, store)
+        return with_cost(_rate(config, request, store), store)
     finally:
         if own_store:
             store.close()
@@ -135,6 +136,13 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
     snapshot = save_snapshot(store, report, battles_fingerprint=battles_digest,
                              judge=_judge_name(config, store, selection), rubric=_rubric(config, store, judge_key))
     return RateResult(snapshot, reused=False, comparison=_compare(snapshot, request))
+
+
+def with_cost(result: RateResult, store: Store) -> RateResult:
+    """The result with the store's cost ledger as it is now on its report (a reused snapshot's
+    battles are unchanged, what was spent may not be)."""
+    report = replace(result.snapshot.report, cost=read_cost(store))
+    return replace(result, snapshot=replace(result.snapshot, report=report))
 
 
 def _params(config: ArenaConfig, request: RateRequest, judged: bool) -> RatingParams:

@@ -1,7 +1,9 @@
 """The rating report as text: an aligned table with its sections, CSV, JSON or Markdown.
 
 Every format says how the intervals were made (question- or battle-level bootstrap) and carries
-each model's flags (few battles, no losses or wins, not comparable) and comparison-graph group.
+each model's flags (few battles, no losses or wins, not comparable) and comparison-graph group,
+and the cost ledger (`render_cost.py`): sections of the table and Markdown, the JSON's `cost`,
+the CSV's per-model answer-cost columns.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from typing import Any
 
 from arena.ratings.bt import PRIOR_SD_ELO
 from arena.ratings.compare import HeadToHead
+from arena.ratings.render_cost import (
+    CSV_COST_COLUMNS,
+    csv_cost_cells,
+    markdown_sections,
+    table_sections,
+)
 from arena.ratings.report import Board, ModelRow, RatingReport
 from arena.ratings.style import COVARIATE_LABELS
 
@@ -130,6 +138,7 @@ def render_table(report: RatingReport, comparison: HeadToHead | None = None) -> 
                         right={1, 2})]
     lines += ["", *_view_section(report.views)]
     lines += ["", *_diagnostic_lines(report)]
+    lines += ["", *table_sections(report.cost, _aligned)]
     if comparison is not None:
         lines += ["", *comparison.lines()]
     notes = list(board.notes) + list(report.notes)
@@ -211,12 +220,13 @@ def csv_record(row: ModelRow, report: RatingReport) -> dict[str, Any]:
     record = row.to_json()
     record["flags"] = ";".join(row.flags)
     record["ci_method"] = ci_label(report)
-    return {k: ("" if record.get(k) is None else record.get(k)) for k in CSV_COLUMNS}
+    record.update(csv_cost_cells(report.cost, row.model))
+    return {k: ("" if record.get(k) is None else record.get(k)) for k in (*CSV_COLUMNS, *CSV_COST_COLUMNS)}
 
 
 def render_csv(report: RatingReport) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[*CSV_COLUMNS, *CSV_COST_COLUMNS], lineterminator="\n")
     writer.writeheader()
     for row in report.board.rows:
         writer.writerow(csv_record(row, report))
@@ -236,4 +246,5 @@ def render_markdown(report: RatingReport, comparison: HeadToHead | None = None) 
     if comparison is not None:
         extra += [f"> {line.strip()}" for line in comparison.lines()]
     extra += [f"> note: {n}" for n in (*report.board.notes, *report.notes)]
-    return "\n".join(lines + ([""] + extra if extra else [])) + "\n"
+    cost = markdown_sections(report.cost)
+    return "\n".join(lines + ([""] + extra if extra else []) + ([""] + cost if cost else [])) + "\n"

@@ -8,7 +8,8 @@ snapshot payload and the nightly exports all go through them.
 
 JSON layout (version 2): the overall board's keys at the top level (`leaderboard`, `pairwise`,
 `style_control`, `groups`, `n_battles`, ...), each view's board under `views[name]` with the same
-keys. A payload of another version is refused by `from_json` (ReportVersionError); older
+keys; `cost` holds the cost ledger (`ratings/cost.py`) as it was when the report was
+printed (`arena rate` attaches the live ledger to every report it shows). A payload of another version is refused by `from_json` (ReportVersionError); older
 snapshots are simply made again by the next `arena rate`.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from arena.errors import ArenaError
+from arena.ratings.cost import CostSection
 from arena.store.battles import BattleSelection
 
 METHOD = "bradley-terry/2"  # the snapshots table's method column: model and payload version
@@ -299,6 +301,7 @@ class RatingReport:
     diagnostics: JudgeDiagnostics
     notes: tuple[str, ...]
     inputs: str | None = None  # digest of what it read (data.stored_inputs_digest + current answers)
+    cost: CostSection | None = None  # the cost ledger when shown (not part of what was rated)
 
     @property
     def n_battles(self) -> int:
@@ -324,6 +327,7 @@ class RatingReport:
                            "note": f"online Elo (K={self.online_elo_k:g}, in battle order, every model starting at "
                                    "1000): depends on the order of battles; the leaderboard's number is Bradley-Terry"},
             "diagnostics": self.diagnostics.to_json(), "report_notes": list(self.notes), "inputs": self.inputs,
+            "cost": None if self.cost is None else self.cost.to_json(),
         }
 
     @classmethod
@@ -339,6 +343,7 @@ class RatingReport:
             board=Board.from_json(None, data), views=tuple(Board.from_json(name, v) for name, v in data["views"].items()),
             online_elo_k=float(data["online_elo"]["k"]), diagnostics=JudgeDiagnostics.from_json(data["diagnostics"]),
             notes=tuple(data["report_notes"]), inputs=data.get("inputs"),
+            cost=None if data.get("cost") is None else CostSection.from_json(data["cost"]),
         )
 
 

@@ -43,7 +43,9 @@ from arena.errors import StoreError
 # 2: judgments record the seed sent, the finish reason and the reference answer's fingerprint;
 #    the validation_items and validation_judgments tables (`arena judge validate`); battles keep
 #    both answer ids and the two verdicts; answers their markdown counts; rated_answers.
-SCHEMA_VERSION = 2
+# 5: the cost ledger: judgments record their prompt and completion tokens (all attempts), and
+#    the runs table one row per generate or judge run (backend, GPUs, wall time, tokens, prices).
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -119,6 +121,9 @@ judgments = Table(
     Column("finish_reason", String(32)),  # the backend's, for the final attempt
     # fingerprint of the question's reference answer the judge read (NULL: none)
     Column("reference_fingerprint", String(32)),
+    # the cost ledger: tokens of every attempt that made this judgment (latency_s is the final one's)
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
     UniqueConstraint("judge_key", "answer_a_id", "answer_b_id", name="uq_judgment"),
 )
 
@@ -235,6 +240,31 @@ rated_answers = Table(
     Column("answer_id", Integer, primary_key=True),
 )
 
+RUN_KINDS = ("generate", "judge")  # the values of runs.kind
+
+# The cost ledger: one row per model per `arena generate` and per judge per `arena judge` that
+# loaded a backend. Totals are updated while the run goes, so a killed run keeps what it spent.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # generate | judge
+    Column("name", String(200), nullable=False),  # the model's or the judge's name
+    Column("judge_key", String(32)),  # judge runs: the key their judgments carry
+    Column("backend", String(50), nullable=False),
+    Column("gpus", Integer, nullable=False),  # GPUs held for the whole run (0: CPU or a priced API)
+    Column("session", String(100)),  # the nightly run id, when a nightly run made it
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),  # NULL: still running, or killed
+    Column("wall_s", Float, nullable=False),  # started to finished (or to the last update)
+    Column("items", Integer, nullable=False),  # answers or judgments stored
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    # the entry's price per million tokens when the run started (NULL: not priced)
+    Column("price_prompt", Float),
+    Column("price_completion", Float),
+)
+
 run_locks = Table(
     "run_locks",
     metadata,
@@ -250,6 +280,8 @@ Index("ix_judgments_question", judgments.c.judge_key, judgments.c.question_id)
 Index("ix_judgments_valid", judgments.c.judge_key, judgments.c.valid)  # invalid-verdict counts, index only
 Index("ix_battles_source", battles.c.source, battles.c.judge_key)
 Index("ix_snapshots_time", snapshots.c.source, snapshots.c.created_at)
+Index("ix_runs_kind", runs.c.kind, runs.c.name)
+Index("ix_runs_session", runs.c.session)
 Index("ix_validation_items_dataset", validation_items.c.dataset, validation_items.c.fingerprint)
 
 

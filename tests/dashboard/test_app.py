@@ -127,6 +127,32 @@ def test_leaderboard_shows_what_arena_rate_printed(pipeline_project: PipelinePro
     assert len(chart_by_key(run(at), "forest")["data"]) == 1
 
 
+def test_leaderboard_shows_what_the_board_cost(pipeline_project: PipelineProject,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(pipeline_project.config_path, monkeypatch)
+    frames = [frame.value for frame in at.dataframe]
+    models = next(f for f in frames if "Answers" in f.columns)
+    judges = next(f for f in frames if "Judgments" in f.columns)
+    lines = {(line["kind"], line["name"]): line for line in pipeline_project.rated["cost"]["lines"]}
+    assert sorted(models["Model"]) == sorted(pipeline_project.models)
+    for record in models.to_dict("records"):
+        line = lines[("model", record["Model"])]
+        assert (record["Answers"], record["Prompt tokens"], record["Completion tokens"]) == (
+            line["items"], line["prompt_tokens"], line["completion_tokens"])
+        assert record["GPU-hours"] == 0.0  # transformers on the CPU holds no GPU
+    (judge,) = judges.to_dict("records")
+    line = lines[("judge", judge["Judge"])]
+    assert judge["Judgments"] == line["items"] and judge["Prompt tokens"] == line["prompt_tokens"]
+    assert judge["Tokens / 1k judgments"] == pytest.approx(line["per_1000_judgments"]["tokens"])
+    assert any(m.value.startswith("**Total:**") for m in at.markdown)
+
+
+def test_a_store_without_runs_says_so_under_the_leaderboard(synthetic: Synthetic,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(synthetic.config_path, monkeypatch)
+    assert any("No generate or judge run recorded yet" in c.value for c in at.caption)
+
+
 def test_heatmaps_show_the_snapshot_matrices(pipeline_project: PipelineProject,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     rated = pipeline_project.rated

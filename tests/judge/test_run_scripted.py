@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from arena.backends.base import GenerationRequest
 from arena.backends.scripted import ScriptedBackend
 from arena.cli import app
 from arena.errors import ConfigError
 from arena.judge import JudgeRequest, current_judge_key, plan_judgments, run_judge
 from arena.judge.prompt import PROMPT_VERSION, judge_prompt
 from arena.judge.rubric import load_rubric
+from arena.store.schema import runs
 from tests.fakes.scripted_server import (
     ScriptedReply,
     ScriptedServer,
@@ -430,3 +432,32 @@ def test_a_store_failing_mid_run_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"cannot write to store .*no such table: battles") as error:
         run_judge(project.config(), backend=BreaksTheStore(prefer_longer_answer_script, "instant"), progress=False)
     assert "\n" not in str(error.value)
+
+
+def test_each_judgment_keeps_the_tokens_of_all_its_attempts_and_the_run_its_gpus(tmp_path: Path) -> None:
+    """The cost ledger: an invalid first output is paid for too; the run records the backend's GPUs."""
+    seen: dict[str, int] = {}
+    valid = verdict_script("B")
+
+    def flaky(request: GenerationRequest) -> ScriptedReply:
+        prompt = request.prompt or ""
+        seen[prompt] = seen.get(prompt, 0) + 1
+        if seen[prompt] == 1:
+            return ScriptedReply(text="no verdict yet", prompt_tokens=100, completion_tokens=7, latency_s=0.5)
+        return ScriptedReply(text=str(valid(prompt)), prompt_tokens=100, completion_tokens=40, latency_s=0.25)
+
+    project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"))
+    add_answers(project, answers_of_length())
+    backend = ScriptedBackend(on_request=flaky, gpus=2)
+    summary = run_judge(project.config(), JudgeRequest(session="night-1"), backend=backend, progress=False)
+    assert (summary.judged, summary.retries) == (PAIRS, 2 * PAIRS)
+    judgments = project.judgments()
+    assert all((j["prompt_tokens"], j["completion_tokens"], j["attempts"]) == (200, 47, 2) for j in judgments)
+    assert all(j["latency_s"] == 0.25 for j in judgments)  # the final attempt's seconds
+    (run,) = project.rows(runs)
+    assert (run["kind"], run["name"], run["backend"], run["gpus"], run["session"]) == (
+        "judge", "scripted-judge", "openai", 2, "night-1")
+    assert (run["items"], run["prompt_tokens"], run["completion_tokens"]) == (2 * PAIRS, 2 * PAIRS * 200, 2 * PAIRS * 47)
+    assert run["judge_key"] == judgments[0]["judge_key"] and run["finished_at"] is not None
+    again = run_judge(project.config(), backend=backend, progress=False)  # nothing pending: no backend, no run
+    assert again.judgments == 0 and len(project.rows(runs)) == 1

@@ -1,4 +1,4 @@
-"""Leaderboard: who leads, by how much, how sure we are, and at equal answer style."""
+"""Leaderboard: who leads, by how much, how sure we are, at equal answer style, and what it cost."""
 
 import pandas as pd
 import streamlit as st
@@ -47,3 +47,18 @@ elif view.category is not None:
 
 with_sc = st.toggle("Show style-controlled ratings in the plot", value=True, key="forest_sc")
 st.plotly_chart(charts.forest_plot(frame, with_sc), key="forest")
+
+costs = data.cost_tables(common.store(view.url))
+st.subheader("What this board cost")
+if costs is None:
+    st.caption("No generate or judge run recorded yet (runs are recorded from store schema 5 on).")
+else:
+    st.caption(costs.basis)
+    for key, table in (("cost_models", costs.models), ("cost_judges", costs.judges)):
+        if not table.empty:
+            st.dataframe(table, hide_index=True, key=key, column_config={
+                "GPU-hours": number(format="%.4f"), "USD": number(format="%.4f"),
+                "GPU-hours / 1k judgments": number(format="%.4f"), "USD / 1k judgments": number(format="%.4f")})
+    st.markdown(f"**Total:** {costs.total}")
+    if costs.nightly:
+        st.markdown(costs.nightly[0].upper() + costs.nightly[1:])
