@@ -9,8 +9,9 @@ round's pairs), and judge validation against human labels: `validation_data` (th
 pairs), `validation_report` (agreement and its intervals), `validate` (the command).
 """
 
-from arena.judge.key import current_judge_key
+from arena.judge.key import current_judge_key, jury_judge_keys
 from arena.judge.plan import JudgeRequest, PlannedJudgment, plan_judgments
-from arena.judge.run import JudgeSummary, run_judge
+from arena.judge.run import JudgeSummary, run_judge, run_judges
 
-__all__ = ["JudgeRequest", "JudgeSummary", "PlannedJudgment", "current_judge_key", "plan_judgments", "run_judge"]
+__all__ = ["JudgeRequest", "JudgeSummary", "PlannedJudgment", "current_judge_key", "jury_judge_keys",
+           "plan_judgments", "run_judge", "run_judges"]

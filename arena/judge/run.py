@@ -28,12 +28,13 @@ import hashlib
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from arena.backends.base import Backend, GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ConfigError
-from arena.judge.key import judge_rubric, require_judge
+from arena.judge.key import judge_rubric, jury_judge_keys, require_judge
 from arena.judge.pairs import Order, orders_disagree
 from arena.judge.plan import (
     JudgeRequest,
@@ -178,6 +179,24 @@ def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, ba
         store.close()
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def run_judges(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, judge_name: str | None = None,
+               backends: Mapping[str, Backend] | None = None, progress: bool = True) -> list[JudgeSummary]:
+    """Run every judge of the project (a jury) in turn, or only `judge_name`; one summary each.
+
+    Each judge is a whole `run_judge` under its own judge key: planned, resumable and committed
+    on its own, so a judge that fails leaves the others' work stored. `backends` replaces the
+    configured backends by judge name (tests)."""
+    if len(config.jury) > 1:
+        jury_judge_keys(config)  # two judges under one key would share their judgments: refused first
+    summaries = []
+    for judge in config.select_judges(judge_name):
+        backend = (backends or {}).get(judge.name)
+        summaries.append(run_judge(config.with_judge(judge), request, backend=backend, progress=progress))
+    if not summaries:
+        require_judge(config)  # no judge configured: its one-line error
+    return summaries
 
 
 def _make_backend(judge: JudgeConfig) -> Backend:
