@@ -102,7 +102,8 @@ def judge(
     config: ConfigOption = Path("arena.yaml"),
     models: Annotated[str | None, typer.Option(help="Comma-separated model names (default: all).")] = None,
     pairs: Annotated[str | None, typer.Option(
-        help="all (every pair on every question) or sample (K pairs per question); default from arena.yaml.")] = None,
+        help="all (every pair on every question), sample (K pairs per question) or adaptive (rounds where they "
+             "most settle the ranking, until settled or --max-judgments); default from arena.yaml.")] = None,
     per_question: Annotated[int | None, typer.Option(min=1, help="K for --pairs sample.")] = None,
     max_judgments: Annotated[int | None, typer.Option(min=1, help="Make at most N judgments this run.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the --pairs sample draw.")] = None,
@@ -120,20 +121,27 @@ def judge(
     if ctx.invoked_subcommand is not None:
         return
     from arena.config import load_config
+    from arena.judge.jury import run_judges
     from arena.judge.plan import JudgeRequest, PairsMode, format_planned, plan_judgments
-    from arena.judge.run import run_judges
 
-    if pairs not in (None, "all", "sample"):
-        raise typer.BadParameter("expected all or sample", param_hint="--pairs")
-    mode: PairsMode | None = None if pairs is None else "all" if pairs == "all" else "sample"
+    modes: dict[str | None, PairsMode | None] = {None: None, "all": "all", "sample": "sample", "adaptive": "adaptive"}
+    if pairs not in modes:
+        raise typer.BadParameter("expected all, sample or adaptive", param_hint="--pairs")
+    mode = modes[pairs]
     project = load_config(config)
     request = JudgeRequest(models=split_names(models), pairs=mode, per_question=per_question,
                            max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
     judges = project.select_judges(judge_name)
     if dry_run:
         for entry in judges:
-            planned = plan_judgments(project.with_judge(entry), request)
             prefix = f"[{entry.name}] " if len(project.jury) > 1 else ""
+            if (mode or project.pairs.mode) == "adaptive":
+                from arena.judge.rounds import plan_first_round
+
+                planned, status = plan_first_round(project.with_judge(entry), request)
+                print(f"{prefix}{status}", file=sys.stderr)
+            else:
+                planned = plan_judgments(project.with_judge(entry), request)
             for line in format_planned(planned):
                 print(prefix + line)
             print(f"{prefix}{len(planned)} judgment(s) to make", file=sys.stderr)

@@ -167,9 +167,23 @@ class JudgeConfig(ModelConfig):
 
 
 class PairsConfig(StrictModel):
-    mode: Literal["all", "sample"] = "all"
+    """Which (question, pair) comparisons to judge: all, a sample per question, or adaptive rounds
+    (`arena.judge.rounds`: each round where it most settles the ranking; the rest below)."""
+
+    mode: Literal["all", "sample", "adaptive"] = "all"
     per_question: int = Field(3, ge=1)
     seed: int = 0
+    round_judgments: int = Field(2000, ge=2, description="adaptive: the largest round, in judgments")
+    min_round_judgments: int = Field(500, ge=2, description="adaptive: the smallest round, in judgments")
+    warmup_battles_per_pair: int = Field(10, ge=0, description="adaptive: battles every pair gets first")
+    confidence: float = Field(0.95, gt=0.0, lt=1.0, description="adaptive: settled when every adjacent pair of "
+                              "the ranking is separated at this level jointly")
+
+    @model_validator(mode="after")
+    def _round_sizes(self) -> PairsConfig:
+        if self.min_round_judgments > self.round_judgments:
+            raise ValueError("min_round_judgments must not exceed round_judgments")
+        return self
 
 
 class NightlyConfig(StrictModel):

@@ -284,6 +284,23 @@ def test_nightly_runs_every_judge_of_a_jury(project: Path, servers: Servers) -> 
         assert servers.judge_calls() == len(contrarian.requests) == 2 * PAIRS * N_QUESTIONS
 
 
+def test_nightly_judges_in_adaptive_rounds_within_its_budget(project: Path, servers: Servers) -> None:
+    import yaml
+
+    raw = yaml.safe_load(project.read_text(encoding="utf-8"))
+    raw["pairs"] = {"mode": "adaptive", "round_judgments": 6, "min_round_judgments": 4, "warmup_battles_per_pair": 1}
+    raw["nightly"]["max_judgments"] = 10
+    project.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    report, text = nightly(project)
+    assert report.exit_code == 0, text
+    assert servers.judge_calls() == 10 and "adaptive, stopped: budget of 10 judgments used" in text
+    report, text = nightly(project)
+    assert report.exit_code == 0, text
+    calls = servers.judge_calls()
+    assert 10 < calls <= 20  # the next night spends its own budget, on what is still open
+    assert count(project, "SELECT COUNT(*) FROM judgments") == calls  # nothing judged twice
+
+
 def test_the_dry_run_plans_as_the_judge_does(project: Path, servers: Servers) -> None:
     """A changed reference answer makes its pairs pending for `arena judge` and for the dry run alike."""
     from tests.nightly.project import question

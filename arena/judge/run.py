@@ -28,13 +28,12 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from arena.backends.base import Backend, GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ConfigError
-from arena.judge.key import judge_rubric, jury_judge_keys, require_judge
+from arena.judge.key import judge_rubric, require_judge
 from arena.judge.pairs import Order, orders_disagree
 from arena.judge.plan import (
     JudgeRequest,
@@ -97,6 +96,8 @@ class JudgeSummary:
     disagreements: int = 0  # judged battles whose two orders favoured different models
     elapsed_s: float = 0.0
     error_examples: list[str] = field(default_factory=list)
+    adaptive_rounds: int | None = None  # adaptive selection (`rounds.py`): rounds judged; None: not adaptive
+    adaptive_stop: str | None = None  # why the rounds stopped, one line
 
     @property
     def failed(self) -> bool:
@@ -135,6 +136,8 @@ class JudgeSummary:
             lines.append(f"{self.deferred} judgments left for a later run (--max-judgments)")
         if self.errors:
             lines.append(f"{self.errors} requests failed: {'; '.join(self.error_examples)}")
+        if self.adaptive_rounds is not None:
+            lines.append(f"adaptive: {self.adaptive_rounds} round(s), {self.judgments} judgments; {self.adaptive_stop}")
         return lines
 
 
@@ -169,7 +172,7 @@ def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, ba
         _repair_battles(store, plan, judge)
         if plan.jobs:
             owned = backend is None
-            backend = backend or _make_backend(judge)
+            backend = backend or make_backend(judge)
             try:
                 _Runner(store, judge, rubric, plan, backend, summary, progress).run()
             finally:
@@ -181,28 +184,11 @@ def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, ba
     return summary
 
 
-def run_judges(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, judge_name: str | None = None,
-               backends: Mapping[str, Backend] | None = None, progress: bool = True) -> list[JudgeSummary]:
-    """Run every judge of the project (a jury) in turn, or only `judge_name`; one summary each.
+def make_backend(judge: JudgeConfig) -> Backend:
+    """The judge's configured backend (imported here: vLLM and torch load only when judging)."""
+    from arena.backends import make_backend as make
 
-    Each judge is a whole `run_judge` under its own judge key: planned, resumable and committed
-    on its own, so a judge that fails leaves the others' work stored. `backends` replaces the
-    configured backends by judge name (tests)."""
-    if len(config.jury) > 1:
-        jury_judge_keys(config)  # two judges under one key would share their judgments: refused first
-    summaries = []
-    for judge in config.select_judges(judge_name):
-        backend = (backends or {}).get(judge.name)
-        summaries.append(run_judge(config.with_judge(judge), request, backend=backend, progress=progress))
-    if not summaries:
-        require_judge(config)  # no judge configured: its one-line error
-    return summaries
-
-
-def _make_backend(judge: JudgeConfig) -> Backend:
-    from arena.backends import make_backend
-
-    return make_backend(judge)
+    return make(judge)
 
 
 def _repair_battles(store: Store, plan: Plan, judge: JudgeConfig) -> None:

@@ -95,6 +95,9 @@ def _plan_one_judge(config: ArenaConfig, store: Store | None, questions: list[Qu
     plan.judge_key = plan.judge_key or one.judge_key
     plan.battles_to_judge += one.battles_to_judge
     plan.judge_calls += one.judge_calls
+    if config.pairs.mode == "adaptive" and one.judge_calls:
+        plan.notes.append(f"judge {one.judge}: pairs.mode adaptive: at most {one.judge_calls} judge calls; the "
+                          "rounds stop once the ranking is settled, usually far sooner")
     if judged.invalid_stored:
         plan.notes.append(f"{judged.invalid_stored} pairs with an invalid stored judgment are left alone "
                           "(`arena judge --retry-invalid` judges them again)")

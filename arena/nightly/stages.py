@@ -98,8 +98,8 @@ def stage_generate(context: RunContext) -> StageOutcome:
 
 def stage_judge(context: RunContext) -> StageOutcome:
     """Judge the pending battles of every judge (a jury judges in turn), each within the nightly budget."""
+    from arena.judge.jury import run_judges
     from arena.judge.plan import JudgeRequest
-    from arena.judge.run import run_judges
 
     request = JudgeRequest(max_judgments=context.config.nightly.max_judgments)
     summaries = run_judges(context.config, request, progress=sys.stderr.isatty())
@@ -117,6 +117,8 @@ def stage_judge(context: RunContext) -> StageOutcome:
             text += f", {summary.deferred} judgments left for the next run (budget)"
         if summary.missing_answers:
             text += f", {summary.missing_answers} pairs lack an answer"
+        if summary.adaptive_stop:
+            text += f"; adaptive, {summary.adaptive_stop}"
         texts.append(f"{summary.judge}: {text}" if len(summaries) > 1 else text)
     if all(s.failed and s.judgments == 0 for s in summaries):
         raise ArenaError("; ".join(f"judge {s.judge}: {s.errors} requests failed: " + "; ".join(s.error_examples)

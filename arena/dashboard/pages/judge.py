@@ -41,7 +41,8 @@ else:
         st.plotly_chart(charts.length_plot(table), key="length_plot")
 
     st.subheader("Invalid verdicts")
-    keys = [(j.judge, j.judge_key) for j in jury] or [(None, view.snapshot.judge_key)]
+    keys: list[tuple[str | None, str | None]] = [(j.judge, j.judge_key) for j in jury] or [
+        (None, view.snapshot.judge_key)]
     for number, (name, key) in enumerate(keys):
         total, invalid = common.invalid(view.url, view.version, key)
         who = f"Judge {name}: " if name else ""
