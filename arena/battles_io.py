@@ -28,7 +28,7 @@ import operator
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -457,7 +457,8 @@ def write_battles(records: Iterable[dict[str, Any]], out: TextIO, fmt: str) -> i
 
 
 def export_battles(
-    store: Store, out: TextIO, fmt: str = "jsonl", source: str | None = JUDGE_SOURCE, judge_key: str | None = None
+    store: Store, out: TextIO, fmt: str = "jsonl", source: str | None = JUDGE_SOURCE, judge_key: str | None = None,
+    judge_keys: Sequence[str] = (),
 ) -> int:
     """Write the battles of `source` (all sources if None) in battle order; returns how many.
 

@@ -102,40 +102,55 @@ def judge(
     config: ConfigOption = Path("arena.yaml"),
     models: Annotated[str | None, typer.Option(help="Comma-separated model names (default: all).")] = None,
     pairs: Annotated[str | None, typer.Option(
-        help="all (every pair on every question) or sample (K pairs per question); default from arena.yaml.")] = None,
+        help="all (every pair on every question), sample (K pairs per question) or adaptive (rounds where they "
+             "most settle the ranking, until settled or --max-judgments); default from arena.yaml.")] = None,
     per_question: Annotated[int | None, typer.Option(min=1, help="K for --pairs sample.")] = None,
     max_judgments: Annotated[int | None, typer.Option(min=1, help="Make at most N judgments this run.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the --pairs sample draw.")] = None,
     retry_invalid: Annotated[bool, typer.Option(
         "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
+    judge_name: Annotated[str | None, typer.Option(
+        "--judge", help="Only this judge of the jury (`judges:` in arena.yaml); default: every judge in turn.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the judgments to make; call no model.")] = False,
 ) -> None:
     """Judge stored answers pairwise in both orders with the Prometheus 2 judge; store battles.
 
-    `arena judge validate DATASET` measures the judge against human labels instead.
+    With a jury (`judges:`), every judge judges in turn under its own judge key. `arena judge
+    validate DATASET` measures the judge against human labels instead.
     """
     if ctx.invoked_subcommand is not None:
         return
     from arena.config import load_config
+    from arena.judge.jury import run_judges
     from arena.judge.plan import JudgeRequest, PairsMode, format_planned, plan_judgments
-    from arena.judge.run import run_judge
 
-    if pairs not in (None, "all", "sample"):
-        raise typer.BadParameter("expected all or sample", param_hint="--pairs")
-    mode: PairsMode | None = None if pairs is None else "all" if pairs == "all" else "sample"
+    modes: dict[str | None, PairsMode | None] = {None: None, "all": "all", "sample": "sample", "adaptive": "adaptive"}
+    if pairs not in modes:
+        raise typer.BadParameter("expected all, sample or adaptive", param_hint="--pairs")
+    mode = modes[pairs]
     project = load_config(config)
     request = JudgeRequest(models=split_names(models), pairs=mode, per_question=per_question,
                            max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
+    judges = project.select_judges(judge_name)
     if dry_run:
-        planned = plan_judgments(project, request)
-        for line in format_planned(planned):
-            print(line)
-        print(f"{len(planned)} judgment(s) to make", file=sys.stderr)
+        for entry in judges:
+            prefix = f"[{entry.name}] " if len(project.jury) > 1 else ""
+            if (mode or project.pairs.mode) == "adaptive":
+                from arena.judge.rounds import plan_first_round
+
+                planned, status = plan_first_round(project.with_judge(entry), request)
+                print(f"{prefix}{status}", file=sys.stderr)
+            else:
+                planned = plan_judgments(project.with_judge(entry), request)
+            for line in format_planned(planned):
+                print(prefix + line)
+            print(f"{prefix}{len(planned)} judgment(s) to make", file=sys.stderr)
         return
-    summary = run_judge(project, request)
-    for line in summary.lines():
-        print(line)
-    if summary.failed:
+    summaries = run_judges(project, request, judge_name=judge_name)
+    for summary in summaries:
+        for line in summary.lines():
+            print(line)
+    if any(summary.failed for summary in summaries):
         raise typer.Exit(1)
 
 
@@ -153,6 +168,8 @@ def judge_validate(
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     output: Annotated[str, typer.Option("--output", help="table or json.")] = "table",
+    judge_name: Annotated[str | None, typer.Option(
+        "--judge", help="Which judge of a jury (`judges:` in arena.yaml) to validate.")] = None,
 ) -> None:
     """Measure the configured judge against human labels: agreement, position consistency, bias."""
     from arena.config import load_config
@@ -160,7 +177,10 @@ def judge_validate(
 
     if output not in ("table", "json"):
         raise typer.BadParameter("expected table or json", param_hint="--output")
-    summary = run_validate(load_config(config), dataset, fmt=fmt, name=name, limit=limit,
+    project = load_config(config)
+    if judge_name is not None:
+        project = project.with_judge(project.select_judges(judge_name)[0])
+    summary = run_validate(project, dataset, fmt=fmt, name=name, limit=limit,
                            bootstrap_rounds=bootstrap, seed=seed)
     for line in summary.lines():
         print(line, file=sys.stderr)
@@ -433,13 +453,19 @@ def battles_export(
     settings = load_config(config)
     store = open_store(settings.storage_url, create=False)
     try:
-        judge_key, _ = resolve_judge_key(settings, store, source)
+        jury: tuple[str, ...] = ()
+        if source == "judge" and len(settings.jury) > 1:  # every judge's battles, each under its judge key
+            from arena.judge.key import jury_judge_keys
+
+            judge_key, jury = None, tuple(key for _, key in jury_judge_keys(settings))
+        else:
+            judge_key, _ = resolve_judge_key(settings, store, source)
         selected = None if source == "all" else source
         if out is not None:
             with out.open("w", encoding="utf-8", newline="") as handle:
-                count = export_battles(store, handle, fmt, selected, judge_key)
+                count = export_battles(store, handle, fmt, selected, judge_key, jury)
         else:
-            count = export_battles(store, sys.stdout, fmt, selected, judge_key)
+            count = export_battles(store, sys.stdout, fmt, selected, judge_key, jury)
     finally:
         store.close()
     print(f"exported {count} battle(s)" + (f" to {out}" if out else ""), file=sys.stderr)

@@ -179,9 +179,23 @@ class JudgeConfig(ModelConfig):
 
 
 class PairsConfig(StrictModel):
-    mode: Literal["all", "sample"] = "all"
+    """Which (question, pair) comparisons to judge: all, a sample per question, or adaptive rounds
+    (`arena.judge.rounds`: each round where it most settles the ranking; the rest below)."""
+
+    mode: Literal["all", "sample", "adaptive"] = "all"
     per_question: int = Field(3, ge=1)
     seed: int = 0
+    round_judgments: int = Field(2000, ge=2, description="adaptive: the largest round, in judgments")
+    min_round_judgments: int = Field(500, ge=2, description="adaptive: the smallest round, in judgments")
+    warmup_battles_per_pair: int = Field(10, ge=0, description="adaptive: battles every pair gets first")
+    confidence: float = Field(0.95, gt=0.0, lt=1.0, description="adaptive: settled when every adjacent pair of "
+                              "the ranking is separated at this level jointly")
+
+    @model_validator(mode="after")
+    def _round_sizes(self) -> PairsConfig:
+        if self.min_round_judgments > self.round_judgments:
+            raise ValueError("min_round_judgments must not exceed round_judgments")
+        return self
 
 
 class NightlyConfig(StrictModel):
@@ -199,6 +213,8 @@ class ArenaConfig(StrictModel):
     questions: list[Path] = Field(min_length=1)
     rubric: Path = Field(description=f"a rubric file; unset: {DEFAULT_RUBRIC}")
     judge: JudgeConfig | None = None
+    # A jury: several judges, each with its own judge key (`arena.judge.key`); give `judge:` or `judges:`.
+    judges: list[JudgeConfig] = Field(default_factory=list)
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     storage: str = Field("", description="SQLAlchemy URL; empty = SQLite file arena.db beside the project file")
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
@@ -208,7 +224,33 @@ class ArenaConfig(StrictModel):
         duplicates = repeated([m.name for m in self.models])
         if duplicates:
             raise ValueError(f"duplicate model names: {', '.join(duplicates)}")
+        if self.judge is not None and self.judges:
+            raise ValueError("give either judge: (one judge) or judges: (a jury), not both")
+        duplicates = repeated([j.name for j in self.judges])
+        if duplicates:
+            raise ValueError(f"judges: duplicate judge names: {', '.join(duplicates)}")
         return self
+
+    @property
+    def jury(self) -> tuple[JudgeConfig, ...]:
+        """Every configured judge: the `judges:` list, or the one `judge:` (empty: no judge)."""
+        if self.judges:
+            return tuple(self.judges)
+        return (self.judge,) if self.judge is not None else ()
+
+    def select_judges(self, name: str | None = None) -> tuple[JudgeConfig, ...]:
+        """All judges (name None) or the one named; ConfigError listing the names otherwise."""
+        if name is None:
+            return self.jury
+        for entry in self.jury:
+            if entry.name == name:
+                return (entry,)
+        known = ", ".join(j.name for j in self.jury) or "none configured"
+        raise ConfigError(f"{self.path}: unknown judge {name!r} (judges: {known})")
+
+    def with_judge(self, judge: JudgeConfig) -> ArenaConfig:
+        """This project as if `judge` were its only judge: how each juror's stages run."""
+        return self.model_copy(update={"judge": judge, "judges": []})
 
     @property
     def root(self) -> Path:
@@ -263,6 +305,8 @@ def _resolve_paths(raw: dict[str, Any], root: Path) -> dict[str, Any]:
     entries = [m for m in raw.get("models") or [] if isinstance(m, dict)]
     if isinstance(raw.get("judge"), dict):
         entries.append(raw["judge"])
+    if isinstance(raw.get("judges"), list):
+        entries += [j for j in raw["judges"] if isinstance(j, dict)]
     for entry in entries:
         if entry.get("chat_template"):
             entry["chat_template"] = _resolve_file(root, entry["chat_template"], "chat_template")

@@ -270,6 +270,60 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Path, servers: Ser
     assert ((project.parent / "arena.db").stat().st_mtime_ns, servers.total_calls()) == before
 
 
+def prefer_shorter_answer_script(prompt: str) -> str:
+    from tests.fakes.scripted_server import response_sections
+
+    a, b = response_sections(prompt)
+    winner = "A" if len(a) < len(b) else "B"
+    return f"Response {winner} is more concise. [RESULT] {winner}"
+
+
+def test_nightly_runs_every_judge_of_a_jury(project: Path, servers: Servers) -> None:
+    import yaml
+
+    with ScriptedServer(prefer_shorter_answer_script, model="contrarian") as contrarian:
+        raw = yaml.safe_load(project.read_text(encoding="utf-8"))
+        first = raw.pop("judge")
+        raw["judges"] = [first, {**first, "name": "contrarian", "model": "contrarian", "base_url": contrarian.base_url}]
+        project.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        dry = cli("nightly", "-c", str(project), "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        for name in ("scripted-judge", "contrarian"):
+            assert f"judge {name}, judge key" in dry.stdout and f"{2 * PAIRS * N_QUESTIONS} judge calls" in dry.stdout
+        report, text = nightly(project)
+        assert report.exit_code == 0, text
+        assert servers.judge_calls() == len(contrarian.requests) == 2 * PAIRS * N_QUESTIONS
+        assert count(project, "SELECT COUNT(DISTINCT judge_key) FROM battles") == 2
+        with db(project) as connection:
+            payload = json.loads(connection.execute("SELECT payload FROM snapshots ORDER BY id DESC").fetchone()[0])
+        assert [j["judge"] for j in payload["judges"]] == ["scripted-judge", "contrarian"]
+        # two judges who always disagree: every jury battle is a tie, and kappa says they disagree
+        assert {r["win_rate"] for r in payload["leaderboard"]} == {0.5}
+        assert payload["agreement"]["pairs"][0]["n"] == PAIRS * N_QUESTIONS
+        assert payload["agreement"]["pairs"][0]["observed"] == 0.0
+        assert "Jury of 2 judges" in (project.parent / "exports" / "leaderboard.md").read_text(encoding="utf-8")
+        again, text = nightly(project)
+        assert again.exit_code == 0, text
+        assert servers.judge_calls() == len(contrarian.requests) == 2 * PAIRS * N_QUESTIONS
+
+
+def test_nightly_judges_in_adaptive_rounds_within_its_budget(project: Path, servers: Servers) -> None:
+    import yaml
+
+    raw = yaml.safe_load(project.read_text(encoding="utf-8"))
+    raw["pairs"] = {"mode": "adaptive", "round_judgments": 6, "min_round_judgments": 4, "warmup_battles_per_pair": 1}
+    raw["nightly"]["max_judgments"] = 10
+    project.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    report, text = nightly(project)
+    assert report.exit_code == 0, text
+    assert servers.judge_calls() == 10 and "adaptive, stopped: budget of 10 judgments used" in text
+    report, text = nightly(project)
+    assert report.exit_code == 0, text
+    calls = servers.judge_calls()
+    assert 10 < calls <= 20  # the next night spends its own budget, on what is still open
+    assert count(project, "SELECT COUNT(*) FROM judgments") == calls  # nothing judged twice
+
+
 def test_the_dry_run_plans_as_the_judge_does(project: Path, servers: Servers) -> None:
     """A changed reference answer makes its pairs pending for `arena judge` and for the dry run alike."""
     from tests.nightly.project import question

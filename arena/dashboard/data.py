@@ -394,6 +394,50 @@ def diagnostics_rows(report: RatingReport) -> list[tuple[str, str, str]]:
     ]
 
 
+def jury_frame(report: RatingReport) -> pd.DataFrame:
+    """A jury's ratings side by side: each model's jury rating and each judge's, with 95% CIs."""
+    records = []
+    for row in report.board.rows:
+        record: dict[str, Any] = {"Model": row.model, "Jury": row.rating,
+                                  "Jury CI": f"[{row.ci_low:.0f}, {row.ci_high:.0f}]"}
+        for judge in report.judges:
+            own = judge.board.row(row.model)
+            record[judge.judge] = None if own is None else own.rating
+            record[f"{judge.judge} CI"] = "" if own is None else f"[{own.ci_low:.0f}, {own.ci_high:.0f}]"
+        records.append(record)
+    columns = ["Model", "Jury", "Jury CI", *(c for j in report.judges for c in (j.judge, f"{j.judge} CI"))]
+    return pd.DataFrame(records, columns=columns)
+
+
+def agreement_frame(report: RatingReport) -> pd.DataFrame:
+    """Cohen's kappa of each pair of a jury's judges on the battles both judged."""
+    pairs = report.agreement.pairs if report.agreement is not None else ()
+    return pd.DataFrame([{"Judges": f"{p.judge_a} ~ {p.judge_b}", "Shared battles": p.n,
+                          "Same outcome": p.observed, "Cohen's kappa": p.kappa} for p in pairs],
+                        columns=["Judges", "Shared battles", "Same outcome", "Cohen's kappa"])
+
+
+def alpha_caption(report: RatingReport) -> str:
+    agreement = report.agreement
+    if agreement is None:
+        return ""
+    alpha = "undefined" if agreement.alpha is None else f"{agreement.alpha:.3f}"
+    return (f"Krippendorff's alpha ({agreement.level}) of the jury: {alpha} on {agreement.n_alpha} battles "
+            f"judged by at least two judges. Jury board: {agreement.rule}.")
+
+
+def jury_diagnostics_frame(report: RatingReport) -> pd.DataFrame:
+    """Each judge of a jury: its battles and the diagnostics of its own verdicts."""
+    records = []
+    for judge in report.judges:
+        d = judge.diagnostics
+        records.append({"Judge": judge.judge, "Judge key": judge.judge_key, "Battles": judge.board.n_battles,
+                        "First-position win share": d.first_position_share, "Order disagreement": d.order_disagreement,
+                        "Length-win correlation": d.length_win_correlation,
+                        "Invalid verdicts": f"{d.invalid_verdicts} of {d.judgments}"})
+    return pd.DataFrame(records)
+
+
 # ---------------------------------------------------------------------------------------------
 # Judge validation (`arena judge validate`)
 

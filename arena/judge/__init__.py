@@ -5,12 +5,15 @@ Modules, top to bottom: `rubric` (criteria as data), `prompt` (the trained promp
 (strict parsing, the constrained-decoding regex, P(A)), `pairs` (which pairs, the both-orders
 rule), `key` (the judge key), `plan` (the request and what is left to judge), `writer`
 (committing judgments and battles), `run` (the stage itself), `adaptive` (choosing the next
-round's pairs), and judge validation against human labels: `validation_data` (the labelled
-pairs), `validation_report` (agreement and its intervals), `validate` (the command).
+round's pairs), `rounds` (judging in adaptive rounds), `jury` (every judge in turn), and judge
+validation against human labels: `validation_data` (the labelled pairs), `validation_report`
+(agreement and its intervals), `validate` (the command).
 """
 
-from arena.judge.key import current_judge_key
+from arena.judge.jury import run_judges
+from arena.judge.key import current_judge_key, jury_judge_keys
 from arena.judge.plan import JudgeRequest, PlannedJudgment, plan_judgments
 from arena.judge.run import JudgeSummary, run_judge
 
-__all__ = ["JudgeRequest", "JudgeSummary", "PlannedJudgment", "current_judge_key", "plan_judgments", "run_judge"]
+__all__ = ["JudgeRequest", "JudgeSummary", "PlannedJudgment", "current_judge_key", "jury_judge_keys",
+           "plan_judgments", "run_judge", "run_judges"]

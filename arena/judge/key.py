@@ -23,9 +23,14 @@ from arena.judge.rubric import Rubric, load_rubric
 
 
 def require_judge(config: ArenaConfig) -> JudgeConfig:
-    if config.judge is None:
+    """The project's one judge. A jury's stages run per judge (`ArenaConfig.with_judge`)."""
+    jury = config.jury
+    if not jury:
         raise ConfigError(f"{config.path}: no judge configured (add a `judge:` section with backend and model)")
-    return config.judge
+    if len(jury) > 1:
+        names = ", ".join(j.name for j in jury)
+        raise ConfigError(f"{config.path}: the project has a jury ({names}): name one judge with --judge NAME")
+    return jury[0]
 
 
 def judge_settings(judge: JudgeConfig) -> dict[str, Any]:
@@ -61,3 +66,16 @@ def judge_rubric(config: ArenaConfig) -> Rubric:
 def current_judge_key(config: ArenaConfig) -> str:
     """The judge key of the project's current judge, rubric and prompt template."""
     return judge_key_for(require_judge(config), judge_rubric(config))
+
+
+def jury_judge_keys(config: ArenaConfig) -> tuple[tuple[str, str], ...]:
+    """(name, judge key) of every configured judge, in the file's order. Two judges with one key
+    (the same model and settings under two names) would share their judgments: refused."""
+    keys = tuple((j.name, judge_key_for(j, load_rubric(config.rubric, j.rubric_layout))) for j in config.jury)
+    seen: dict[str, str] = {}
+    for name, key in keys:
+        if key in seen:
+            raise ConfigError(f"{config.path}: judges {seen[key]!r} and {name!r} have the same judge key "
+                              "(the same model, settings and rubric layout): a jury needs different judges")
+        seen[key] = name
+    return keys

@@ -28,7 +28,8 @@ from arena.store.answers import StoredAnswer, load_current_answers
 from arena.store.engine import Store, open_store
 from arena.store.judgments import StoredJudgment, load_judgments
 
-PairsMode = Literal["all", "sample"]
+PairsMode = Literal["all", "sample", "adaptive"]
+Selected = tuple[str, str, str]  # (question id, X, Y), X < Y
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class JudgeRequest:
     seed: int | None = None  # of the `sample` draw
     retry_invalid: bool = False  # judge again the pairs whose stored judgment is invalid
     session: str | None = None  # the nightly run id, recorded on the cost ledger's run
+    only: frozenset[Selected] | None = None  # judge only these comparisons (an adaptive round)
 
 
 @dataclass
@@ -110,12 +112,15 @@ def build_plan(config: ArenaConfig, store: Store | None, rubric: Rubric, questio
     current = expected_fingerprints(config, models, question_list)
     answers = load_current_answers(store, current) if store is not None else {}
     by_id = {q.id: q for q in question_list}
+    mode = request.pairs or config.pairs.mode
     selected = select_pairs(
         [q.id for q in question_list], [m.name for m in models],
-        mode=request.pairs or config.pairs.mode,
+        mode="sample" if mode == "sample" else "all",  # adaptive rounds choose among all comparisons
         per_question=request.per_question if request.per_question is not None else config.pairs.per_question,
         seed=request.seed if request.seed is not None else config.pairs.seed,
     )
+    if request.only is not None:
+        selected = [comparison for comparison in selected if comparison in request.only]
     stored = load_judgments(store, judge_key, by_id) if store is not None else {}
     plan = Plan(judge_key=judge_key, jobs=[], complete=[], pairs_selected=len(selected))
     for question_id, name_x, name_y in selected:
@@ -164,6 +169,11 @@ def plan_judgments(config: ArenaConfig, request: JudgeRequest = JudgeRequest()) 
         plan = build_plan(config, store, rubric, question_list, request)
     finally:
         store.close()
+    return planned_judgments(plan)
+
+
+def planned_judgments(plan: Plan) -> list[PlannedJudgment]:
+    """The judgments of a plan, in the order a run sends them."""
     planned = []
     for job in plan.jobs:
         for order in job.todo:

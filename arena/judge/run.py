@@ -102,6 +102,8 @@ class JudgeSummary:
     disagreements: int = 0  # judged battles whose two orders favoured different models
     elapsed_s: float = 0.0
     error_examples: list[str] = field(default_factory=list)
+    adaptive_rounds: int | None = None  # adaptive selection (`rounds.py`): rounds judged; None: not adaptive
+    adaptive_stop: str | None = None  # why the rounds stopped, one line
 
     @property
     def failed(self) -> bool:
@@ -140,6 +142,8 @@ class JudgeSummary:
             lines.append(f"{self.deferred} judgments left for a later run (--max-judgments)")
         if self.errors:
             lines.append(f"{self.errors} requests failed: {'; '.join(self.error_examples)}")
+        if self.adaptive_rounds is not None:
+            lines.append(f"adaptive: {self.adaptive_rounds} round(s), {self.judgments} judgments; {self.adaptive_stop}")
         return lines
 
 
@@ -178,7 +182,7 @@ def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, ba
         if plan.jobs:
             owned = backend is None
             started_run, started_at = time.monotonic(), utcnow()
-            backend = backend or _make_backend(judge)
+            backend = backend or make_backend(judge)
             recorder: RunRecorder | None = None
             try:
                 recorder = start_run(store, _run_start(judge, plan, backend, request), started_run, started_at)
@@ -194,10 +198,11 @@ def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, ba
     return summary
 
 
-def _make_backend(judge: JudgeConfig) -> Backend:
-    from arena.backends import make_backend
+def make_backend(judge: JudgeConfig) -> Backend:
+    """The judge's configured backend (imported here: vLLM and torch load only when judging)."""
+    from arena.backends import make_backend as make
 
-    return make_backend(judge)
+    return make(judge)
 
 
 def _run_start(judge: JudgeConfig, plan: Plan, backend: Backend, request: JudgeRequest) -> RunStart:

@@ -17,6 +17,16 @@ from arena.store.answers import load_current_answers
 from arena.store.engine import Store, open_store
 
 
+@dataclass(frozen=True)
+class JudgePlan:
+    """One judge's pending work (a jury has one per judge)."""
+
+    judge: str
+    judge_key: str
+    battles_to_judge: int
+    judge_calls: int
+
+
 @dataclass
 class NightlyPlan:
     """What a run would do now. Battles of answers not generated yet count as pending."""
@@ -27,13 +37,15 @@ class NightlyPlan:
     battles_to_judge: int = 0
     judge_calls: int = 0  # one per order of each pending battle, minus valid stored judgments
     budget: int | None = None
-    judge_key: str | None = None
+    judge_key: str | None = None  # the first judge's (a jury's judges are in `judges`)
+    judges: list[JudgePlan] = field(default_factory=list)
     store_exists: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
     def judge_calls_tonight(self) -> int:
-        return self.judge_calls if self.budget is None else min(self.judge_calls, self.budget)
+        """The budget holds for each judge of a jury (each judges in its own run)."""
+        return sum(j.judge_calls if self.budget is None else min(j.judge_calls, self.budget) for j in self.judges)
 
 
 def plan_nightly(config: ArenaConfig) -> NightlyPlan:
@@ -63,17 +75,29 @@ def plan_nightly(config: ArenaConfig) -> NightlyPlan:
 def _plan_judging(config: ArenaConfig, store: Store | None, questions: list[Question], plan: NightlyPlan) -> None:
     """The judge stage's plan, as `arena judge --dry-run` makes it (`arena.judge.plan.build_plan`),
     with the pairs whose answers tonight's generate stage makes counted as pending: two judgments each."""
-    if config.judge is None:
+    if not config.jury:
         plan.notes.append("no judge configured: the judge stage would fail")
         return
+    for judge in config.jury:
+        _plan_one_judge(config.with_judge(judge), store, questions, plan)
+
+
+def _plan_one_judge(config: ArenaConfig, store: Store | None, questions: list[Question], plan: NightlyPlan) -> None:
     try:
         judged = build_plan(config, store, judge_rubric(config), questions)
     except ArenaError as exc:
         plan.notes.append(f"the judge stage would fail: {exc}")
         return
-    plan.judge_key = judged.judge_key
-    plan.battles_to_judge = len(judged.jobs) + judged.missing_answers
-    plan.judge_calls = judged.pending + 2 * judged.missing_answers
+    one = JudgePlan(judge=config.jury[0].name, judge_key=judged.judge_key,
+                    battles_to_judge=len(judged.jobs) + judged.missing_answers,
+                    judge_calls=judged.pending + 2 * judged.missing_answers)
+    plan.judges.append(one)
+    plan.judge_key = plan.judge_key or one.judge_key
+    plan.battles_to_judge += one.battles_to_judge
+    plan.judge_calls += one.judge_calls
+    if config.pairs.mode == "adaptive" and one.judge_calls:
+        plan.notes.append(f"judge {one.judge}: pairs.mode adaptive: at most {one.judge_calls} judge calls; the "
+                          "rounds stop once the ranking is settled, usually far sooner")
     if judged.invalid_stored:
         plan.notes.append(f"{judged.invalid_stored} pairs with an invalid stored judgment are left alone "
                           "(`arena judge --retry-invalid` judges them again)")
@@ -89,10 +113,11 @@ def format_plan(plan: NightlyPlan) -> str:
     total = sum(plan.answers_to_generate.values())
     lines.append(f"  answers to generate: {total}")
     lines += [f"    {name}: {n} answers to generate" for name, n in plan.answers_to_generate.items()]
-    if plan.judge_key is not None:
-        budget = ("no budget" if plan.budget is None
-                  else f"budget {plan.budget} per run: {plan.judge_calls_tonight} tonight")
-        lines.append(f"  judge key {plan.judge_key}: {plan.battles_to_judge} battles to judge, "
-                     f"{plan.judge_calls} judge calls estimated ({budget})")
+    for judge in plan.judges:
+        tonight = judge.judge_calls if plan.budget is None else min(judge.judge_calls, plan.budget)
+        budget = "no budget" if plan.budget is None else f"budget {plan.budget} per run: {tonight} tonight"
+        name = f"judge {judge.judge}, " if len(plan.judges) > 1 else ""
+        lines.append(f"  {name}judge key {judge.judge_key}: {judge.battles_to_judge} battles to judge, "
+                     f"{judge.judge_calls} judge calls estimated ({budget})")
     lines.append("  then: refit the ratings, store a snapshot if the battles changed, write the exports")
     return "\n".join(lines)

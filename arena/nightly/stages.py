@@ -99,28 +99,36 @@ def stage_generate(context: RunContext) -> StageOutcome:
 
 
 def stage_judge(context: RunContext) -> StageOutcome:
-    """Judge the pending battles of the current judge key, within the nightly budget."""
+    """Judge the pending battles of every judge (a jury judges in turn), each within the nightly budget."""
+    from arena.judge.jury import run_judges
     from arena.judge.plan import JudgeRequest
-    from arena.judge.run import run_judge
 
     request = JudgeRequest(max_judgments=context.config.nightly.max_judgments, session=context.run_id)
-    summary = run_judge(context.config, request, progress=sys.stderr.isatty())
-    counts = {"judgments": summary.judgments, "battles": summary.judged, "reused": summary.reused,
-              "model_calls": summary.model_calls, "invalid": summary.invalid,
-              "deferred": summary.deferred, "missing_answers": summary.missing_answers,
-              "errors": summary.errors}
-    text = (f"{summary.judged} battles judged ({summary.judgments} judgments, "
-            f"{summary.model_calls} calls), {summary.reused} already done")
-    if summary.deferred:
-        text += f", {summary.deferred} judgments left for the next run (budget)"
-    if summary.missing_answers:
-        text += f", {summary.missing_answers} pairs lack an answer"
-    if summary.failed and summary.judgments == 0:
-        raise ArenaError(f"judge {summary.judge}: {summary.errors} requests failed: "
-                         + "; ".join(summary.error_examples))
-    skipped = [f"{summary.errors} judge requests failed: {'; '.join(summary.error_examples)}"] \
-        if summary.failed else []
-    return StageOutcome(counts, text, skipped)
+    summaries = run_judges(context.config, request, progress=sys.stderr.isatty())
+    counts: dict[str, Any] = {name: sum(getattr(s, name) for s in summaries) for name in (
+        "judgments", "judged", "reused", "model_calls", "invalid", "deferred", "missing_answers", "errors")}
+    counts["battles"] = counts.pop("judged")
+    if len(summaries) > 1:
+        counts["per_judge"] = {s.judge: {"judgments": s.judgments, "battles": s.judged, "reused": s.reused,
+                                         "errors": s.errors} for s in summaries}
+    texts = []
+    for summary in summaries:
+        text = (f"{summary.judged} battles judged ({summary.judgments} judgments, "
+                f"{summary.model_calls} calls), {summary.reused} already done")
+        if summary.deferred:
+            text += f", {summary.deferred} judgments left for the next run (budget)"
+        if summary.missing_answers:
+            text += f", {summary.missing_answers} pairs lack an answer"
+        if summary.adaptive_stop:
+            text += f"; adaptive, {summary.adaptive_stop}"
+        texts.append(f"{summary.judge}: {text}" if len(summaries) > 1 else text)
+    if all(s.failed and s.judgments == 0 for s in summaries):
+        raise ArenaError("; ".join(f"judge {s.judge}: {s.errors} requests failed: " + "; ".join(s.error_examples)
+                                   for s in summaries))
+    who = (lambda s: f"judge {s.judge}: ") if len(summaries) > 1 else (lambda s: "")
+    skipped = [f"{who(s)}{s.errors} judge requests failed: {'; '.join(s.error_examples)}"
+               for s in summaries if s.failed]
+    return StageOutcome(counts, "; ".join(texts), skipped)
 
 
 def stage_rate(context: RunContext) -> StageOutcome:

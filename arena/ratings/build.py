@@ -104,6 +104,14 @@ def build_report(
     )
 
 
+def judge_board(bs: BattleSet, options: RatingOptions) -> Board:
+    """One judge's board in a jury's report: all its battles, without style control or online Elo."""
+    if bs.n_battles == 0 or bs.n_models < 2:
+        return Board(view=None, status="too_few_battles", n_battles=bs.n_battles, n_questions=bs.n_questions(),
+                     min_battles=1, rows=(), pairwise=None, style=None, groups=(), notes=())
+    return rate_board(bs, options, None, np.random.default_rng(options.seed), overall=False)
+
+
 def _view_board(bs: BattleSet, options: RatingOptions, name: str) -> Board:
     sub = bs.subset(view_mask(bs, name), details=False)  # views get no style control or online Elo
     if sub.n_battles < options.min_category_battles or sub.n_models < 2:

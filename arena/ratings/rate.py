@@ -25,16 +25,19 @@ from arena.errors import ArenaError
 from arena.fingerprint import fingerprint
 from arena.questions.loading import load_questions
 from arena.ratings.bt import PRIOR_SD_ELO
-from arena.ratings.build import RatingOptions, build_report
+from arena.ratings.build import RatingOptions, build_report, judge_board
 from arena.ratings.compare import HeadToHead, head_to_head
 from arena.ratings.cost import read_cost
 from arena.ratings.data import battles_fingerprint, load_battles
 from arena.ratings.diagnostics import judge_diagnostics
+from arena.ratings.jury import agreement, jury_battle_set, line_up
 from arena.ratings.report import (
     DEFAULT_BOOTSTRAP_ROUNDS,
     MIN_CATEGORY_BATTLES,
     MIN_MODEL_BATTLES,
+    NO_DIAGNOSTICS,
     Anchor,
+    JudgeBoard,
     RatingParams,
 )
 from arena.ratings.resample import BootstrapKind
@@ -46,6 +49,7 @@ from arena.store.battles import (
     battle_sources,
     newest_judge_key,
     newest_judge_name,
+    question_info,
     stored_inputs_digest,
 )
 from arena.store.engine import Store, open_store
@@ -87,6 +91,8 @@ def run_rate(config: ArenaConfig, request: RateRequest, store: Store | None = No
 
 def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult:
     judged = request.source == JUDGE_SOURCE
+    if judged and len(config.jury) > 1:
+        return _rate_jury(config, request, store)
     judge_key, key_note = resolve_judge_key(config, store, request.source)
     selection = BattleSelection(request.source, judge_key, view=request.category)
     current = current_answers(store, config) if judged else None
@@ -124,10 +130,7 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
         missing = [m.name for m in config.models if m.name not in bs.models]
         if missing:
             notes.append(f"no current judged battles yet, not rated: {', '.join(missing)}")
-    options = RatingOptions(bootstrap=request.bootstrap, rounds=request.bootstrap_rounds, seed=request.seed,
-                            anchor=request.anchor, style=request.style,
-                            min_category_battles=request.min_category_battles,
-                            min_model_battles=request.min_model_battles)
+    options = _options(request)
     report = build_report(bs, options, params, selection=selection,
                           diagnostics=judge_diagnostics(store if judged else None, bs, judge_key),
                           notes=tuple(notes), with_views=request.category is None, inputs=inputs)
@@ -143,6 +146,70 @@ def with_cost(result: RateResult, store: Store) -> RateResult:
     battles are unchanged, what was spent may not be)."""
     report = replace(result.snapshot.report, cost=read_cost(store))
     return replace(result, snapshot=replace(result.snapshot, report=report))
+def _rate_jury(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult:
+    """A jury's report: the jury board (and views) of the combined verdicts (`jury.JURY_RULE`),
+    each judge's own board, and the judges' agreement; one snapshot under the jury's key."""
+    from arena.judge.key import jury_judge_keys
+
+    jurors = jury_judge_keys(config)
+    keys = tuple(key for _, key in jurors)
+    jury_key = fingerprint({"jury": sorted(keys)})
+    selection = BattleSelection(request.source, None, view=request.category, judge_keys=keys)
+    current = current_answers(store, config)
+    inputs = fingerprint([stored_inputs_digest(store, selection), answer_set_digest(current)], length=32)
+    params = _params(config, request, True)
+    unchanged = snapshot_of_inputs(store, source=request.source, category=request.category, judge_key=jury_key,
+                                   inputs=inputs, params=params)
+    if unchanged is not None:
+        return RateResult(unchanged, reused=True, comparison=_compare(unchanged, request))
+    notes: list[str] = []
+    sets = []
+    for name, key in jurors:
+        bs = load_battles(store, BattleSelection(request.source, key, view=request.category))
+        keep = np.isin(bs.answer_a, current) & np.isin(bs.answer_b, current)
+        if (~keep).any():
+            notes.append(f"judge {name}: {int((~keep).sum())} battle(s) of superseded answers are kept in the "
+                         "store but not rated")
+        sets.append(bs.subset(keep))
+    lined = line_up([name for name, _ in jurors], sets)
+    combined = jury_battle_set(lined, sets, question_info(store))
+    if combined.n_battles == 0:
+        judged_by = ", ".join(f"{name} {bs.n_battles}" for (name, _), bs in zip(jurors, sets, strict=True))
+        raise ArenaError(f"no battles judged by more than half of the jury's judges (battles per judge: {judged_by}); "
+                         "run `arena generate` and `arena judge` first")
+    rated_answers = np.concatenate([a for bs in sets for a in (bs.answer_a, bs.answer_b)])
+    selection = replace(selection, answer_set=answer_set_digest(rated_answers),
+                        max_battle_id=max(int(bs.battle_id.max()) for bs in sets if bs.n_battles))
+    params = replace(params, answer_set=selection.answer_set)
+    battles_digest = fingerprint([battles_fingerprint(bs) for bs in (*sets, combined)], length=32)
+    existing = reusable_snapshot(store, source=request.source, category=request.category, judge_key=jury_key,
+                                 battles_fingerprint=battles_digest, params=params)
+    if existing is not None:
+        return RateResult(existing, reused=True, comparison=_compare(existing, request))
+    print(f"rating a jury of {len(jurors)} judges: {combined.n_battles} jury battles "
+          f"({request.bootstrap_rounds} {request.bootstrap}-level bootstrap rounds)...", file=sys.stderr)
+    if request.category is None:
+        missing = [m.name for m in config.models if m.name not in combined.models]
+        if missing:
+            notes.append(f"no jury battles yet, not rated: {', '.join(missing)}")
+    options = _options(request)
+    report = build_report(combined, options, params, selection=selection, diagnostics=NO_DIAGNOSTICS,
+                          notes=tuple(notes), with_views=request.category is None, inputs=inputs)
+    boards = tuple(JudgeBoard(name, key, judge_board(bs, options), judge_diagnostics(store, bs, key))
+                   for (name, key), bs in zip(jurors, sets, strict=True))
+    report = replace(report, judge_key=jury_key, judges=boards, agreement=agreement(lined))
+    save_answer_set(store, rated_answers)
+    snapshot = save_snapshot(store, report, battles_fingerprint=battles_digest,
+                             judge="jury: " + ", ".join(name for name, _ in jurors),
+                             rubric=_rubric(config, store, keys[0]))
+    return RateResult(snapshot, reused=False, comparison=_compare(snapshot, request))
+
+
+def _options(request: RateRequest) -> RatingOptions:
+    return RatingOptions(bootstrap=request.bootstrap, rounds=request.bootstrap_rounds, seed=request.seed,
+                         anchor=request.anchor, style=request.style,
+                         min_category_battles=request.min_category_battles,
+                         min_model_battles=request.min_model_battles)
 
 
 def _params(config: ArenaConfig, request: RateRequest, judged: bool) -> RatingParams:

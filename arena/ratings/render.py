@@ -137,6 +137,7 @@ def render_table(report: RatingReport, comparison: HeadToHead | None = None) -> 
                          for r in sorted(board.rows, key=lambda r: -(r.online_elo or 0.0))],
                         right={1, 2})]
     lines += ["", *_view_section(report.views)]
+    lines += ["", *jury_lines(report)]
     lines += ["", *_diagnostic_lines(report)]
     lines += ["", *table_sections(report.cost, _aligned)]
     if comparison is not None:
@@ -189,8 +190,56 @@ def _view_section(views: tuple[Board, ...]) -> list[str]:
     return lines
 
 
+def jury_table(report: RatingReport) -> tuple[list[str], list[list[str]]]:
+    """Each model's rating and 95% CI on the jury board and on each judge's board, side by side."""
+    header = ["model", "jury", *(j.judge for j in report.judges)]
+    body = []
+    for row in report.board.rows:
+        cells = [row.model, f"{row.rating:.0f} {_interval(row.ci_low, row.ci_high)}"]
+        for judge in report.judges:
+            own = judge.board.row(row.model)
+            cells.append("–" if own is None else f"{own.rating:.0f} {_interval(own.ci_low, own.ci_high)}")
+        body.append(cells)
+    return header, body
+
+
+def agreement_table(report: RatingReport) -> tuple[list[str], list[list[str]]]:
+    """Cohen's kappa per pair of judges, with the shared battles and the raw agreement."""
+    header = ["judges", "shared battles", "same outcome", "Cohen's kappa"]
+    agreement = report.agreement
+    body = [] if agreement is None else [
+        [f"{p.judge_a} ~ {p.judge_b}", str(p.n), "–" if p.observed is None else f"{p.observed:.1%}",
+         _number(p.kappa, 3)] for p in agreement.pairs]
+    return header, body
+
+
+def _alpha_text(report: RatingReport) -> str:
+    agreement = report.agreement
+    if agreement is None:
+        return ""
+    return (f"Krippendorff's alpha ({agreement.level}) of the jury: {_number(agreement.alpha, 3)} "
+            f"on {agreement.n_alpha} battles judged by at least two judges")
+
+
+def jury_lines(report: RatingReport) -> list[str]:
+    if not report.is_jury or report.agreement is None:
+        return []
+    lines = [f"Jury of {len(report.judges)} judges: the leaderboard above is the jury board "
+             f"({report.agreement.jury_battles} battles). Combined: {report.agreement.rule}",
+             *_aligned(*jury_table(report), right=set()), "",
+             "Agreement between judges (outcomes: first answer wins, tie, second wins)",
+             *_aligned(*agreement_table(report), right={1, 2, 3}), f"  {_alpha_text(report)}"]
+    for judge in report.judges:
+        d = judge.diagnostics
+        lines.append(f"  judge {judge.judge} (key {judge.judge_key}): {judge.board.n_battles} battles, "
+                     f"{d.invalid_verdicts} of {d.judgments} judgments invalid")
+    return lines
+
+
 def _diagnostic_lines(report: RatingReport) -> list[str]:
     d = report.diagnostics
+    if report.is_jury:
+        return []  # each judge's own: in the jury section
 
     def share(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
@@ -225,11 +274,18 @@ def csv_record(row: ModelRow, report: RatingReport) -> dict[str, Any]:
 
 
 def render_csv(report: RatingReport) -> str:
+    """The leaderboard, one row per model. A jury's: a first column `board` ("jury" or a judge's
+    name) and the jury board's rows, then each judge's (its agreement is in the other formats)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*CSV_COLUMNS, *CSV_COST_COLUMNS], lineterminator="\n")
+    columns = [*CSV_COLUMNS, *CSV_COST_COLUMNS]
+    writer = csv.DictWriter(buffer, fieldnames=["board", *columns] if report.is_jury else columns,
+                            lineterminator="\n")
     writer.writeheader()
-    for row in report.board.rows:
-        writer.writerow(csv_record(row, report))
+    boards = [("jury", report.board), *((j.judge, j.board) for j in report.judges)]
+    for name, board in boards if report.is_jury else boards[:1]:
+        for row in board.rows:
+            record = csv_record(row, report)
+            writer.writerow({"board": name, **record} if report.is_jury else record)
     return buffer.getvalue()
 
 
@@ -242,9 +298,21 @@ def render_markdown(report: RatingReport, comparison: HeadToHead | None = None) 
         cells = [str(r.rank), _rank_range(r), r.model, _number(r.rating), _interval(r.ci_low, r.ci_high),
                  str(r.battles), f"{r.win_rate:.1%}", _number(r.rating_sc), _number(r.online_elo), flags_text(r)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if report.is_jury and report.agreement is not None:
+        lines += ["", f"Jury of {len(report.judges)} judges: the table above is the jury board. "
+                      f"Combined: {report.agreement.rule}.", ""]
+        lines += _markdown_table(*jury_table(report))
+        lines += ["", "Agreement between judges (outcomes: first answer wins, tie, second wins):", ""]
+        lines += _markdown_table(*agreement_table(report))
+        lines += ["", _alpha_text(report) + "."]
     extra = [f"> NOT COMPARABLE: group {k}: {', '.join(g)}" for k, g in enumerate(report.board.groups, start=1)]
     if comparison is not None:
         extra += [f"> {line.strip()}" for line in comparison.lines()]
     extra += [f"> note: {n}" for n in (*report.board.notes, *report.notes)]
     cost = markdown_sections(report.cost)
     return "\n".join(lines + ([""] + extra if extra else []) + ([""] + cost if cost else [])) + "\n"
+
+
+def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|",
+            *("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in body)]

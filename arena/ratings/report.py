@@ -10,6 +10,8 @@ JSON layout (version 2): the overall board's keys at the top level (`leaderboard
 `style_control`, `groups`, `n_battles`, ...), each view's board under `views[name]` with the same
 keys; `cost` holds the cost ledger (`ratings/cost.py`) as it was when the report was
 printed (`arena rate` attaches the live ledger to every report it shows). A payload of another version is refused by `from_json` (ReportVersionError); older
+keys; a jury's report also has `judges` (each judge's board) and `agreement` (absent in payloads
+made before juries: read as none). A payload of another version is refused by `from_json` (ReportVersionError); older
 snapshots are simply made again by the next `arena rate`.
 """
 
@@ -286,6 +288,69 @@ NO_DIAGNOSTICS = JudgeDiagnostics(None, None, None, 0, 0)
 
 
 @dataclass(frozen=True)
+class JudgeBoard:
+    """One judge of a jury: its own board of its own battles, and how it behaved."""
+
+    judge: str
+    judge_key: str
+    board: Board  # status "too_few_battles" (no rows) when it has no battles of two models
+    diagnostics: JudgeDiagnostics
+
+    def to_json(self) -> dict[str, Any]:
+        return {"judge": self.judge, "judge_key": self.judge_key, "board": self.board.to_json(),
+                "diagnostics": self.diagnostics.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JudgeBoard:
+        return cls(judge=data["judge"], judge_key=data["judge_key"], board=Board.from_json(None, data["board"]),
+                   diagnostics=JudgeDiagnostics.from_json(data["diagnostics"]))
+
+
+@dataclass(frozen=True)
+class PairAgreement:
+    """Cohen's kappa of two judges on the battles both judged (None: undefined, see `Agreement`)."""
+
+    judge_a: str
+    judge_b: str
+    n: int  # shared battles
+    observed: float | None  # share of shared battles with the same outcome
+    kappa: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"judge_a": self.judge_a, "judge_b": self.judge_b, "n": self.n, "observed": self.observed,
+                "kappa": self.kappa}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PairAgreement:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How far a jury's judges agree on shared battles, each battle's outcome (first answer wins,
+    tie, second wins) taken as a nominal label: Cohen's kappa per pair of judges, Krippendorff's
+    alpha for the jury over the battles at least two judges judged (`n_alpha`). A statistic is
+    None when it is undefined: no shared battles, or every judge gave one and the same outcome."""
+
+    pairs: tuple[PairAgreement, ...]
+    alpha: float | None
+    n_alpha: int
+    level: str  # Krippendorff's level of measurement: "nominal"
+    jury_battles: int  # battles on the jury board (judged by more than half of the judges)
+    rule: str  # how the jury board's verdicts were combined, in words
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pairs": [p.to_json() for p in self.pairs], "alpha": self.alpha, "n_alpha": self.n_alpha,
+                "level": self.level, "jury_battles": self.jury_battles, "rule": self.rule}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Agreement:
+        return cls(pairs=tuple(PairAgreement.from_json(p) for p in data["pairs"]), alpha=data["alpha"],
+                   n_alpha=int(data["n_alpha"]), level=data["level"], jury_battles=int(data["jury_battles"]),
+                   rule=data["rule"])
+
+
+@dataclass(frozen=True)
 class RatingReport:
     method: str
     version: int
@@ -302,6 +367,13 @@ class RatingReport:
     notes: tuple[str, ...]
     inputs: str | None = None  # digest of what it read (data.stored_inputs_digest + current answers)
     cost: CostSection | None = None  # the cost ledger when shown (not part of what was rated)
+    # A jury's report: `board` and `views` are the jury's (combined verdicts), these each judge's.
+    judges: tuple[JudgeBoard, ...] = ()
+    agreement: Agreement | None = None
+
+    @property
+    def is_jury(self) -> bool:
+        return bool(self.judges)
 
     @property
     def n_battles(self) -> int:
@@ -328,6 +400,8 @@ class RatingReport:
                                    "1000): depends on the order of battles; the leaderboard's number is Bradley-Terry"},
             "diagnostics": self.diagnostics.to_json(), "report_notes": list(self.notes), "inputs": self.inputs,
             "cost": None if self.cost is None else self.cost.to_json(),
+            "judges": [j.to_json() for j in self.judges],
+            "agreement": None if self.agreement is None else self.agreement.to_json(),
         }
 
     @classmethod
@@ -344,6 +418,8 @@ class RatingReport:
             online_elo_k=float(data["online_elo"]["k"]), diagnostics=JudgeDiagnostics.from_json(data["diagnostics"]),
             notes=tuple(data["report_notes"]), inputs=data.get("inputs"),
             cost=None if data.get("cost") is None else CostSection.from_json(data["cost"]),
+            judges=tuple(JudgeBoard.from_json(j) for j in data.get("judges") or ()),
+            agreement=None if data.get("agreement") is None else Agreement.from_json(data["agreement"]),
         )
 
 

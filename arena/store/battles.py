@@ -55,6 +55,7 @@ class BattleSelection:
     answer_set: str | None = None  # digest of the rated answers (rated_answers); None = any answers
     max_battle_id: int | None = None  # battles stored later are not part of it
     view: str | None = None  # None = all; a category, "audience:<name>" or SAFETY_VIEW
+    judge_keys: tuple[str, ...] = ()  # a jury's battles: any of these judge keys (with judge_key None)
 
     def for_view(self, view: str | None) -> BattleSelection:
         return replace(self, view=view)
@@ -63,6 +64,8 @@ class BattleSelection:
         conditions: list[ColumnElement[bool]] = [battles.c.source == self.source]
         if self.judge_key is not None:
             conditions.append(battles.c.judge_key == self.judge_key)
+        if self.judge_keys:
+            conditions.append(battles.c.judge_key.in_(self.judge_keys))
         if self.answer_set is not None:
             rated = select(rated_answers.c.answer_id).where(rated_answers.c.answer_set == self.answer_set)
             conditions += [battles.c.answer_a_id.in_(rated), battles.c.answer_b_id.in_(rated)]
@@ -75,12 +78,12 @@ class BattleSelection:
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "judge_key": self.judge_key, "answer_set": self.answer_set,
-                "max_battle_id": self.max_battle_id, "view": self.view}
+                "max_battle_id": self.max_battle_id, "view": self.view, "judge_keys": list(self.judge_keys)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BattleSelection:
         return cls(data["source"], data.get("judge_key"), data.get("answer_set"), data.get("max_battle_id"),
-                   data.get("view"))
+                   data.get("view"), tuple(data.get("judge_keys") or ()))
 
 
 def _view_condition(view: str | None) -> ColumnElement[bool] | None:
@@ -262,6 +265,8 @@ def newest_judge_name(store: Store, selection: BattleSelection) -> str | None:
     query = select(battles.c.judge).where(battles.c.source == selection.source, battles.c.judge.is_not(None))
     if selection.judge_key is not None:
         query = query.where(battles.c.judge_key == selection.judge_key)
+    if selection.judge_keys:
+        query = query.where(battles.c.judge_key.in_(selection.judge_keys))
     if selection.max_battle_id is not None:
         query = query.where(battles.c.id <= selection.max_battle_id)
     with store.connect() as connection:
@@ -285,12 +290,16 @@ def newest_judge_key(store: Store) -> str | None:
 # --- export ---------------------------------------------------------------------------------
 
 
-def battle_conditions(source: str | None, judge_key: str | None) -> list[ColumnElement[bool]]:
+def battle_conditions(source: str | None, judge_key: str | None,
+                      judge_keys: Sequence[str] = ()) -> list[ColumnElement[bool]]:
+    """Battles of a source (None: all), of one judge key or of any of a jury's `judge_keys`."""
     conditions: list[ColumnElement[bool]] = []
     if source is not None:
         conditions.append(battles.c.source == source)
     if judge_key is not None:
         conditions.append(battles.c.judge_key == judge_key)
+    if judge_keys:
+        conditions.append(battles.c.judge_key.in_(judge_keys))
     return conditions
 
 

@@ -359,3 +359,38 @@ def test_validation_shows_before_any_ratings(tmp_path: Path, monkeypatch: pytest
     at = open_app(config, monkeypatch, "judge")
     assert "but no ratings yet" in at.info[0].value
     assert at.title[0].value == "Judge diagnostics" and {m.label for m in at.metric} >= {"Agreement", "Invalid"}
+
+
+# --- a jury ------------------------------------------------------------------------------------
+
+
+def test_a_jurys_ratings_side_by_side_and_the_agreement_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arena.cli import app
+    from tests.judge.helpers import jury_project
+
+    runner = CliRunner()
+    with jury_project(tmp_path) as (project, _):
+        assert runner.invoke(app, ["judge", "-c", str(project.config_path)]).exit_code == 0
+        rated = runner.invoke(app, ["rate", "-c", str(project.config_path), "--format", "json", "--bootstrap", "20"])
+        assert rated.exit_code == 0, rated.output
+    report = json.loads(rated.stdout)
+    at = open_app(project.config_path, monkeypatch)
+    tables = {tuple(frame.value.columns): frame.value for frame in at.dataframe}
+    side = next(t for columns, t in tables.items() if columns[:2] == ("Model", "Jury"))
+    assert list(side.columns) == ["Model", "Jury", "Jury CI", "j1", "j1 CI", "j2", "j2 CI", "j3", "j3 CI"]
+    assert list(side["Model"]) == [r["model"] for r in report["leaderboard"]]
+    assert list(side["Jury"]) == pytest.approx([r["rating"] for r in report["leaderboard"]])
+    for judge in report["judges"]:
+        own = {r["model"]: r["rating"] for r in judge["board"]["leaderboard"]}
+        assert list(side[judge["judge"]]) == pytest.approx([own[m] for m in side["Model"]])
+    agreement = next(t for columns, t in tables.items() if columns[0] == "Judges")
+    expected = {f"{p['judge_a']} ~ {p['judge_b']}": (p["n"], p["kappa"]) for p in report["agreement"]["pairs"]}
+    assert {row["Judges"]: (row["Shared battles"], pytest.approx(row["Cohen's kappa"]))
+            for _, row in agreement.iterrows()} == expected
+    assert any("Krippendorff's alpha (nominal) of the jury: "
+               f"{report['agreement']['alpha']:.3f} on 6 battles" in c.value for c in at.caption)
+
+    judge_page = open_app(project.config_path, monkeypatch, "judge")
+    diagnostics = judge_page.dataframe[0].value
+    assert list(diagnostics["Judge"]) == ["j1", "j2", "j3"] and list(diagnostics["Battles"]) == [6, 6, 6]
+    assert sum("every judgment has a valid verdict" in s.value for s in judge_page.success) == 3

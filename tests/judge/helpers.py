@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from arena.questions.loading import load_questions
 from arena.store.answers import insert_answer, sync_questions
 from arena.store.engine import open_store
 from arena.store.schema import battles, judgments
+from tests.fakes.scripted_server import ScriptedServer, response_sections
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,3 +103,48 @@ def answers_of_length(models: tuple[str, ...] = ("alpha", "beta", "gamma"),
 def scripted_judge(base_url: str, **overrides: Any) -> dict[str, Any]:
     return {"name": "scripted-judge", "backend": "openai", "model": "scripted", "base_url": base_url,
             "max_concurrency": 1, "max_retries": 0, **overrides}
+
+
+# --- a jury of three scripted judges, one a contrarian ----------------------------------------
+
+JURY_MODELS = ("alpha", "beta", "gamma")  # answer ids follow this order, so the lower id is the earlier model
+JURY_UNITS = [("q1", "alpha", "beta"), ("q1", "alpha", "gamma"), ("q1", "beta", "gamma"),
+         ("q2", "alpha", "beta"), ("q2", "alpha", "gamma"), ("q2", "beta", "gamma")]
+# Each judge's both-orders outcome of each unit, for the earlier model: W wins, T tie, L loses.
+JURY_OUTCOMES = {
+    "j1": "LLLLLT",
+    "j2": "LLWLTT",
+    "j3": "WWWWWL",  # the contrarian
+}
+
+
+def table_script(outcomes: str) -> Callable[[str], str]:
+    """A judge whose both-orders outcome of each unit is `outcomes`: the winner's answer gets the
+    verdict in either order; a tie is "A" in both orders (the orders then disagree: a tie)."""
+    def script(prompt: str) -> str:
+        a, b = response_sections(prompt)
+        model_a, question = a.split(" on ")[0].strip(), a.split(" on ")[1].split(":")[0]
+        model_b = b.split(" on ")[0].strip()
+        low, high = sorted((model_a, model_b), key=JURY_MODELS.index)
+        outcome = outcomes[JURY_UNITS.index((question, low, high))]
+        if outcome == "T":
+            return "Both are about as good. [RESULT] A"
+        winner = low if outcome == "W" else high
+        letter = "A" if winner == model_a else "B"
+        return f"Response {letter} is better. [RESULT] {letter}"
+    return script
+
+
+@contextmanager
+def jury_project(tmp_path: Path) -> Iterator[tuple[Project, dict[str, ScriptedServer]]]:
+    with ExitStack() as stack:
+        servers = {name: stack.enter_context(ScriptedServer(table_script(o), model=f"model-{name}"))
+                   for name, o in JURY_OUTCOMES.items()}
+        judges = [scripted_judge(s.base_url, name=name, model=f"model-{name}") for name, s in servers.items()]
+        project = make_project(tmp_path / "p", judges[0], models=JURY_MODELS)
+        raw = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+        del raw["judge"]
+        raw["judges"] = judges
+        project.config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        add_answers(project, answers_of_length(JURY_MODELS))
+        yield project, servers

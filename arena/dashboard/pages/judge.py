@@ -23,8 +23,14 @@ else:
     st.caption(f"Judge {view.snapshot.judge or 'n/a'} · rubric {view.snapshot.rubric or 'n/a'} · "
                f"snapshot #{view.snapshot.id} (all categories)")
 
-    for column, (label, value, meaning) in zip(st.columns(4), data.diagnostics_rows(view.snapshot.report), strict=False):
-        column.metric(label, value, help=meaning)
+    jury = view.snapshot.report.judges
+    if jury:
+        st.caption("A jury: each judge's diagnostics on its own battles; their agreement is on the leaderboard.")
+        st.dataframe(data.jury_diagnostics_frame(view.snapshot.report), hide_index=True, key="jury_diagnostics")
+    else:
+        for column, (label, value, meaning) in zip(st.columns(4), data.diagnostics_rows(view.snapshot.report),
+                                                   strict=False):
+            column.metric(label, value, help=meaning)
 
     st.subheader("Length against winning")
     table = common.length_table(view.url, view.version, view.selection)
@@ -35,12 +41,16 @@ else:
         st.plotly_chart(charts.length_plot(table), key="length_plot")
 
     st.subheader("Invalid verdicts")
-    total, invalid = common.invalid(view.url, view.version, view.snapshot.judge_key)
-    if total == 0:
-        st.success("Every judgment has a valid verdict.")
-    else:
-        st.caption(f"{total} judgments without a usable verdict; the newest {len(invalid)}:")
-        st.dataframe(invalid, hide_index=True, key="invalid_table")
+    keys: list[tuple[str | None, str | None]] = [(j.judge, j.judge_key) for j in jury] or [
+        (None, view.snapshot.judge_key)]
+    for number, (name, key) in enumerate(keys):
+        total, invalid = common.invalid(view.url, view.version, key)
+        who = f"Judge {name}: " if name else ""
+        if total == 0:
+            st.success(f"{who}every judgment has a valid verdict." if name else "Every judgment has a valid verdict.")
+        else:
+            st.caption(f"{who}{total} judgments without a usable verdict; the newest {len(invalid)}:")
+            st.dataframe(invalid, hide_index=True, key="invalid_table" if number == 0 else f"invalid_table_{number}")
 
 st.subheader("Agreement with human labels")
 if not validated:

@@ -62,3 +62,17 @@ else:
     st.markdown(f"**Total:** {costs.total}")
     if costs.nightly:
         st.markdown(costs.nightly[0].upper() + costs.nightly[1:])
+report = view.snapshot.report
+if report.is_jury:
+    st.subheader(f"The jury's {len(report.judges)} judges")
+    st.caption("The leaderboard above is the jury board (combined verdicts); here each judge's own board of "
+               "all questions beside it. Ratings on the Elo scale with 95% CIs.")
+    st.dataframe(data.jury_frame(report), hide_index=True, key="jury_ratings",
+                 column_config={"Jury": number(format="%.1f"),
+                                **{j.judge: number(format="%.1f") for j in report.judges}})
+    st.subheader("Agreement between judges")
+    st.caption(data.alpha_caption(report))
+    st.dataframe(data.agreement_frame(report), hide_index=True, key="agreement",
+                 column_config={"Same outcome": number(format="percent"),
+                                "Cohen's kappa": number(format="%.3f", help="On the battles both judged; "
+                                                        "outcomes: first answer wins, tie, second wins")})

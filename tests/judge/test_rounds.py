@@ -1,0 +1,66 @@
+"""`arena judge --pairs adaptive` through the command line, with a scripted judge whose models are
+far apart: it stops settled well before exhaustive judging, within a budget when given one, and
+never judges a (question, pair, order) twice across invocations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from arena.cli import app
+from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
+from tests.judge.helpers import add_answers, answers_of_length, make_project, scripted_judge
+
+runner = CliRunner()
+MODELS = ("alpha", "beta", "gamma")
+QUESTIONS = [{"id": f"q{k:02d}", "text": f"Question number {k} about health?",
+              "category": ("cardiology", "nutrition")[k % 2]} for k in range(40)]
+EXHAUSTIVE = 2 * 3 * len(QUESTIONS)  # both orders of 3 pairs on every question
+ADAPTIVE = {"round_judgments": 24, "min_round_judgments": 12, "warmup_battles_per_pair": 4}
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args), catch_exceptions=True)
+
+
+def test_adaptive_rounds_stop_settled_and_never_judge_twice(tmp_path: Path) -> None:
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
+                               extra={"pairs": {"mode": "all", **ADAPTIVE}})
+        add_answers(project, answers_of_length(MODELS, tuple(q["id"] for q in QUESTIONS)))
+        config = str(project.config_path)
+
+        dry = invoke("judge", "-c", config, "--pairs", "adaptive", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert "first adaptive round of 12 judgments" in dry.output and len(server.requests) == 0
+
+        first = invoke("judge", "-c", config, "--pairs", "adaptive", "--max-judgments", "20")
+        assert first.exit_code == 0, first.output
+        assert "stopped: budget of 20 judgments used" in first.stdout
+        assert len(server.requests) == len(project.judgments()) == 20
+
+        second = invoke("judge", "-c", config, "--pairs", "adaptive")
+        assert second.exit_code == 0, second.output
+        assert "stopped: ranking settled" in second.stdout
+        judgments = project.judgments()
+        # every request made one judgment row: nothing was judged twice, nothing overwritten
+        assert len(server.requests) == len(judgments) < EXHAUSTIVE / 3
+        assert len({(j["answer_a_id"], j["answer_b_id"]) for j in judgments}) == len(judgments)
+        assert len(project.battles()) == len(judgments) // 2
+
+        again = invoke("judge", "-c", config, "--pairs", "adaptive")
+        assert again.exit_code == 0 and "stopped: ranking settled" in again.stdout
+        assert len(server.requests) == len(judgments)
+
+
+def test_pairs_mode_adaptive_in_the_project_file(tmp_path: Path) -> None:
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
+                               extra={"pairs": {"mode": "adaptive", **ADAPTIVE}})
+        add_answers(project, answers_of_length(MODELS, tuple(q["id"] for q in QUESTIONS)))
+        result = invoke("judge", "-c", str(project.config_path))
+        assert result.exit_code == 0, result.output
+        assert "adaptive:" in result.stdout and "stopped: ranking settled" in result.stdout
+        assert 0 < len(server.requests) < EXHAUSTIVE / 3
