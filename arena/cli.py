@@ -239,6 +239,7 @@ def dashboard(
 
     from arena.config import load_config
     from arena.dashboard import APP
+    from arena.store.engine import redacted_url
 
     project = load_config(config)  # a broken project file fails here, in one line
     command = [
@@ -247,7 +248,8 @@ def dashboard(
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
         "--server.fileWatcherType", "none", "--", "--config", str(project.path),
     ]
-    print(f"dashboard of {project.storage_url} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
+    shown = redacted_url(project.storage_url)
+    print(f"dashboard of {shown} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
     try:
         status = subprocess.call(command)
     except KeyboardInterrupt:

@@ -6,8 +6,10 @@ moved or run from anywhere; `arena:NAME` names a file shipped with arena (`arena
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -189,6 +191,9 @@ class ArenaConfig(StrictModel):
     judge: JudgeConfig | None = None
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     storage: str = Field("", description="SQLAlchemy URL; empty = SQLite file arena.db beside the project file")
+    storage_password_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the storage password (put into the URL when the store is opened)")
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
 
     @model_validator(mode="after")
@@ -202,9 +207,32 @@ class ArenaConfig(StrictModel):
     def root(self) -> Path:
         return self.path.parent
 
+    @model_validator(mode="after")
+    def _one_password(self) -> ArenaConfig:
+        if self.storage_password_env is None:
+            return self
+        parts = urlsplit(self.storage)
+        if not parts.username:
+            raise ValueError("storage_password_env needs a storage URL with a user name (scheme://USER@host/db)")
+        if parts.password is not None:
+            raise ValueError("storage_password_env is set but the storage URL already has a password: keep one")
+        return self
+
     @property
     def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{self.root / 'arena.db'}"
+        """The store's URL, with the password from `storage_password_env` when it names one."""
+        if not self.storage:
+            return f"sqlite:///{self.root / 'arena.db'}"
+        if self.storage_password_env is None:
+            return self.storage
+        password = os.environ.get(self.storage_password_env)
+        if password is None:
+            raise ConfigError(f"{self.path}: environment variable {self.storage_password_env} "
+                              "(storage_password_env) is not set")
+        parts = urlsplit(self.storage)
+        user, _, host = parts.netloc.rpartition("@")
+        netloc = f"{user}:{quote(password, safe='')}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     def system_prompt_for(self, model: ModelConfig) -> str:
         return model.system_prompt if model.system_prompt is not None else self.system_prompt

@@ -8,12 +8,13 @@ committed on its own, so a run that dies loses nothing it had finished.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, inspect, select
+from sqlalchemy import create_engine, event, func, inspect, make_url, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError
 
@@ -22,9 +23,18 @@ from arena.errors import StoreError
 from arena.store.schema import SCHEMA_VERSION, meta, metadata, upgrade_schema
 
 
+def redacted_url(url: str) -> str:
+    """The URL as it may be shown: its password, if any, replaced by ***. Every message, log line
+    and page that names a store prints this, never the URL itself."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not parseable: mask whatever sits between : and @
+        return re.sub(r"(//[^/:@]*):[^@/]*@", r"\1:***@", url)
+
+
 def write_failed(url: str, exc: DatabaseError) -> StoreError:
     """A failed write (locked, read-only or broken store) as a one-line error."""
-    return StoreError(f"cannot write to store {url}: {exc.orig}; work committed before this is kept")
+    return StoreError(f"cannot write to store {redacted_url(url)}: {exc.orig}; work committed before this is kept")
 
 
 def utcnow() -> dt.datetime:
@@ -45,7 +55,11 @@ class Store:
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
-        self.url = url
+        self.url = url  # with its password: for opening, never for showing (see `shown_url`)
+
+    @property
+    def shown_url(self) -> str:
+        return redacted_url(self.url)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -65,7 +79,8 @@ def _make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, ImportError, ValueError) as exc:
-        raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
+        shown = redacted_url(url)
+        raise StoreError(f"storage URL {shown!r} is not usable: {str(exc).replace(url, shown)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     pause_hook = testing.insert_pause_hook()  # test-only; None unless ARENA_TEST_PAUSE_AT asks
@@ -102,7 +117,7 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
                     _create_or_upgrade(connection, url)
     except DatabaseError as exc:  # unreachable server, unreadable or non-database file
         engine.dispose()
-        raise StoreError(f"cannot open store {url}: {exc.orig}") from None
+        raise StoreError(f"cannot open store {redacted_url(url)}: {exc.orig}") from None
     except StoreError:
         engine.dispose()
         raise
@@ -116,9 +131,9 @@ def _schema_is_current(connection: Connection, url: str, *, read_only: bool, cre
     if "meta" in existing:
         return _check_version(connection, url, upgrade=not read_only)
     if existing - {"meta"} and "answers" in existing:
-        raise StoreError(f"{url}: store has no schema version; it was not made by arena")
+        raise StoreError(f"{redacted_url(url)}: store has no schema version; it was not made by arena")
     if read_only or not create:
-        raise StoreError(f"{url}: empty store (run `arena generate` first)")
+        raise StoreError(f"{redacted_url(url)}: empty store (run `arena generate` first)")
     return False
 
 
@@ -159,11 +174,11 @@ def _check_version(connection: Connection, url: str, *, upgrade: bool) -> bool:
         return False
     if version is not None and version < SCHEMA_VERSION:
         raise StoreError(
-            f"{url}: store schema version {version} is older than this arena's {SCHEMA_VERSION}; "
+            f"{redacted_url(url)}: store schema version {version} is older than this arena's {SCHEMA_VERSION}; "
             "run any writing command (for example `arena generate`) once to upgrade it"
         )
     raise StoreError(
-        f"{url}: store schema version {found}, this arena reads version {SCHEMA_VERSION}; "
+        f"{redacted_url(url)}: store schema version {found}, this arena reads version {SCHEMA_VERSION}; "
         "use a matching arena release or a new store"
     )
 
