@@ -109,6 +109,10 @@ def judge(
     retry_invalid: Annotated[bool, typer.Option(
         "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the judgments to make; call no model.")] = False,
+    batch: Annotated[int, typer.Option(
+        min=1, help="Pairs claimed from the store at a time (several workers share one store).")] = 256,
+    lease: Annotated[float, typer.Option(
+        min=1.0, help="Seconds after which a killed worker's claimed pairs go to other workers.")] = 300.0,
 ) -> None:
     """Judge stored answers pairwise in both orders with the Prometheus 2 judge; store battles.
 
@@ -125,7 +129,8 @@ def judge(
     mode: PairsMode | None = None if pairs is None else "all" if pairs == "all" else "sample"
     project = load_config(config)
     request = JudgeRequest(models=split_names(models), pairs=mode, per_question=per_question,
-                           max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
+                           max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid,
+                           batch_pairs=batch, lease_s=lease)
     if dry_run:
         planned = plan_judgments(project, request)
         for line in format_planned(planned):
