@@ -102,7 +102,8 @@ class ModelConfig(StrictModel):
     enable_prefix_caching: bool = True
     enforce_eager: bool = False
     # OpenAI-compatible HTTP options
-    base_url: str | None = None
+    base_url: str | list[str] | None = Field(
+        None, description="the server's URL, or a list of replicas serving the same model")
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     max_concurrency: int = Field(8, ge=1)
     timeout: float = Field(120.0, gt=0)
@@ -116,9 +117,17 @@ class ModelConfig(StrictModel):
     def _backend_options(self) -> ModelConfig:
         if self.backend == "openai" and not self.base_url:
             raise ValueError(f"model {self.name!r}: the openai backend needs base_url")
+        if isinstance(self.base_url, list) and len(set(self.base_urls)) != len(self.base_url):
+            raise ValueError(f"model {self.name!r}: base_url lists an endpoint twice")
         if self.chat_template is not None and not self.chat_template.is_file():
             raise ValueError(f"model {self.name!r}: chat_template file not found: {self.chat_template}")
         return self
+
+    @property
+    def base_urls(self) -> list[str]:
+        """Every endpoint of the entry (one, or the replicas it lists), without a trailing slash."""
+        urls = [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
+        return [url.rstrip("/") for url in urls]
 
     def sampling_settings(self) -> SamplingSettings:
         """The entry's sampling and stop strings as the core's one sampling type."""
