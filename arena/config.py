@@ -78,6 +78,14 @@ class JudgeSampling(Sampling):
     seed: int | None = JUDGE_SAMPLING.seed
 
 
+# vLLM 0.32's in-process engine refuses LLM(data_parallel_size>1) ("not supported for
+# single-process usage"); arena's own workers are the data parallelism instead.
+DATA_PARALLEL_HELP = (
+    "vLLM's in-process engine cannot replicate itself; run one `arena judge` / `arena generate` worker per "
+    "replica on one store (each with its own GPUs, e.g. CUDA_VISIBLE_DEVICES; deploy/slurm/), or serve the "
+    "model with `vllm serve --data-parallel-size N` and use backend openai")
+
+
 class ModelConfig(StrictModel):
     """One model: how to reach it and everything that shapes its answers."""
 
@@ -98,6 +106,10 @@ class ModelConfig(StrictModel):
     parameters: str | None = Field(None, description="parameter count for display, e.g. '8B'")
     # vLLM (in-process) options
     tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1, description="vLLM pipeline stages (GPUs, or nodes with ray)")
+    data_parallel_size: int = Field(1, ge=1, description="engine replicas; see DATA_PARALLEL_HELP")
+    distributed_executor_backend: Literal["mp", "ray", "uni"] | None = Field(
+        None, description="vLLM's workers: mp (one node), ray (several nodes), uni (one process); None: vLLM picks")
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     enable_prefix_caching: bool = True
     enforce_eager: bool = False
@@ -119,9 +131,22 @@ class ModelConfig(StrictModel):
             raise ValueError(f"model {self.name!r}: the openai backend needs base_url")
         if isinstance(self.base_url, list) and len(set(self.base_urls)) != len(self.base_url):
             raise ValueError(f"model {self.name!r}: base_url lists an endpoint twice")
+        self._check_parallelism()
         if self.chat_template is not None and not self.chat_template.is_file():
             raise ValueError(f"model {self.name!r}: chat_template file not found: {self.chat_template}")
         return self
+
+    def _check_parallelism(self) -> None:
+        """What vLLM would refuse, said at load time (what depends on the GPUs present is vLLM's to check)."""
+        parallel = self.pipeline_parallel_size > 1 or self.data_parallel_size > 1 or self.distributed_executor_backend
+        if parallel and self.backend != "vllm":
+            raise ValueError(f"model {self.name!r}: pipeline_parallel_size, data_parallel_size and "
+                             "distributed_executor_backend apply to backend vllm; set a server's own options on the server")
+        if self.data_parallel_size > 1:
+            raise ValueError(f"model {self.name!r}: data_parallel_size {self.data_parallel_size}: {DATA_PARALLEL_HELP}")
+        if self.distributed_executor_backend == "uni" and self.tensor_parallel_size * self.pipeline_parallel_size > 1:
+            raise ValueError(f"model {self.name!r}: distributed_executor_backend uni runs one process, "
+                             "so tensor_parallel_size and pipeline_parallel_size must be 1 (use mp or ray)")
 
     @property
     def base_urls(self) -> list[str]:
