@@ -81,12 +81,16 @@ def generate(
     models: Annotated[str | None, typer.Option(help="Comma-separated model names (default: all).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
     force: Annotated[bool, typer.Option(help="Regenerate answers that already exist.")] = False,
+    batch: Annotated[int, typer.Option(
+        min=1, help="Answers claimed from the store at a time (several workers share one store).")] = 256,
+    lease: Annotated[float, typer.Option(
+        min=1.0, help="Seconds after which a killed worker's claimed answers go to other workers.")] = 300.0,
 ) -> None:
     """Generate the missing candidate answers for every selected model."""
     from arena.config import load_config
     from arena.generate import GenerateRequest, run_generate
 
-    request = GenerateRequest(models=split_names(models), limit=limit, force=force)
+    request = GenerateRequest(models=split_names(models), limit=limit, force=force, batch=batch, lease_s=lease)
     summary = run_generate(load_config(config), request)
     if summary.failed:
         raise typer.Exit(1)

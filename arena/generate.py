@@ -19,6 +19,7 @@ same transaction, so `arena judge` judges the new text.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -35,6 +36,7 @@ from arena.questions.schema import Question
 from arena.store.answers import StoredAnswer, load_current_answers, save_answers, sync_questions
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, open_store
+from arena.store.leases import DEFAULT_LEASE_S, Leases
 
 MAX_ERRORS_SHOWN = 5
 
@@ -47,6 +49,7 @@ class ModelSummary:
     reused: int = 0
     failed: int = 0
     truncated: int = 0
+    by_others: int = 0  # of `reused`: answers other workers on this store made during this run
     error: str | None = None  # why the model failed as a whole, if it did
 
 
@@ -81,6 +84,8 @@ class GenerateRequest:
     models: tuple[str, ...] | None = None  # the models to answer (None: every configured one)
     limit: int | None = None  # only the first N questions
     force: bool = False  # regenerate the current answers too, in place
+    batch: int = 256  # answers claimed (leased) at a time from the store, for concurrent workers
+    lease_s: float = DEFAULT_LEASE_S  # a killed worker's answers are taken over by others after this
 
 
 def run_generate(
@@ -103,7 +108,7 @@ def run_generate(
         for model in models:
             summary.models.append(generate_for_model(
                 store, config, model, question_list, force=request.force,
-                backend_factory=backend_factory, progress=progress,
+                backend_factory=backend_factory, progress=progress, request=request,
             ))
     finally:
         store.close()
@@ -120,8 +125,13 @@ def generate_for_model(
     force: bool = False,
     backend_factory: BackendFactory = make_backend,
     progress: bool = True,
+    request: GenerateRequest = GenerateRequest(),
 ) -> ModelSummary:
-    """One model's missing answers, each committed as it arrives. Never raises ArenaError."""
+    """One model's missing answers, each committed as it arrives. Never raises ArenaError.
+
+    The answers are claimed from the store in batches (leases, `store/leases.py`), so several
+    workers on one store share the work; an answer another worker stored meanwhile is counted
+    in `by_others`, not made again."""
     summary = ModelSummary(model=model.name, questions=len(question_list))
     try:
         fingerprints = expected_fingerprints(config, [model], question_list)
@@ -138,37 +148,85 @@ def generate_for_model(
     requests = [
         GenerationRequest(key=q.id, sampling=sampling, messages=chat_messages(config, model, q)) for q in todo
     ]
+    units = {f"answer:{model.name}:{r.key}:{fingerprints[(model.name, r.key)]}": r for r in requests}
     finished = 0
     backend: Backend | None = None
     bar: tqdm | None = None
     writer = AnswerWriter(store, summary, fingerprints, current if force else {})
+    leases = Leases(store, request.lease_s)
+    lost = 0  # answers the batches' writers could not save
     try:
         backend = backend_factory(model)
         bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=sys.stderr, disable=not progress,
                    dynamic_ncols=True)
-        for result in backend.generate(requests):
-            finished += 1
-            if result.ok:
-                writer.submit(result)
-            else:
-                count_failure(summary, result)
-            bar.update(1)
+        leases.start()
+        pending = list(units)
+        while pending and writer.error is None:
+            claimed = _claim_batch(leases, pending, request.batch)
+            left = _still_missing(store, fingerprints, current if force else {}, [units[u] for u in claimed or pending])
+            done_by_others = [u for u in (claimed or pending) if units[u].key not in left]
+            summary.by_others += len(done_by_others)  # reused, and said to be others' work
+            summary.reused += len(done_by_others)
+            finished += len(done_by_others)
+            bar.update(len(done_by_others))
+            if not claimed:  # every pending answer is held by another worker: done yet, or wait
+                pending = [u for u in pending if units[u].key in left]
+                if pending:
+                    time.sleep(min(5.0, request.lease_s / 4))
+                continue
+            for result in backend.generate([units[u] for u in claimed if units[u].key in left]):
+                finished += 1
+                if result.ok:
+                    writer.submit(result)
+                else:
+                    count_failure(summary, result)
+                bar.update(1)
+            writer.close()  # this batch committed before its leases go
+            if writer.error is not None:
+                break
+            lost += writer.lost
+            leases.release(claimed)
+            writer = AnswerWriter(store, summary, fingerprints, current if force else {})
+            taken = set(claimed)
+            pending = [u for u in pending if u not in taken]
     except ArenaError as exc:
         summary.error = str(exc)
     except Exception as exc:  # an engine crash is this model's failure, not the run's
         summary.error = f"model {model.name!r}: {type(exc).__name__}: {first_line(exc)}"
     finally:
         writer.close()  # commits whatever is still queued, even on Ctrl-C
+        leases.close()
         if bar is not None:
             bar.close()
         if backend is not None:
             close_quietly(backend)
     if writer.error is not None and summary.error is None:
         summary.error = f"model {model.name!r}: saving answers failed: {writer.error}"
-    summary.failed += len(todo) - finished + writer.lost
+    summary.failed += len(todo) - finished + writer.lost + lost
     if summary.error:
         report_error(summary.error)
     return summary
+
+
+def _claim_batch(leases: Leases, pending: list[str], batch: int) -> list[str]:
+    """The first batch of pending units this worker could claim; [] when others hold them all."""
+    for start in range(0, len(pending), batch):
+        claimed = leases.claim(pending[start:start + batch])
+        if claimed:
+            return claimed
+    return []
+
+
+def _still_missing(store: Store, fingerprints: dict[tuple[str, str], str], replaced: dict[tuple[str, str], StoredAnswer],
+                   requests: list[GenerationRequest]) -> set[str]:
+    """The question ids of these requests whose answer is still to make: not stored (or, with
+    --force, still the text that was to be replaced), as the store says now."""
+    wanted = {key: fingerprints[key] for key in fingerprints if key[1] in {r.key for r in requests}}
+    now = load_current_answers(store, wanted)
+    return {question_id for (model, question_id) in wanted
+            if (model, question_id) not in now
+            or (replaced.get((model, question_id)) is not None
+                and now[(model, question_id)].text == replaced[(model, question_id)].text)}
 
 
 def count_failure(summary: ModelSummary, result: GenerationResult) -> None:
@@ -243,6 +301,8 @@ def print_summary(summary: GenerateSummary, out: TextIO) -> None:
     for row in rows:
         print(f"{row[0]:<{width}}  " + "  ".join(f"{v:>9}" for v in row[1:]), file=out)
     for m in summary.models:
+        if m.by_others:
+            print(f"{m.model}: {m.by_others} answers were made meanwhile by other workers on this store", file=out)
         if m.error:
             print(f"{m.model}: failed: {m.error}", file=out)
     out.flush()

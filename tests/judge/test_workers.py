@@ -137,3 +137,30 @@ def test_a_pair_half_judged_by_a_dead_worker_is_finished_with_its_battle(tmp_pat
         rest = run_judge(project.config(), progress=False)
     assert rest.judgments == 11 and rest.judged == 6
     assert_exactly_once(project, 1)
+
+
+def test_two_generate_workers_make_each_answer_once(tmp_path: Path, postgres_url: str) -> None:
+    with ScriptedServer(lambda prompt: f"an answer to {prompt[-20:]}", delay_s=0.1) as server:
+        root = tmp_path / "g"
+        root.mkdir()
+        (root / "questions.jsonl").write_text("".join(
+            f'{{"id": "q{k}", "text": "Health question {k}?", "category": "c"}}\n' for k in range(30)))
+        models = "".join(f"  - {{name: {m}, backend: openai, model: scripted, base_url: '{server.base_url}', "
+                         f"max_concurrency: 1, max_retries: 0}}\n" for m in ("alpha", "beta"))
+        (root / "arena.yaml").write_text(f"models:\n{models}questions: questions.jsonl\nstorage: '{postgres_url}'\n")
+        command = [sys.executable, "-m", "arena.cli", "generate", "-c", str(root / "arena.yaml"), "--batch", "3"]
+        results = finish([subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          for _ in range(2)])
+        calls = len(server.requests)
+    assert [code for code, _, _ in results] == [0, 0], [err[-1000:] for _, _, err in results]
+    assert calls == 60  # each answer made once, by one worker or the other
+    assert any("made meanwhile by other workers" in out for _, out, _ in results)
+    from sqlalchemy import func, select
+
+    from arena.store.engine import open_store
+    from arena.store.schema import answers
+
+    store = open_store(postgres_url, create=False)
+    with store.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(answers)).scalar_one() == 60
+    store.close()
