@@ -81,12 +81,16 @@ def generate(
     models: Annotated[str | None, typer.Option(help="Comma-separated model names (default: all).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
     force: Annotated[bool, typer.Option(help="Regenerate answers that already exist.")] = False,
+    batch: Annotated[int, typer.Option(
+        min=1, help="Answers claimed from the store at a time (several workers share one store).")] = 256,
+    lease: Annotated[float, typer.Option(
+        min=1.0, help="Seconds after which a killed worker's claimed answers go to other workers.")] = 300.0,
 ) -> None:
     """Generate the missing candidate answers for every selected model."""
     from arena.config import load_config
     from arena.generate import GenerateRequest, run_generate
 
-    request = GenerateRequest(models=split_names(models), limit=limit, force=force)
+    request = GenerateRequest(models=split_names(models), limit=limit, force=force, batch=batch, lease_s=lease)
     summary = run_generate(load_config(config), request)
     if summary.failed:
         raise typer.Exit(1)
@@ -112,6 +116,10 @@ def judge(
     judge_name: Annotated[str | None, typer.Option(
         "--judge", help="Only this judge of the jury (`judges:` in arena.yaml); default: every judge in turn.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the judgments to make; call no model.")] = False,
+    batch: Annotated[int, typer.Option(
+        min=1, help="Pairs claimed from the store at a time (several workers share one store).")] = 256,
+    lease: Annotated[float, typer.Option(
+        min=1.0, help="Seconds after which a killed worker's claimed pairs go to other workers.")] = 300.0,
 ) -> None:
     """Judge stored answers pairwise in both orders with the Prometheus 2 judge; store battles.
 
@@ -130,7 +138,8 @@ def judge(
     mode = modes[pairs]
     project = load_config(config)
     request = JudgeRequest(models=split_names(models), pairs=mode, per_question=per_question,
-                           max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid)
+                           max_judgments=max_judgments, seed=seed, retry_invalid=retry_invalid,
+                           batch_pairs=batch, lease_s=lease)
     judges = project.select_judges(judge_name)
     if dry_run:
         for entry in judges:
@@ -259,6 +268,7 @@ def dashboard(
 
     from arena.config import load_config
     from arena.dashboard import APP
+    from arena.store.engine import redacted_url
 
     project = load_config(config)  # a broken project file fails here, in one line
     command = [
@@ -267,7 +277,8 @@ def dashboard(
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
         "--server.fileWatcherType", "none", "--", "--config", str(project.path),
     ]
-    print(f"dashboard of {project.storage_url} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
+    shown = redacted_url(project.storage_url)
+    print(f"dashboard of {shown} on http://{address}:{port} (Ctrl+C stops it)", file=sys.stderr)
     try:
         status = subprocess.call(command)
     except KeyboardInterrupt:

@@ -6,8 +6,10 @@ moved or run from anywhere; `arena:NAME` names a file shipped with arena (`arena
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -83,6 +85,14 @@ class Price(StrictModel):
     completion: float = Field(ge=0.0)
 
 
+# vLLM 0.32's in-process engine refuses LLM(data_parallel_size>1) ("not supported for
+# single-process usage"); arena's own workers are the data parallelism instead.
+DATA_PARALLEL_HELP = (
+    "vLLM's in-process engine cannot replicate itself; run one `arena judge` / `arena generate` worker per "
+    "replica on one store (each with its own GPUs, e.g. CUDA_VISIBLE_DEVICES; deploy/slurm/), or serve the "
+    "model with `vllm serve --data-parallel-size N` and use backend openai")
+
+
 class ModelConfig(StrictModel):
     """One model: how to reach it and everything that shapes its answers."""
 
@@ -103,11 +113,16 @@ class ModelConfig(StrictModel):
     parameters: str | None = Field(None, description="parameter count for display, e.g. '8B'")
     # vLLM (in-process) options
     tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1, description="vLLM pipeline stages (GPUs, or nodes with ray)")
+    data_parallel_size: int = Field(1, ge=1, description="engine replicas; see DATA_PARALLEL_HELP")
+    distributed_executor_backend: Literal["mp", "ray", "uni"] | None = Field(
+        None, description="vLLM's workers: mp (one node), ray (several nodes), uni (one process); None: vLLM picks")
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     enable_prefix_caching: bool = True
     enforce_eager: bool = False
     # OpenAI-compatible HTTP options
-    base_url: str | None = None
+    base_url: str | list[str] | None = Field(
+        None, description="the server's URL, or a list of replicas serving the same model")
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     max_concurrency: int = Field(8, ge=1)
     timeout: float = Field(120.0, gt=0)
@@ -126,9 +141,30 @@ class ModelConfig(StrictModel):
     def _backend_options(self) -> ModelConfig:
         if self.backend == "openai" and not self.base_url:
             raise ValueError(f"model {self.name!r}: the openai backend needs base_url")
+        if isinstance(self.base_url, list) and len(set(self.base_urls)) != len(self.base_url):
+            raise ValueError(f"model {self.name!r}: base_url lists an endpoint twice")
+        self._check_parallelism()
         if self.chat_template is not None and not self.chat_template.is_file():
             raise ValueError(f"model {self.name!r}: chat_template file not found: {self.chat_template}")
         return self
+
+    def _check_parallelism(self) -> None:
+        """What vLLM would refuse, said at load time (what depends on the GPUs present is vLLM's to check)."""
+        parallel = self.pipeline_parallel_size > 1 or self.data_parallel_size > 1 or self.distributed_executor_backend
+        if parallel and self.backend != "vllm":
+            raise ValueError(f"model {self.name!r}: pipeline_parallel_size, data_parallel_size and "
+                             "distributed_executor_backend apply to backend vllm; set a server's own options on the server")
+        if self.data_parallel_size > 1:
+            raise ValueError(f"model {self.name!r}: data_parallel_size {self.data_parallel_size}: {DATA_PARALLEL_HELP}")
+        if self.distributed_executor_backend == "uni" and self.tensor_parallel_size * self.pipeline_parallel_size > 1:
+            raise ValueError(f"model {self.name!r}: distributed_executor_backend uni runs one process, "
+                             "so tensor_parallel_size and pipeline_parallel_size must be 1 (use mp or ray)")
+
+    @property
+    def base_urls(self) -> list[str]:
+        """Every endpoint of the entry (one, or the replicas it lists), without a trailing slash."""
+        urls = [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
+        return [url.rstrip("/") for url in urls]
 
     def sampling_settings(self) -> SamplingSettings:
         """The entry's sampling and stop strings as the core's one sampling type."""
@@ -217,6 +253,9 @@ class ArenaConfig(StrictModel):
     judges: list[JudgeConfig] = Field(default_factory=list)
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     storage: str = Field("", description="SQLAlchemy URL; empty = SQLite file arena.db beside the project file")
+    storage_password_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the storage password (put into the URL when the store is opened)")
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
 
     @model_validator(mode="after")
@@ -256,9 +295,32 @@ class ArenaConfig(StrictModel):
     def root(self) -> Path:
         return self.path.parent
 
+    @model_validator(mode="after")
+    def _one_password(self) -> ArenaConfig:
+        if self.storage_password_env is None:
+            return self
+        parts = urlsplit(self.storage)
+        if not parts.username:
+            raise ValueError("storage_password_env needs a storage URL with a user name (scheme://USER@host/db)")
+        if parts.password is not None:
+            raise ValueError("storage_password_env is set but the storage URL already has a password: keep one")
+        return self
+
     @property
     def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{self.root / 'arena.db'}"
+        """The store's URL, with the password from `storage_password_env` when it names one."""
+        if not self.storage:
+            return f"sqlite:///{self.root / 'arena.db'}"
+        if self.storage_password_env is None:
+            return self.storage
+        password = os.environ.get(self.storage_password_env)
+        if password is None:
+            raise ConfigError(f"{self.path}: environment variable {self.storage_password_env} "
+                              "(storage_password_env) is not set")
+        parts = urlsplit(self.storage)
+        user, _, host = parts.netloc.rpartition("@")
+        netloc = f"{user}:{quote(password, safe='')}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     def system_prompt_for(self, model: ModelConfig) -> str:
         return model.system_prompt if model.system_prompt is not None else self.system_prompt

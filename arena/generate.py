@@ -39,6 +39,7 @@ from arena.questions.schema import Question
 from arena.store.answers import StoredAnswer, load_current_answers, save_answers, sync_questions
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, open_store, utcnow
+from arena.store.leases import DEFAULT_LEASE_S, Leases
 from arena.store.ledger import RunRecorder, RunStart, start_run
 
 MAX_ERRORS_SHOWN = 5
@@ -52,6 +53,7 @@ class ModelSummary:
     reused: int = 0
     failed: int = 0
     truncated: int = 0
+    by_others: int = 0  # of `reused`: answers other workers on this store made during this run
     error: str | None = None  # why the model failed as a whole, if it did
 
 
@@ -87,6 +89,8 @@ class GenerateRequest:
     limit: int | None = None  # only the first N questions
     force: bool = False  # regenerate the current answers too, in place
     session: str | None = None  # the nightly run id, recorded on the cost ledger's runs
+    batch: int = 256  # answers claimed (leased) at a time from the store, for concurrent workers
+    lease_s: float = DEFAULT_LEASE_S  # a killed worker's answers are taken over by others after this
 
 
 def run_generate(
@@ -109,7 +113,7 @@ def run_generate(
         for model in models:
             summary.models.append(generate_for_model(
                 store, config, model, question_list, force=request.force,
-                backend_factory=backend_factory, progress=progress, session=request.session,
+                backend_factory=backend_factory, progress=progress, request=request,
             ))
     finally:
         store.close()
@@ -126,9 +130,13 @@ def generate_for_model(
     force: bool = False,
     backend_factory: BackendFactory = make_backend,
     progress: bool = True,
-    session: str | None = None,
+    request: GenerateRequest = GenerateRequest(),
 ) -> ModelSummary:
-    """One model's missing answers, each committed as it arrives. Never raises ArenaError."""
+    """One model's missing answers, each committed as it arrives. Never raises ArenaError.
+
+    The answers are claimed from the store in batches (leases, `store/leases.py`), so several
+    workers on one store share the work; an answer another worker stored meanwhile is counted
+    in `by_others`, not made again."""
     summary = ModelSummary(model=model.name, questions=len(question_list))
     try:
         fingerprints = expected_fingerprints(config, [model], question_list)
@@ -145,38 +153,68 @@ def generate_for_model(
     requests = [
         GenerationRequest(key=q.id, sampling=sampling, messages=chat_messages(config, model, q)) for q in todo
     ]
+    units = {f"answer:{model.name}:{r.key}:{fingerprints[(model.name, r.key)]}": r for r in requests}
     finished = 0
     backend: Backend | None = None
     bar: tqdm | None = None
     writer = AnswerWriter(store, summary, fingerprints, current if force else {})
     started, started_at = time.monotonic(), utcnow()
+    leases = Leases(store, request.lease_s)
+    lost = 0  # answers the batches' writers could not save
+    recorder: RunRecorder | None = None  # the cost ledger's run, once the backend is made
     try:
         backend = backend_factory(model)
-        writer.recorder = start_run(store, run_start(model, backend, session), started, started_at)
+        recorder = writer.recorder = start_run(store, run_start(model, backend, request.session), started,
+                                               started_at)
         bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=sys.stderr, disable=not progress,
                    dynamic_ncols=True)
-        for result in backend.generate(requests):
-            finished += 1
-            if result.ok:
-                writer.submit(result)
-            else:
-                count_failure(summary, result)
-            bar.update(1)
+        leases.start()
+        pending = list(units)
+        while pending and writer.error is None:
+            claimed = _claim_batch(leases, pending, request.batch)
+            left = _still_missing(store, fingerprints, current if force else {}, [units[u] for u in claimed or pending])
+            done_by_others = [u for u in (claimed or pending) if units[u].key not in left]
+            summary.by_others += len(done_by_others)  # reused, and said to be others' work
+            summary.reused += len(done_by_others)
+            finished += len(done_by_others)
+            bar.update(len(done_by_others))
+            if not claimed:  # every pending answer is held by another worker: done yet, or wait
+                pending = [u for u in pending if units[u].key in left]
+                if pending:
+                    time.sleep(min(5.0, request.lease_s / 4))
+                continue
+            for result in backend.generate([units[u] for u in claimed if units[u].key in left]):
+                finished += 1
+                if result.ok:
+                    writer.submit(result)
+                else:
+                    count_failure(summary, result)
+                bar.update(1)
+            writer.close()  # this batch committed before its leases go
+            if writer.error is not None:
+                break
+            lost += writer.lost
+            leases.release(claimed)
+            writer = AnswerWriter(store, summary, fingerprints, current if force else {})
+            writer.recorder = recorder
+            taken = set(claimed)
+            pending = [u for u in pending if u not in taken]
     except ArenaError as exc:
         summary.error = str(exc)
     except Exception as exc:  # an engine crash is this model's failure, not the run's
         summary.error = f"model {model.name!r}: {type(exc).__name__}: {first_line(exc)}"
     finally:
         writer.close()  # commits whatever is still queued, even on Ctrl-C
+        leases.close()
         if bar is not None:
             bar.close()
         if backend is not None:
             close_quietly(backend)
-        if writer.recorder is not None:
-            finish_quietly(writer.recorder)
+        if recorder is not None:
+            finish_quietly(recorder)
     if writer.error is not None and summary.error is None:
         summary.error = f"model {model.name!r}: saving answers failed: {writer.error}"
-    summary.failed += len(todo) - finished + writer.lost
+    summary.failed += len(todo) - finished + writer.lost + lost
     if summary.error:
         report_error(summary.error)
     return summary
@@ -195,6 +233,27 @@ def finish_quietly(recorder: RunRecorder) -> None:
         recorder.finish()
     except Exception as exc:  # the answers are saved; only the ledger's last totals are lost
         report_error(f"recording the run in the cost ledger: {type(exc).__name__}: {first_line(exc)}")
+
+
+def _claim_batch(leases: Leases, pending: list[str], batch: int) -> list[str]:
+    """The first batch of pending units this worker could claim; [] when others hold them all."""
+    for start in range(0, len(pending), batch):
+        claimed = leases.claim(pending[start:start + batch])
+        if claimed:
+            return claimed
+    return []
+
+
+def _still_missing(store: Store, fingerprints: dict[tuple[str, str], str], replaced: dict[tuple[str, str], StoredAnswer],
+                   requests: list[GenerationRequest]) -> set[str]:
+    """The question ids of these requests whose answer is still to make: not stored (or, with
+    --force, still the text that was to be replaced), as the store says now."""
+    wanted = {key: fingerprints[key] for key in fingerprints if key[1] in {r.key for r in requests}}
+    now = load_current_answers(store, wanted)
+    return {question_id for (model, question_id) in wanted
+            if (model, question_id) not in now
+            or (replaced.get((model, question_id)) is not None
+                and now[(model, question_id)].text == replaced[(model, question_id)].text)}
 
 
 def count_failure(summary: ModelSummary, result: GenerationResult) -> None:
@@ -276,6 +335,8 @@ def print_summary(summary: GenerateSummary, out: TextIO) -> None:
     for row in rows:
         print(f"{row[0]:<{width}}  " + "  ".join(f"{v:>9}" for v in row[1:]), file=out)
     for m in summary.models:
+        if m.by_others:
+            print(f"{m.model}: {m.by_others} answers were made meanwhile by other workers on this store", file=out)
         if m.error:
             print(f"{m.model}: failed: {m.error}", file=out)
     out.flush()

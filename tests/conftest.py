@@ -208,3 +208,12 @@ def postgres_cluster() -> Iterator[Cluster]:
 def postgres_url(postgres_cluster: Cluster) -> str:
     """The URL of a new, empty database in the session's cluster."""
     return postgres_cluster.url(postgres_cluster.new_database())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new store's URL, once on SQLite (a file in tmp_path) and once on PostgreSQL (a fresh
+    database in the session's cluster): the tests that exercise SQL run on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'arena.db'}"
+    return str(request.getfixturevalue("postgres_url"))

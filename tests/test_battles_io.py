@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from arena.battles_io import BATTLE_FIELDS, OPTIONAL_FIELDS, export_battles, import_battles
 from arena.cli import app
 from arena.errors import ArenaError, DataError
+from arena.store.engine import open_store
 from arena.store.schema import battles
 from tests.ratings.store_helpers import new_store, write_project
 
@@ -50,8 +51,8 @@ def core(record: dict) -> dict:
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_export_then_import_round_trip(tmp_path: Path, fmt: str) -> None:
-    store = new_store(tmp_path)
+def test_export_then_import_round_trip(tmp_path: Path, fmt: str, store_url: str) -> None:
+    store = open_store(store_url)
     report = import_battles(store, write_jsonl(tmp_path / "votes.jsonl", ROWS))
     assert (report.imported, report.skipped, report.source) == (6, 0, "import:votes")
     out = io.StringIO()
@@ -83,8 +84,8 @@ def _parse(text: str, fmt: str) -> list[dict]:
     return rows
 
 
-def test_reimporting_the_same_file_adds_nothing_but_identical_rows_stay_two(tmp_path: Path) -> None:
-    store = new_store(tmp_path)
+def test_reimporting_the_same_file_adds_nothing_but_identical_rows_stay_two(tmp_path: Path, store_url: str) -> None:
+    store = open_store(store_url)
     path = write_jsonl(tmp_path / "votes.jsonl", ROWS)
     import_battles(store, path)
     again = import_battles(store, path)
@@ -180,9 +181,9 @@ def test_judge_label_is_reserved_and_unknown_extension_asks_for_format(tmp_path:
     store.close()
 
 
-def test_cli_import_export_and_rate_the_imported_source(tmp_path: Path) -> None:
+def test_cli_import_export_and_rate_the_imported_source(tmp_path: Path, store_url: str) -> None:
     runner = CliRunner()
-    config = write_project(tmp_path, ["gpt-4"])
+    config = write_project(tmp_path, ["gpt-4"], storage=store_url)
     path = write_jsonl(tmp_path / "crowd.jsonl", ROWS * 20 + [{"model_a": "only"}])
     result = runner.invoke(app, ["battles", "import", str(path), "-c", str(config), "--source", "crowd"])
     assert result.exit_code == 0, result.output
@@ -202,13 +203,15 @@ def test_cli_import_export_and_rate_the_imported_source(tmp_path: Path) -> None:
     assert isinstance(failed.exception, ArenaError) and "all 1 row(s) are malformed" in str(failed.exception)
 
 
-def test_an_exported_judged_board_imports_and_rates_the_same(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_exported_judged_board_imports_and_rates_the_same(tmp_path: Path, monkeypatch,  # type: ignore[no-untyped-def]
+                                                              store_url: str) -> None:
     """Lossless: judge key, question, both answers and their style travel, so the ratings do too."""
     from arena.config import load_config
     from arena.ratings.rate import RateRequest, run_rate
     from tests.ratings.store_helpers import JudgedStore, fake_judge_stage, question_rows
 
-    config_path = write_project(tmp_path, ["m1", "m2", "m3"], question_rows(20, ("cardiology", "oncology")))
+    config_path = write_project(tmp_path, ["m1", "m2", "m3"], question_rows(20, ("cardiology", "oncology")),
+                                storage=store_url)
     judged = JudgedStore(config_path)
     for k in range(1, 21):
         for n, (x, y) in enumerate((("m1", "m2"), ("m1", "m3"), ("m2", "m3"))):

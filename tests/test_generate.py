@@ -95,8 +95,8 @@ def answer_rows(config: ArenaConfig) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
-def test_generates_every_missing_answer_once(tmp_path: Path) -> None:
-    config = project(tmp_path)
+def test_generates_every_missing_answer_once(tmp_path: Path, store_url: str) -> None:
+    config = project(tmp_path, storage=store_url)
     summary, out = generate(config)
     assert (summary.generated, summary.reused, summary.failed) == (10, 0, 0)
     assert [m.model for m in summary.models] == ["alpha", "beta"]
@@ -147,15 +147,15 @@ def test_limit_takes_the_first_questions(tmp_path: Path) -> None:
     assert sorted(r[2] for r in answer_rows(config)) == ["q0", "q1"]
 
 
-def test_changing_a_setting_regenerates_only_that_model(tmp_path: Path) -> None:
-    config = project(tmp_path)
+def test_changing_a_setting_regenerates_only_that_model(tmp_path: Path, store_url: str) -> None:
+    config = project(tmp_path, storage=store_url)
     generate(config)
     before = answer_rows(config)
     models = [
         {"name": "alpha", "backend": "openai", "model": "a", "base_url": "http://x/v1", "sampling": {"temperature": 0.1}},
         {"name": "beta", "backend": "openai", "model": "b", "base_url": "http://y/v1", "max_concurrency": 2},
     ]
-    config = project(tmp_path, models=models)  # beta: transport options only, same answers
+    config = project(tmp_path, storage=store_url, models=models)  # beta: transport options only, same answers
     summary, _ = generate(config)
     by_model = {m.model: m for m in summary.models}
     assert (by_model["alpha"].generated, by_model["alpha"].reused) == (5, 0)
@@ -179,8 +179,8 @@ def test_changing_a_question_text_regenerates_that_answer(tmp_path: Path) -> Non
     store.close()
 
 
-def test_force_replaces_in_place_and_drops_what_judged_the_old_text(tmp_path: Path) -> None:
-    config = project(tmp_path, questions_count=2)
+def test_force_replaces_in_place_and_drops_what_judged_the_old_text(tmp_path: Path, store_url: str) -> None:
+    config = project(tmp_path, storage=store_url, questions_count=2)
     generate(config)
     before = {(r[1], r[2]): r[0] for r in answer_rows(config)}
     store = open_store(config.storage_url)
@@ -208,8 +208,8 @@ def test_force_replaces_in_place_and_drops_what_judged_the_old_text(tmp_path: Pa
     store.close()
 
 
-def test_failed_answers_are_counted_and_retried_next_run(tmp_path: Path) -> None:
-    config = project(tmp_path)
+def test_failed_answers_are_counted_and_retried_next_run(tmp_path: Path, store_url: str) -> None:
+    config = project(tmp_path, storage=store_url)
     SCRIPT.fail = {"q1", "q3"}
     summary, out = generate(config, ["alpha"])
     assert (summary.generated, summary.failed) == (3, 2)
@@ -264,8 +264,8 @@ def test_unknown_model_name_is_a_config_error(tmp_path: Path) -> None:
         generate(config, ["gamma"])
 
 
-def test_load_current_answers_and_fingerprints(tmp_path: Path) -> None:
-    config = project(tmp_path, questions_count=3)
+def test_load_current_answers_and_fingerprints(tmp_path: Path, store_url: str) -> None:
+    config = project(tmp_path, storage=store_url, questions_count=3)
     generate(config, ["alpha"])
     question_list = load_questions(config.questions)
     store = open_store(config.storage_url)
@@ -281,8 +281,8 @@ def test_load_current_answers_and_fingerprints(tmp_path: Path) -> None:
     assert chat_messages(config, alpha, q0)[0]["role"] == "system"
 
 
-def test_sync_questions_is_idempotent(tmp_path: Path) -> None:
-    config = project(tmp_path, questions_count=3)
+def test_sync_questions_is_idempotent(tmp_path: Path, store_url: str) -> None:
+    config = project(tmp_path, storage=store_url, questions_count=3)
     question_list = load_questions(config.questions)
     store = open_store(config.storage_url)
     sync_questions(store, question_list)
@@ -292,8 +292,8 @@ def test_sync_questions_is_idempotent(tmp_path: Path) -> None:
     store.close()
 
 
-def test_an_answer_stored_meanwhile_by_another_run_is_kept(tmp_path: Path) -> None:
-    config = project(tmp_path, questions_count=3)
+def test_an_answer_stored_meanwhile_by_another_run_is_kept(tmp_path: Path, store_url: str) -> None:
+    config = project(tmp_path, storage=store_url, questions_count=3)
     question_list = load_questions(config.questions)
     alpha = config.models[0]
 

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from arena.config import ArenaConfig, load_config
 from arena.nightly.runner import NightlyReport, run_nightly
+from arena.store.engine import Store, open_store
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
 from tests.nightly.project import read_log, write_project, write_questions
 
@@ -70,8 +72,20 @@ def servers() -> Iterator[Servers]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, servers: Servers) -> Path:
-    return write_project(tmp_path / "project", model_urls=servers.urls(), judge_url=servers.judge.base_url)
+def storage(request: pytest.FixtureRequest) -> str | None:
+    """The project's store: its SQLite file unless a test parametrises this with "postgresql"."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return None
+
+
+BOTH_STORES = pytest.mark.parametrize("storage", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path, servers: Servers, storage: str | None) -> Path:
+    return write_project(tmp_path / "project", model_urls=servers.urls(), judge_url=servers.judge.base_url,
+                         storage=storage)
 
 
 def nightly(config_path: Path) -> tuple[NightlyReport, str]:
@@ -81,14 +95,15 @@ def nightly(config_path: Path) -> tuple[NightlyReport, str]:
 
 
 def rewrite(project: Path, servers: Servers, **options) -> ArenaConfig:  # type: ignore[no-untyped-def]
+    storage = load_config(project).storage or None  # the same store as before
     return load_config(write_project(project.parent, model_urls=servers.urls(),
-                                     judge_url=servers.judge.base_url, **options))
+                                     judge_url=servers.judge.base_url, storage=storage, **options))
 
 
 # --- reading the store ----------------------------------------------------------------------
 
-def db(project: Path) -> sqlite3.Connection:
-    return sqlite3.connect(project.parent / "arena.db")
+def db(project: Path) -> Store:
+    return open_store(load_config(project).storage_url, create=False)
 
 
 def db_rows(project: Path, sql: str) -> list[tuple]:
@@ -97,23 +112,32 @@ def db_rows(project: Path, sql: str) -> list[tuple]:
 
 
 def count(project: Path, sql: str) -> int:
-    with db(project) as connection:
-        return connection.execute(sql).fetchone()[0]
+    store = db(project)
+    try:
+        with store.connect() as connection:
+            return int(connection.execute(text(sql)).scalar_one())
+    finally:
+        store.close()
 
 
 def assert_store_sound(project: Path) -> None:
     """Readable, and no row twice under its natural key."""
-    with db(project) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        duplicates = {
-            "answers": "SELECT COUNT(*) FROM (SELECT 1 FROM answers GROUP BY model, question_id, fingerprint HAVING COUNT(*) > 1)",
-            "judgments": "SELECT COUNT(*) FROM (SELECT 1 FROM judgments GROUP BY judge_key, answer_a_id, answer_b_id HAVING COUNT(*) > 1)",
-            "battles": "SELECT COUNT(*) FROM (SELECT 1 FROM battles GROUP BY judge_key, question_id, model_a, model_b HAVING COUNT(*) > 1)",
-            "snapshots": "SELECT COUNT(*) FROM (SELECT 1 FROM snapshots GROUP BY battles_fingerprint, judge_key, category HAVING COUNT(*) > 1)",
-        }
-        for table, sql in duplicates.items():
-            assert connection.execute(sql).fetchone()[0] == 0, f"duplicate rows in {table}"
-        assert connection.execute("SELECT COUNT(*) FROM run_locks").fetchone()[0] == 0
+    store = db(project)
+    try:
+        with store.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                assert connection.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+            duplicates = {
+                "answers": "SELECT COUNT(*) FROM (SELECT 1 FROM answers GROUP BY model, question_id, fingerprint HAVING COUNT(*) > 1) AS d",
+                "judgments": "SELECT COUNT(*) FROM (SELECT 1 FROM judgments GROUP BY judge_key, answer_a_id, answer_b_id HAVING COUNT(*) > 1) AS d",
+                "battles": "SELECT COUNT(*) FROM (SELECT 1 FROM battles GROUP BY judge_key, question_id, model_a, model_b HAVING COUNT(*) > 1) AS d",
+                "snapshots": "SELECT COUNT(*) FROM (SELECT 1 FROM snapshots GROUP BY battles_fingerprint, judge_key, category HAVING COUNT(*) > 1) AS d",
+            }
+            for table, sql in duplicates.items():
+                assert connection.execute(text(sql)).scalar_one() == 0, f"duplicate rows in {table}"
+            assert connection.execute(text("SELECT COUNT(*) FROM run_locks")).scalar_one() == 0
+    finally:
+        store.close()
 
 
 def assert_complete(project: Path, models: int = len(MODELS), questions: int = N_QUESTIONS) -> None:
@@ -130,6 +154,7 @@ def exports(project: Path) -> dict[str, str]:
 
 # --- incremental runs -----------------------------------------------------------------------
 
+@BOTH_STORES
 def test_first_run_does_everything_and_second_run_makes_no_calls(project: Path, servers: Servers) -> None:
     report, text = nightly(project)
     assert report.exit_code == 0, text
@@ -210,7 +235,7 @@ def test_a_new_rubric_version_rejudges_without_mixing(project: Path, servers: Se
     assert report.exit_code == 0, text
     assert servers.total_calls() - servers.judge_calls() == candidate_calls  # answers reused
     assert servers.judge_calls() - judge_calls == 2 * PAIRS * N_QUESTIONS
-    with db(project) as connection:
+    with sqlite3.connect(project.parent / "arena.db") as connection:
         keys = dict(connection.execute("SELECT judge_key, COUNT(*) FROM judgments GROUP BY judge_key"))
         assert sorted(keys.values()) == [2 * PAIRS * N_QUESTIONS] * 2  # old judgments kept
         versions = {row[0] for row in connection.execute("SELECT DISTINCT rubric_version FROM judgments")}
@@ -433,6 +458,7 @@ def kill(process: subprocess.Popen[str]) -> None:
     assert process.returncode == -signal.SIGKILL
 
 
+@BOTH_STORES
 def test_a_second_concurrent_run_exits_at_once_naming_the_holder(project: Path, servers: Servers) -> None:
     first = start_paused(project, "generate")
     try:
@@ -476,11 +502,13 @@ KILL_POINTS = [
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
-def test_killed_at_any_point_the_next_run_finishes_the_work(point: str, project: Path, servers: Servers) -> None:
+def test_killed_at_any_point_the_next_run_finishes_the_work(point: str, project: Path, servers: Servers,
+                                                            storage: str | None) -> None:
     victim = start_paused(project, point)
     kill(victim)
-    with db(project) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if storage is None:
+        with sqlite3.connect(project.parent / "arena.db") as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     calls_before = servers.candidate_calls()
     answers_before = count(project, "SELECT COUNT(*) FROM answers")
     table, _, nth = point.removeprefix("insert:").partition("@")

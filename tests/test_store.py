@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from arena.errors import StoreError
 from arena.store.engine import open_store, utcnow
@@ -31,36 +35,36 @@ def test_creates_every_table_and_records_the_schema_version(tmp_path: Path) -> N
     assert {"meta", "questions", "answers", "judgments", "battles", "snapshots", "run_locks"} <= tables
 
 
-def test_reopening_keeps_the_data(tmp_path: Path) -> None:
-    store = open_store(url(tmp_path / "a.db"))
+def test_reopening_keeps_the_data(store_url: str) -> None:
+    store = open_store(store_url)
     with store.transaction() as c:
         c.execute(answers.insert().values(model="m", question_id="q", fingerprint="f", text="t",
                                           created_at=utcnow()))
     store.close()
-    store = open_store(url(tmp_path / "a.db"), create=False)
+    store = open_store(store_url, create=False)
     with store.connect() as c:
         assert c.execute(select(answers.c.text)).scalar() == "t"
     store.close()
 
 
-def test_unique_answer_key(tmp_path: Path) -> None:
-    store = open_store(url(tmp_path / "a.db"))
+def test_unique_answer_key(store_url: str) -> None:
+    store = open_store(store_url)
     row = dict(model="m", question_id="q", fingerprint="f", text="t", created_at=utcnow())
     with store.transaction() as c:
         c.execute(answers.insert().values(**row))
-    with pytest.raises(Exception, match="UNIQUE"):
+    with pytest.raises(IntegrityError):
         with store.transaction() as c:
             c.execute(answers.insert().values(**row))
     store.close()
 
 
-def test_other_schema_version_is_a_clear_error(tmp_path: Path) -> None:
-    store = open_store(url(tmp_path / "a.db"))
+def test_other_schema_version_is_a_clear_error(store_url: str) -> None:
+    store = open_store(store_url)
     with store.transaction() as c:
         c.execute(update(meta).where(meta.c.key == "schema_version").values(value="99"))
     store.close()
     with pytest.raises(StoreError, match=rf"store schema version 99, this arena reads version {SCHEMA_VERSION}"):
-        open_store(url(tmp_path / "a.db"))
+        open_store(store_url)
 
 
 def test_a_database_not_made_by_arena(tmp_path: Path) -> None:
@@ -142,22 +146,6 @@ def test_a_version_1_store_gains_the_judgment_columns_and_validation_tables(tmp_
     assert {"validation_items", "validation_judgments"} <= tables
 
 
-def test_postgres_store_creates_reopens_and_checks_its_version(postgres_url: str) -> None:
-    store = open_store(postgres_url)
-    with store.transaction() as c:
-        c.execute(answers.insert().values(model="m", question_id="q", fingerprint="f", text="t",
-                                          created_at=utcnow()))
-    store.close()
-    store = open_store(postgres_url, create=False)
-    with store.connect() as c:
-        assert c.execute(select(answers.c.text)).scalar() == "t"
-        c.execute(update(meta).where(meta.c.key == "schema_version").values(value="99"))
-        c.commit()
-    store.close()
-    with pytest.raises(StoreError, match=rf"store schema version 99, this arena reads version {SCHEMA_VERSION}"):
-        open_store(postgres_url)
-
-
 def _record_a_run(store_url: str) -> list[RunRow]:
     store = open_store(store_url)
     try:
@@ -182,3 +170,36 @@ def test_the_ledger_records_a_run_and_its_totals(backend: str, tmp_path: Path, r
     assert (run.items, run.prompt_tokens, run.completion_tokens) == (2, 10, 5)
     assert run.finished and run.wall_s >= 2.0
     assert (run.price_prompt, run.price_completion) == (1.5, None)
+FIRST_RUN = textwrap.dedent("""
+    import sys, time
+    from arena.store.engine import open_store
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    open_store(sys.argv[1]).close()
+""")
+
+
+def test_first_runs_on_a_new_store_do_not_race_on_creating_the_schema(store_url: str) -> None:
+    # issue 15 item 5: two first runs raced on CREATE TABLE ("table meta already exists")
+    for _attempt in range(2):
+        url_now = store_url if _attempt == 0 else _another_new_store(store_url, _attempt)
+        start_at = time.time() + 3.0  # time for the interpreters to start
+        racers = [subprocess.Popen([sys.executable, "-c", FIRST_RUN, url_now, str(start_at)],
+                                   stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in racers]
+        assert [code for code, _ in results] == [0, 0, 0, 0], [err[-500:] for _, err in results]
+        store = open_store(url_now, create=False)
+        with store.connect() as c:
+            assert c.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalars().all() == [
+                str(SCHEMA_VERSION)]
+        store.close()
+
+
+def _another_new_store(store_url: str, attempt: int) -> str:
+    if store_url.startswith("sqlite:///"):
+        return store_url.replace("arena.db", f"arena-{attempt}.db")
+    base, _, name = store_url.rpartition("/")
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}_{attempt}"))
+    admin.dispose()
+    return f"{base}/{name}_{attempt}"

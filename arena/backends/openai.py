@@ -167,11 +167,14 @@ class OpenAIBackend:
         self.model = model
         self.name = model.name
         self.gpus = 0  # a server's GPUs are not known from here: the entry's `gpus:` says (cost ledger)
-        self.base_url = model.base_url.rstrip("/")
+        self.endpoints = model.base_urls  # replicas of one model: requests go to the least busy
+        self.set_aside: dict[str, str] = {}  # endpoint -> why it is no longer used this run
+        self._in_flight = dict.fromkeys(self.endpoints, 0)
+        self.base_url = self.endpoints[0]
         self.headers = {"Authorization": f"Bearer {resolve_api_key(model)}"}
         self.template = model.chat_template_text()
         self._warned_regexes: set[str] = set()
-        self.server = self._probe()
+        self.server = self._probe_endpoints()
         self.is_vllm = self.server.kind == VLLM
         self.is_llama_cpp = self.server.kind in GRAMMAR_SERVERS
         self.supports_regex = self.is_vllm or self.is_llama_cpp
@@ -184,6 +187,45 @@ class OpenAIBackend:
         self.stop_token_ids = self._stop_token_ids() if self.is_vllm else []
 
     # --- server discovery -------------------------------------------------------------------
+
+    def _probe_endpoints(self) -> ServerInfo:
+        """Probe each endpoint; one that is down is set aside. The first live one describes the server."""
+        if len(self.endpoints) == 1:
+            return self._probe()
+        found: ServerInfo | None = None
+        first_live = None
+        for endpoint in self.endpoints:
+            self.base_url = endpoint
+            try:
+                info = self._probe()
+            except BackendError as exc:
+                self._set_aside(endpoint, str(exc))
+                continue
+            if found is None:
+                found, first_live = info, endpoint
+        if found is None or first_live is None:
+            raise self._all_down()
+        self.base_url = first_live
+        return found
+
+    def _set_aside(self, endpoint: str, why: str) -> None:
+        if endpoint in self.set_aside:
+            return
+        self.set_aside[endpoint] = why
+        left = len(self.endpoints) - len(self.set_aside)
+        log.warning("model %r: endpoint %s set aside for the rest of the run (%s); %d endpoint(s) left",
+                    self.name, endpoint, why, left)
+
+    def _all_down(self) -> BackendError:
+        return BackendError(f"model {self.name!r}: every endpoint failed: " + "; ".join(
+            f"{endpoint} ({self.set_aside.get(endpoint, 'unknown')})" for endpoint in self.endpoints))
+
+    def _pick_endpoint(self) -> str:
+        """The live endpoint with the fewest requests in flight (BackendError when none is left)."""
+        live = [endpoint for endpoint in self.endpoints if endpoint not in self.set_aside]
+        if not live:
+            raise self._all_down()
+        return min(live, key=lambda endpoint: self._in_flight[endpoint])
 
     def _sync_retrying(self) -> Retrying:
         return Retrying(
@@ -367,11 +409,25 @@ class OpenAIBackend:
         )
 
     async def _complete(self, client: httpx.AsyncClient, request: GenerationRequest) -> GenerationResult:
-        """One request with retries. Raises only when the server is unreachable."""
+        """One request with retries, on the least busy live endpoint; an endpoint that fails its
+        retries (unreachable, repeated 5xx) is set aside and the request goes to another. Raises
+        only when every endpoint is down."""
         try:
             path, body = self.request_body(request)
         except Exception as exc:  # a template that fails to render
             return GenerationResult(key=request.key, error=f"chat template: {one_line(exc)}")
+        while True:
+            endpoint = self._pick_endpoint()
+            self._in_flight[endpoint] += 1
+            try:
+                return await self._complete_at(client, request, endpoint, path, body)
+            except _EndpointDown as exc:
+                self._set_aside(endpoint, str(exc))
+            finally:
+                self._in_flight[endpoint] -= 1
+
+    async def _complete_at(self, client: httpx.AsyncClient, request: GenerationRequest, endpoint: str,
+                           path: str, body: dict[str, Any]) -> GenerationResult:
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_retryable),
             stop=stop_after_attempt(self.model.max_retries + 1),
@@ -382,15 +438,17 @@ class OpenAIBackend:
             async for attempt in retrying:
                 with attempt:
                     started = time.perf_counter()
-                    response = await client.post(f"{self.base_url}{path}", json=body)
+                    response = await client.post(f"{endpoint}{path}", json=body)
                     check_status(response)
                     result = self.parse_response(request, response.json())
                     result.latency_s = time.perf_counter() - started
                     return result
         except Exception as exc:
+            if len(self.endpoints) > 1 and (is_unreachable(exc) or isinstance(exc, RetryableStatus)):
+                raise _EndpointDown(f"{one_line(exc)} after {self.model.max_retries + 1} attempt(s)") from None
             if is_unreachable(exc):
                 raise BackendError(
-                    f"model {self.name!r}: server at {self.base_url} unreachable after "
+                    f"model {self.name!r}: server at {endpoint} unreachable after "
                     f"{self.model.max_retries + 1} attempt(s) ({one_line(exc)})"
                 ) from None
             attempts = "" if isinstance(exc, RequestRejected) else f" after {self.model.max_retries + 1} attempt(s)"
@@ -449,6 +507,10 @@ class OpenAIBackend:
 
     def close(self) -> None:
         """Nothing to release: each `generate` call opens and closes its own connections."""
+
+
+class _EndpointDown(Exception):
+    """One endpoint of several failed its retries: set it aside, send the request elsewhere."""
 
 
 def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:

@@ -64,6 +64,7 @@ class VllmBackend:
             "model": model_location(model.model),
             "dtype": model.dtype,
             "tensor_parallel_size": model.tensor_parallel_size,
+            "pipeline_parallel_size": model.pipeline_parallel_size,
             "gpu_memory_utilization": model.gpu_memory_utilization,
             "enable_prefix_caching": model.enable_prefix_caching,
             "enforce_eager": model.enforce_eager,
@@ -73,6 +74,7 @@ class VllmBackend:
         optional = {"revision": model.revision,
                     "tokenizer": model_location(model.tokenizer) if model.tokenizer else None,
                     "quantization": model.quantization, "max_model_len": model.max_model_len,
+                    "distributed_executor_backend": model.distributed_executor_backend,
                     "seed": model.sampling.seed}
         options.update({k: v for k, v in optional.items() if v is not None})
         return options

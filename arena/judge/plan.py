@@ -27,6 +27,7 @@ from arena.questions.schema import Question
 from arena.store.answers import StoredAnswer, load_current_answers
 from arena.store.engine import Store, open_store
 from arena.store.judgments import StoredJudgment, load_judgments
+from arena.store.leases import DEFAULT_LEASE_S
 
 PairsMode = Literal["all", "sample", "adaptive"]
 Selected = tuple[str, str, str]  # (question id, X, Y), X < Y
@@ -44,6 +45,8 @@ class JudgeRequest:
     retry_invalid: bool = False  # judge again the pairs whose stored judgment is invalid
     session: str | None = None  # the nightly run id, recorded on the cost ledger's run
     only: frozenset[Selected] | None = None  # judge only these comparisons (an adaptive round)
+    batch_pairs: int = 256  # pairs claimed (leased) at a time from the store, for concurrent workers
+    lease_s: float = DEFAULT_LEASE_S  # a killed worker's pairs are taken over by others after this
 
 
 @dataclass

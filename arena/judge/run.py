@@ -67,8 +67,10 @@ from arena.store.engine import Store, open_store, utcnow
 from arena.store.judgments import (
     battle_dedup_key,
     judge_writes,
+    judgments_of_pairs,
     load_battle_keys,
 )
+from arena.store.leases import Leases
 from arena.store.ledger import RunRecorder, RunStart, start_run
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class JudgeSummary:
     errors: int = 0  # requests the backend failed (nothing stored for them)
     truncated: int = 0  # judgments whose answers were shortened to fit
     disagreements: int = 0  # judged battles whose two orders favoured different models
+    by_others: int = 0  # planned pairs that other workers judged meanwhile (concurrent runs)
     elapsed_s: float = 0.0
     error_examples: list[str] = field(default_factory=list)
     adaptive_rounds: int | None = None  # adaptive selection (`rounds.py`): rounds judged; None: not adaptive
@@ -136,6 +139,8 @@ class JudgeSummary:
         if self.too_long:
             lines.append(f"skipped {self.too_long} pairs: question, reference and rubric leave no room "
                          "for the answers in the judge's context")
+        if self.by_others:
+            lines.append(f"{self.by_others} planned pairs were judged meanwhile by other workers on this store")
         if self.reference_changed:
             lines.append(f"{self.reference_changed} pairs judged again: their question's reference answer changed")
         if self.deferred:
@@ -186,7 +191,7 @@ def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, ba
             recorder: RunRecorder | None = None
             try:
                 recorder = start_run(store, _run_start(judge, plan, backend, request), started_run, started_at)
-                _Runner(store, judge, rubric, plan, backend, summary, progress, recorder).run()
+                _Runner(store, judge, rubric, plan, backend, summary, progress, request, recorder).run()
             finally:
                 if owned:
                     backend.close()
@@ -274,8 +279,10 @@ class _Runner:
     """Sends the prompts, retries invalid outputs, and commits judgments and battles."""
 
     def __init__(self, store: Store, judge: JudgeConfig, rubric: Rubric, plan: Plan, backend: Backend,
-                 summary: JudgeSummary, progress: bool, recorder: RunRecorder | None = None) -> None:
+                 summary: JudgeSummary, progress: bool, request: JudgeRequest,
+                 recorder: RunRecorder | None = None) -> None:
         self.store, self.judge, self.rubric, self.plan = store, judge, rubric, plan
+        self.request = request
         self.recorder = recorder
         self.backend, self.summary, self.progress = backend, summary, progress
         self.constrained = uses_constrained_decoding(judge, backend)
@@ -291,19 +298,73 @@ class _Runner:
     def run(self) -> None:
         counter = load_token_counter(self.judge)
         prepared = self._prepare(counter)
-        total = len(prepared)
+        units: dict[str, list[Prepared]] = {}  # a unit of work (leased to one worker) is a pair
+        for item in prepared:
+            units.setdefault(battle_dedup_key(self.plan.judge_key, item.job.x.id, item.job.y.id), []).append(item)
         from tqdm import tqdm
 
-        with tqdm(total=total, desc="judge", unit="judgment", file=sys.stderr,
+        with tqdm(total=len(prepared), desc="judge", unit="judgment", file=sys.stderr,
                   disable=not self.progress, dynamic_ncols=True) as bar:
             self.bar = bar
-            writer = JudgmentWriter(self.store, self.plan.judge_key, self.judge.name, self._committed)
+            leases = Leases(self.store, self.request.lease_s).start()
             try:
-                round_items = prepared
-                while round_items:
-                    round_items = self._round(round_items, writer)
+                self._work_through(units, leases)
             finally:
-                writer.close()
+                leases.close()
+
+    def _work_through(self, units: dict[str, list[Prepared]], leases: Leases) -> None:
+        """Claim batches of pending pairs until none is left: judged here, or by other workers."""
+        pending = list(units)
+        while pending:
+            claimed: list[str] = []
+            for start in range(0, len(pending), self.request.batch_pairs):
+                claimed = leases.claim(pending[start:start + self.request.batch_pairs])
+                if claimed:
+                    break
+            if not claimed:  # every pending pair is held by another worker: done yet, or wait
+                left = {id(unit) for unit in self._still_to_judge([units[key] for key in pending])}
+                pending = [key for key in pending if id(units[key]) in left]
+                if pending:
+                    time.sleep(min(5.0, self.request.lease_s / 4))
+                continue
+            self._judge_batch([units[unit] for unit in claimed])
+            leases.release(claimed)
+            done = set(claimed)
+            pending = [unit for unit in pending if unit not in done]
+
+    def _judge_batch(self, batch: list[list[Prepared]]) -> None:
+        items = [item for unit in self._still_to_judge(batch) for item in unit if item.order in item.job.todo]
+        writer = JudgmentWriter(self.store, self.plan.judge_key, self.judge.name, self._committed)
+        try:
+            round_items = items
+            while round_items:
+                round_items = self._round(round_items, writer)
+        finally:
+            writer.close()
+            if writer.duplicates and self.bar is not None:
+                self.bar.update(writer.duplicates)
+
+    def _still_to_judge(self, units: list[list[Prepared]]) -> list[list[Prepared]]:
+        """Refresh pairs from the store: orders another worker judged since the plan are done
+        (counted, and kept as stored); the pairs with something left to judge."""
+        wanted = [item.job.answer_ids(order) for unit in units for item in unit[:1] for order in item.job.todo]
+        now = judgments_of_pairs(self.store, self.plan.judge_key, wanted)
+        left = []
+        for unit in units:
+            job = unit[0].job
+            for order in list(job.todo):
+                found = now.get(job.answer_ids(order))
+                if found is not None and found != job.stored.get(order):
+                    job.todo.remove(order)
+                    job.stored[order] = found
+                    job.stale.discard(order)
+                    if self.bar is not None:
+                        self.bar.update(1)
+            if job.todo:
+                left.append(unit)
+            else:
+                self.summary.by_others += 1
+        return left
 
     def _prepare(self, counter: TokenCounter) -> list[Prepared]:
         """Sanitise and count each answer once, fit each pair once; both orders use the same texts."""

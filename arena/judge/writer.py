@@ -17,7 +17,7 @@ from arena.judge.pairs import ORDERS, Order, battle_winner
 from arena.judge.plan import PairJob
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, utcnow
-from arena.store.judgments import battle_dedup_key, judge_writes
+from arena.store.judgments import DuplicateWork, battle_dedup_key, judge_writes
 from arena.store.schema import JUDGE_SOURCE
 
 
@@ -40,6 +40,7 @@ class JudgmentWriter:
         self.judge_name = judge_name
         self.on_committed = on_committed
         self.error: BaseException | None = None
+        self.duplicates = 0  # judgments another worker had stored first (not stored again)
         self._thread = GroupCommitThread(self._commit_group, name="arena-judgment-writer")
 
     def submit(self, finished: Finished) -> None:
@@ -57,12 +58,28 @@ class JudgmentWriter:
         if self.error is not None:  # after a write error nothing more is stored
             return
         try:
-            outcomes = self._commit(group)
+            try:
+                committed = list(zip(group, self._commit(group), strict=True))
+            except DuplicateWork:  # another worker stored some of these first: keep the rest
+                committed = self._commit_one_by_one(group)
         except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread (a StoreError
             self.error = exc  # when the store is locked, read-only or broken: one line, no traceback)
             return
-        for finished, outcome in zip(group, outcomes, strict=False):
+        for finished, outcome in committed:
             self.on_committed(finished, outcome)
+
+    def _commit_one_by_one(self, group: list[Finished]) -> list[tuple[Finished, tuple[str | None, str | None] | None]]:
+        for finished in group:  # forget what the rolled-back transaction recorded
+            finished.job.final.pop(finished.order, None)
+            finished.job.closed = False
+        committed = []
+        for finished in group:
+            try:
+                committed.append((finished, self._commit([finished])[0]))
+            except DuplicateWork:
+                finished.job.final.pop(finished.order, None)
+                self.duplicates += 1
+        return committed
 
     def _commit(self, group: list[Finished]) -> list[tuple[str | None, str | None] | None]:
         """One transaction: the group's judgments, then the battles they complete.

@@ -14,7 +14,7 @@ from arena.judge.plan import build_plan
 from arena.questions.loading import load_questions
 from arena.questions.schema import Question
 from arena.store.answers import load_current_answers
-from arena.store.engine import Store, open_store
+from arena.store.engine import Store, open_store, redacted_url
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def plan_nightly(config: ArenaConfig) -> NightlyPlan:
             budget=config.nightly.max_judgments, store_exists=store is not None,
         )
         if not plan.store_exists:
-            plan.notes.append(f"no store yet at {config.storage_url}: everything is pending")
+            plan.notes.append(f"no store yet at {redacted_url(config.storage_url)}: everything is pending")
         _plan_judging(config, store, questions, plan)
     finally:
         if store is not None:

@@ -7,10 +7,10 @@ and a view (a question category, an audience "audience:patient", or "safety-crit
 downloads); `arena.ratings.data.view_mask` is the same view on loaded battles, written beside
 the numpy arrays.
 
-`read_columns` reads the selected battles' columns. On SQLite it reads each column as one
-`group_concat` string and parses it with numpy: a million battles in about a second, where row
-by row through Python takes several. Other databases are read in row chunks. The result is the
-same (tests/ratings/test_data.py).
+`read_columns` reads the selected battles' columns. On SQLite and PostgreSQL it reads each column
+as one concatenated string (`group_concat`, `string_agg`) and parses it with numpy: a million
+battles in about a second, where row by row through Python takes several. Other databases are
+read in row chunks. The result is the same (tests/ratings/test_data.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, and_, case, cast, func, literal_column, select
+from sqlalchemy import BigInteger, Text, and_, case, cast, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from arena.answers import STYLE_NAMES
@@ -118,8 +118,8 @@ def read_columns(store: Store, selection: BattleSelection) -> dict[str, Any]:
     judged = selection.source == JUDGE_SOURCE
     numbers = _NUMBER_COLUMNS if judged else {**_NUMBER_COLUMNS, **_STYLE_COLUMNS}
     with store.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-    columns = _read_concatenated(store, selection, numbers) if sqlite else None
+        dialect = connection.dialect.name
+    columns = _read_concatenated(store, selection, numbers, dialect) if dialect in _CONCAT else None
     if columns is None:
         with store.connect() as connection:
             columns = _read_rows(connection, selection, numbers)
@@ -139,8 +139,9 @@ def _style_from_answers(connection: Any, columns: dict[str, Any]) -> None:
         values = [answers.c.id, *(func.coalesce(answers.c[c], _MISSING) for c in
                                   ("completion_tokens", "headers", "list_items", "bold"))]
         where = answers.c.id.between(int(ids.min()), int(ids.max()))
-        if connection.dialect.name == "sqlite":  # as the battles are read: one string a column
-            texts = connection.execute(select(*(func.group_concat(v, _COMMA) for v in values)).where(where)).one()
+        concat = _CONCAT.get(connection.dialect.name)
+        if concat is not None:  # as the battles are read: one string a column
+            texts = connection.execute(select(*(concat(v, _COMMA) for v in values)).where(where)).one()
             table = np.stack([np.fromstring(t or "", dtype=np.int64, sep=",") for t in texts], axis=1)
         else:
             table = np.array(connection.execute(select(*values).where(where)).all(), dtype=np.int64).reshape(-1, 5)
@@ -168,7 +169,7 @@ def _code_of(column: Any, vocabulary: Sequence[str]) -> Any:
 
 _NUMBER_COLUMNS = {
     "id": battles.c.id,
-    "tstamp_us": cast(battles.c.tstamp * literal_column("1000000"), Integer),
+    "tstamp_us": cast(battles.c.tstamp * literal_column("1000000"), BigInteger),
     # winner and verdicts in one number: 8 * winner code + verdicts code + 1 (one column less to read)
     "outcome": _code_of(battles.c.winner, BATTLE_WINNERS) * literal_column("8")
     + _code_of(battles.c.verdicts, BATTLE_VERDICTS) + literal_column("1"),
@@ -184,22 +185,30 @@ _TEXT_COLUMNS = {
     "category": func.coalesce(battles.c.category, literal_column("''")),
 }
 _COMMA: ColumnElement[Any] = literal_column("','")
-_UNIT_SEPARATOR: ColumnElement[Any] = literal_column("char(31)")  # SEPARATOR
+_UNIT_SEPARATOR: dict[str, Any] = {"sqlite": literal_column("char(31)"), "postgresql": literal_column("chr(31)")}  # SEPARATOR
+# One column's values as one string: aggregates of one query see the rows in the same order.
+_CONCAT: dict[str, Any] = {
+    "sqlite": lambda expression, separator: func.group_concat(expression, separator),
+    "postgresql": lambda expression, separator: func.string_agg(cast(expression, Text), separator),
+}
 
 
-def _read_concatenated(store: Store, selection: BattleSelection,
-                       numbers: dict[str, Any]) -> dict[str, Any] | None:
-    """Every column as one string, numbers and texts by two connections at once (SQLite builds
-    the strings without holding Python's lock). None when a text holds the separator or the two
-    reads saw different battles (a writer in between); then rows are read."""
+def _read_concatenated(store: Store, selection: BattleSelection, numbers: dict[str, Any],
+                       dialect: str) -> dict[str, Any] | None:
+    """Every column as one string. On SQLite numbers and texts are read by two connections at
+    once (SQLite builds the strings without holding Python's lock; both scans follow the same
+    plan); on PostgreSQL by one query, since two scans of one table need not return rows in the
+    same order. None when a text holds the separator or the two reads saw different battles (a
+    writer in between); then rows are read."""
+    concat = _CONCAT[dialect]
     with store.connect() as connection:
         newest = connection.execute(select(func.max(battles.c.id)).where(*selection.conditions())).scalar()
     if newest is None:
         return _empty_columns(numbers)
     conditions = [*selection.conditions(), battles.c.id <= newest]
     groups = [
-        [func.group_concat(expression, _COMMA) for expression in numbers.values()],
-        [func.group_concat(expression, _UNIT_SEPARATOR) for expression in _TEXT_COLUMNS.values()],
+        [concat(expression, _COMMA) for expression in numbers.values()],
+        [concat(expression, _UNIT_SEPARATOR[dialect]) for expression in _TEXT_COLUMNS.values()],
     ]
 
     def read(aggregates: list[Any]) -> tuple[Any, ...]:
@@ -207,14 +216,18 @@ def _read_concatenated(store: Store, selection: BattleSelection,
             return tuple(connection.execute(select(func.count(), func.sum(battles.c.id), *aggregates)
                                             .where(*conditions)).one())
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        number_values, text_values = pool.map(read, groups)
+    if dialect == "sqlite":
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            number_values, text_values = pool.map(read, groups)
+    else:
+        both = read(groups[0] + groups[1])
+        number_values, text_values = both[:2 + len(numbers)], both[:2] + both[2 + len(numbers):]
     if number_values[:2] != text_values[:2]:
         return None
     count = number_values[0]
     out: dict[str, Any] = {}
     for name, text in zip(numbers, number_values[2:], strict=False):
-        out[name] = np.fromstring(text, dtype=np.int64, sep=",")  # text mode: not deprecated
+        out[name] = np.fromstring(text or "", dtype=np.int64, sep=",")  # text mode: not deprecated
         if len(out[name]) != count:
             return None
     for name, text in zip(_TEXT_COLUMNS, text_values[2:], strict=False):
@@ -249,10 +262,12 @@ def stored_inputs_digest(store: Store, selection: BattleSelection) -> str:
     not its old time), and every question's category, audience and safety flag. Equal digests
     mean the same battles and views, so an identical earlier snapshot can be reused unread.
     """
-    query = select(func.count(), func.max(battles.c.id), func.sum(battles.c.id),
-                   func.total(battles.c.tstamp)).where(*selection.conditions())
     digest = hashlib.sha256()
     with store.connect() as connection:
+        tstamps = (func.total(battles.c.tstamp) if connection.dialect.name == "sqlite"
+                   else func.coalesce(func.sum(battles.c.tstamp), 0.0))
+        query = select(func.count(), func.max(battles.c.id), func.sum(battles.c.id),
+                       tstamps).where(*selection.conditions())
         digest.update(repr(tuple(connection.execute(query).one())).encode())
         for row in connection.execute(select(questions.c.id, questions.c.category, questions.c.audience,
                                              questions.c.safety_critical).order_by(questions.c.id)):

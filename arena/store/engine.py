@@ -8,12 +8,13 @@ committed on its own, so a run that dies loses nothing it had finished.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import create_engine, event, func, inspect, make_url, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError
 
@@ -22,9 +23,18 @@ from arena.errors import StoreError
 from arena.store.schema import SCHEMA_VERSION, meta, metadata, upgrade_schema
 
 
+def redacted_url(url: str) -> str:
+    """The URL as it may be shown: its password, if any, replaced by ***. Every message, log line
+    and page that names a store prints this, never the URL itself."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not parseable: mask whatever sits between : and @
+        return re.sub(r"(//[^/:@]*):[^@/]*@", r"\1:***@", url)
+
+
 def write_failed(url: str, exc: DatabaseError) -> StoreError:
     """A failed write (locked, read-only or broken store) as a one-line error."""
-    return StoreError(f"cannot write to store {url}: {exc.orig}; work committed before this is kept")
+    return StoreError(f"cannot write to store {redacted_url(url)}: {exc.orig}; work committed before this is kept")
 
 
 def inserted_id(result: Any) -> int:
@@ -41,10 +51,10 @@ def utcnow() -> dt.datetime:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")  # first: switching a new file to WAL may wait for a lock
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -53,7 +63,11 @@ class Store:
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
-        self.url = url
+        self.url = url  # with its password: for opening, never for showing (see `shown_url`)
+
+    @property
+    def shown_url(self) -> str:
+        return redacted_url(self.url)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -73,7 +87,8 @@ def _make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, ImportError, ValueError) as exc:
-        raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
+        shown = redacted_url(url)
+        raise StoreError(f"storage URL {shown!r} is not usable: {str(exc).replace(url, shown)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     pause_hook = testing.insert_pause_hook()  # test-only; None unless ARENA_TEST_PAUSE_AT asks
@@ -103,45 +118,77 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
     store = Store(engine, url)
     try:
         with engine.begin() as connection:
-            existing = set(inspect(connection).get_table_names())
-            if "meta" in existing:
-                _check_version(connection, url, upgrade=not read_only)
-            elif existing - {"meta"} and "answers" in existing:
-                raise StoreError(f"{url}: store has no schema version; it was not made by arena")
-            elif read_only or not create:
-                raise StoreError(f"{url}: empty store (run `arena generate` first)")
-            else:
-                metadata.create_all(connection)
-                connection.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            ready = _schema_is_current(connection, url, read_only=read_only, create=create)
+        if not ready:
+            with _schema_transaction(engine) as connection:  # one process at a time creates or upgrades
+                if not _schema_is_current(connection, url, read_only=read_only, create=create):
+                    _create_or_upgrade(connection, url)
     except DatabaseError as exc:  # unreachable server, unreadable or non-database file
         engine.dispose()
-        raise StoreError(f"cannot open store {url}: {exc.orig}") from None
+        raise StoreError(f"cannot open store {redacted_url(url)}: {exc.orig}") from None
     except StoreError:
         engine.dispose()
         raise
     return store
 
 
-def _check_version(connection: Connection, url: str, *, upgrade: bool) -> None:
-    """An older store is upgraded when this is a writing open; a newer one is refused."""
+def _schema_is_current(connection: Connection, url: str, *, read_only: bool, create: bool) -> bool:
+    """True when the store has this arena's schema; False when it must be created or upgraded
+    (only for a writing open); a StoreError when it cannot be used."""
+    existing = set(inspect(connection).get_table_names())
+    if "meta" in existing:
+        return _check_version(connection, url, upgrade=not read_only)
+    if existing - {"meta"} and "answers" in existing:
+        raise StoreError(f"{redacted_url(url)}: store has no schema version; it was not made by arena")
+    if read_only or not create:
+        raise StoreError(f"{redacted_url(url)}: empty store (run `arena generate` first)")
+    return False
+
+
+def _create_or_upgrade(connection: Connection, url: str) -> None:
+    if "meta" not in set(inspect(connection).get_table_names()):
+        metadata.create_all(connection)
+        connection.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        return
+    found = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    upgrade_schema(connection, int(str(found)))
+
+
+_SCHEMA_LOCK_KEY = 7_311_002_013  # PostgreSQL advisory lock key of schema creation and upgrades
+
+
+@contextmanager
+def _schema_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the store's write lock from its first statement, so that two first
+    runs on a new store (or two upgrades) cannot both create the tables: BEGIN IMMEDIATE on
+    SQLite, a transaction-scoped advisory lock on PostgreSQL."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            connection.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+        yield connection
+        connection.commit()
+
+
+def _check_version(connection: Connection, url: str, *, upgrade: bool) -> bool:
+    """True for this arena's version; False for an older one a writing open will upgrade; a
+    StoreError for a newer one, or an older one opened read-only."""
     found = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
     version = int(found) if found is not None and str(found).isdigit() else None
     if version == SCHEMA_VERSION:
-        return
+        return True
     if version is not None and version < SCHEMA_VERSION and upgrade:
-        upgrade_schema(connection, version)
-        return
+        return False
     if version is not None and version < SCHEMA_VERSION:
         raise StoreError(
-            f"{url}: store schema version {version} is older than this arena's {SCHEMA_VERSION}; "
+            f"{redacted_url(url)}: store schema version {version} is older than this arena's {SCHEMA_VERSION}; "
             "run any writing command (for example `arena generate`) once to upgrade it"
         )
     raise StoreError(
-        f"{url}: store schema version {found}, this arena reads version {SCHEMA_VERSION}; "
+        f"{redacted_url(url)}: store schema version {found}, this arena reads version {SCHEMA_VERSION}; "
         "use a matching arena release or a new store"
     )
-
-
 
 
 def _query_only(dbapi_connection: Any, _record: Any) -> None:
@@ -150,10 +197,19 @@ def _query_only(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _read_only_session(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cursor.close()
+    dbapi_connection.commit()  # a SET in a transaction rolled back would be undone
+
+
 def open_read_only(url: str) -> Store:
-    """The store opened for reading; SQLite connections also refuse writes (PRAGMA query_only)."""
+    """The store opened for reading; its connections refuse writes (SQLite's PRAGMA query_only,
+    PostgreSQL's read-only session)."""
     store = open_store(url, read_only=True)
-    if store.engine.dialect.name == "sqlite":
-        event.listen(store.engine, "connect", _query_only)
+    listener = {"sqlite": _query_only, "postgresql": _read_only_session}.get(store.engine.dialect.name)
+    if listener is not None:
+        event.listen(store.engine, "connect", listener)
         store.engine.dispose()  # connections made before the listener are dropped
     return store

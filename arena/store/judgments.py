@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import case, false, func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from arena.store.engine import Store, write_failed
 from arena.store.schema import JUDGE_SOURCE, battles, judgments
@@ -107,6 +107,30 @@ def invalid_judgments(store: Store, judge_key: str | None, limit: int = 50) -> t
     return total, [InvalidJudgment(*row) for row in rows]
 
 
+def judgments_of_pairs(store: Store, judge_key: str,
+                       pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StoredJudgment]:
+    """{(answer shown as A, answer shown as B): judgment} now stored for these orders of pairs."""
+    wanted = set(pairs)
+    found: dict[tuple[int, int], StoredJudgment] = {}
+    ids = sorted({a for a, _ in wanted})
+    with store.connect() as connection:
+        for start in range(0, len(ids), 500):
+            query = select(
+                judgments.c.id, judgments.c.answer_a_id, judgments.c.answer_b_id, judgments.c.verdict,
+                judgments.c.valid, judgments.c.attempts, judgments.c.reference_fingerprint,
+            ).where(judgments.c.judge_key == judge_key, judgments.c.answer_a_id.in_(ids[start:start + 500]))
+            for row in connection.execute(query):
+                if (row.answer_a_id, row.answer_b_id) in wanted:
+                    found[(row.answer_a_id, row.answer_b_id)] = StoredJudgment(
+                        id=row.id, verdict=row.verdict, valid=bool(row.valid), attempts=row.attempts or 1,
+                        reference_fingerprint=row.reference_fingerprint)
+    return found
+
+
+class DuplicateWork(Exception):
+    """A judgment or battle another worker stored first (its unique key is taken)."""
+
+
 # --- writing --------------------------------------------------------------------------------
 
 
@@ -144,5 +168,7 @@ def judge_writes(store: Store) -> Iterator[JudgeWrites]:
     try:
         with store.transaction() as connection:
             yield JudgeWrites(connection)
+    except IntegrityError:
+        raise DuplicateWork() from None
     except DatabaseError as exc:
         raise write_failed(store.url, exc) from None

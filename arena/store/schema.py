@@ -43,6 +43,8 @@ from arena.errors import StoreError
 # 2: judgments record the seed sent, the finish reason and the reference answer's fingerprint;
 #    the validation_items and validation_judgments tables (`arena judge validate`); battles keep
 #    both answer ids and the two verdicts; answers their markdown counts; rated_answers.
+# 3: work_leases (several `arena judge` / `arena generate` workers on one store).
+# 4: (unused: the judge jury needed no table)
 # 5: the cost ledger: judgments record their prompt and completion tokens (all attempts), and
 #    the runs table one row per generate or judge run (backend, GPUs, wall time, tokens, prices).
 SCHEMA_VERSION = 5
@@ -273,6 +275,16 @@ run_locks = Table(
     Column("host", String(255), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+
+# Work claimed by one of several concurrent workers (`store/leases.py`): a unit of work (one pair
+# to judge, one answer to generate) is leased to a worker until `expires_at`, renewed while it works.
+work_leases = Table(
+    "work_leases",
+    metadata,
+    Column("unit", String(255), primary_key=True),
+    Column("worker", String(255), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 Index("ix_answers_model_fp", answers.c.model, answers.c.fingerprint)

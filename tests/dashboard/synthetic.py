@@ -60,9 +60,10 @@ def _verdict(shown_a: str, shown_b: str, question_number: int) -> str | None:
     return "A" if STRENGTH[shown_a] >= STRENGTH[shown_b] else "B"
 
 
-def make_store(folder: Path, n_questions: int = 20, bootstrap_rounds: int = 50) -> Synthetic:
+def make_store(folder: Path, n_questions: int = 20, bootstrap_rounds: int = 50, url: str | None = None) -> Synthetic:
+    """The synthetic store at `url` (default: a SQLite file in `folder`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{folder / 'arena.db'}"
+    url = url or f"sqlite:///{folder / 'arena.db'}"
     (folder / "questions.jsonl").write_text(
         '{"id": "q-000", "text": "placeholder", "category": "cardiology"}\n', encoding="utf-8")
     config_path = folder / "arena.yaml"

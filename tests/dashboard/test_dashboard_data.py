@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InternalError, OperationalError
 
 from arena.battles_io import EXPORT_FIELDS, import_battles
 from arena.config import load_config
@@ -22,9 +22,13 @@ from arena.store.schema import battles, questions
 from tests.dashboard.synthetic import JUDGE_KEY, REFERENCE, Synthetic, make_store, rate_store
 
 
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Synthetic:
-    return make_store(tmp_path_factory.mktemp("synthetic"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def synthetic(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Synthetic:
+    url = None
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        url = cluster.url(cluster.new_database())
+    return make_store(tmp_path_factory.mktemp("synthetic"), url=url)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +82,8 @@ def test_store_without_snapshots_says_what_to_run_next(tmp_path: Path) -> None:
 
 
 def test_read_only_store_refuses_writes(store) -> None:
-    with pytest.raises(OperationalError, match="readonly"), store.transaction() as connection:
+    with pytest.raises((OperationalError, InternalError), match="readonly|read-only"), \
+            store.transaction() as connection:
         connection.execute(questions.insert().values(id="new", text="t", category="c"))
 
 

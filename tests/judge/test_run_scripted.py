@@ -30,15 +30,17 @@ from tests.judge.helpers import add_answers, answers_of_length, make_project, sc
 PAIRS = 6  # 3 models -> 3 pairs, on 2 questions
 
 
-def judged_project(tmp_path: Path, server: ScriptedServer, **judge: object):  # type: ignore[no-untyped-def]
-    project = make_project(tmp_path / "p", scripted_judge(server.base_url, **judge))
+def judged_project(tmp_path: Path, server: ScriptedServer, storage: str | None = None,  # type: ignore[no-untyped-def]
+                   **judge: object):
+    extra = {"storage": storage} if storage else None
+    project = make_project(tmp_path / "p", scripted_judge(server.base_url, **judge), extra=extra)
     ids = add_answers(project, answers_of_length())
     return project, ids
 
 
-def test_winner_of_both_orders_wins_and_battles_are_canonical(tmp_path: Path) -> None:
+def test_winner_of_both_orders_wins_and_battles_are_canonical(tmp_path: Path, store_url: str) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
-        project, ids = judged_project(tmp_path, server)
+        project, ids = judged_project(tmp_path, server, store_url)
         summary = run_judge(project.config(), progress=False)
     assert (summary.judged, summary.reused, summary.invalid, summary.retries) == (PAIRS, 0, 0, 0)
     assert summary.model_calls == 2 * PAIRS and summary.disagreement_share == 0.0 and not summary.failed
@@ -150,9 +152,9 @@ def test_an_output_cut_off_by_max_tokens_is_retried(tmp_path: Path) -> None:
     assert all(r["valid"] and r["attempts"] == 2 for r in project.judgments())
 
 
-def test_resume_runs_only_what_is_missing(tmp_path: Path) -> None:
+def test_resume_runs_only_what_is_missing(tmp_path: Path, store_url: str) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
-        project, _ = judged_project(tmp_path, server)
+        project, _ = judged_project(tmp_path, server, store_url)
         first = run_judge(project.config(), JudgeRequest(max_judgments=3), progress=False)
         assert (first.judgments, first.judged, first.deferred) == (3, 1, 2 * PAIRS - 3)
         assert len(plan_judgments(project.config())) == 2 * PAIRS - 3
@@ -164,10 +166,10 @@ def test_resume_runs_only_what_is_missing(tmp_path: Path) -> None:
     assert len(project.battles()) == PAIRS and len(project.judgments()) == 2 * PAIRS
 
 
-def test_stored_invalid_judgments_are_retried_only_when_asked(tmp_path: Path) -> None:
+def test_stored_invalid_judgments_are_retried_only_when_asked(tmp_path: Path, store_url: str) -> None:
     script = {"reply": "garbage"}
     with ScriptedServer(lambda prompt: script["reply"] if script["reply"] else prefer_longer_answer_script(prompt)) as server:
-        project, _ = judged_project(tmp_path, server, max_invalid_retries=0)
+        project, _ = judged_project(tmp_path, server, store_url, max_invalid_retries=0)
         run_judge(project.config(), progress=False)
         invalid_ids = [r["id"] for r in project.judgments()]
         script["reply"] = ""
@@ -299,9 +301,9 @@ def test_reference_answers_can_be_turned_off_and_that_is_another_judge_key(tmp_p
     assert all(r["reference_fingerprint"] is None for r in project.judgments())
 
 
-def test_a_changed_reference_answer_rejudges_only_that_questions_pairs(tmp_path: Path) -> None:
+def test_a_changed_reference_answer_rejudges_only_that_questions_pairs(tmp_path: Path, store_url: str) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
-        project, _ = judged_project(tmp_path, server, max_invalid_retries=0)
+        project, _ = judged_project(tmp_path, server, store_url, max_invalid_retries=0)
         run_judge(project.config(), progress=False)
         before = {r["id"]: r for r in project.judgments()}
         battles_before = {b["dedup_key"]: b for b in project.battles()}
@@ -385,9 +387,10 @@ def instant_backend() -> ScriptedBackend:
     return ScriptedBackend(prefer_longer_answer_script, "instant")
 
 
-def test_bursts_of_results_are_committed_with_their_battles(tmp_path: Path) -> None:
+def test_bursts_of_results_are_committed_with_their_battles(tmp_path: Path, store_url: str) -> None:
     models = tuple(f"m{i}" for i in range(6))
-    project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"), models=models)
+    project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"), models=models,
+                           extra={"storage": store_url})
     add_answers(project, answers_of_length(models))
     summary = run_judge(project.config(), backend=instant_backend(), progress=False)
     assert (summary.judged, summary.judgments, summary.model_calls) == (30, 60, 60)
@@ -397,12 +400,12 @@ def test_bursts_of_results_are_committed_with_their_battles(tmp_path: Path) -> N
     assert {b["judgment_ab_id"] for b in rows} | {b["judgment_ba_id"] for b in rows} == ids
 
 
-def test_lost_battles_are_rebuilt_from_stored_judgments_without_model_calls(tmp_path: Path) -> None:
+def test_lost_battles_are_rebuilt_from_stored_judgments_without_model_calls(tmp_path: Path, store_url: str) -> None:
     from arena.store.engine import open_store
     from arena.store.schema import battles
 
     with ScriptedServer(prefer_longer_answer_script) as server:
-        project, _ = judged_project(tmp_path, server)
+        project, _ = judged_project(tmp_path, server, store_url)
         run_judge(project.config(), progress=False)
         before = [(b["dedup_key"], b["winner"]) for b in project.battles()]
         store = open_store(project.config().storage_url)

@@ -36,7 +36,8 @@ def write_project(root: Path, *, candidates_url: str = "http://127.0.0.1:9/v1",
                   judge_url: str = "http://127.0.0.1:9/v1", models: list[str] | None = None,
                   question_files: list[str] | None = None, rubric_version: str = "1",
                   model_urls: dict[str, str] | None = None,
-                  extra_models: list[dict[str, Any]] | None = None, **nightly: Any) -> Path:
+                  extra_models: list[dict[str, Any]] | None = None, storage: str | None = None,
+                  **nightly: Any) -> Path:
     """Write (or rewrite) `root/arena.yaml`; candidates and judge on OpenAI-compatible servers."""
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "questions.jsonl").exists():
@@ -57,6 +58,7 @@ def write_project(root: Path, *, candidates_url: str = "http://127.0.0.1:9/v1",
                   "base_url": judge_url, "max_retries": 0, "timeout": 10, "max_concurrency": 2,
                   "logprobs": False},
         "nightly": {"export_dir": "exports", "log_file": "logs/nightly.jsonl", **nightly},
+        **({"storage": storage} if storage else {}),
     }
     path = root / "arena.yaml"
     path.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")

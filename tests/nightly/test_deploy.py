@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shutil
 import subprocess
@@ -83,3 +84,30 @@ def test_readme_covers_every_shipped_file() -> None:
     for command in ("systemctl --user enable --now arena-nightly.timer", "systemctl list-timers",
                     "crontab -", "sbatch ", "scrontab"):
         assert command in readme, command
+
+
+BOARD = DEPLOY / "slurm" / "arena-board.sbatch"
+SUBMIT = DEPLOY / "slurm" / "submit-board.sh"
+
+
+def test_board_scripts_are_valid_bash() -> None:
+    for script in (BOARD, SUBMIT):
+        assert subprocess.run(["bash", "-n", str(script)], capture_output=True, timeout=30).returncode == 0, script
+    assert "exec arena \"$ARENA_STAGE\" -c" in BOARD.read_text()
+
+
+def test_submit_chains_generate_an_array_of_judge_workers_and_rate(tmp_path: Path) -> None:
+    # a stand-in sbatch on PATH records each submission and answers a job id, as `--parsable` does
+    (tmp_path / "sbatch").write_text(
+        '#!/bin/bash\necho "$ARENA_STAGE $*" >> "$SBATCH_LOG"\necho $((100 + $(wc -l < "$SBATCH_LOG")))\n')
+    (tmp_path / "sbatch").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "SBATCH_LOG": str(tmp_path / "log")}
+    result = subprocess.run(["bash", str(SUBMIT), "8"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    generate, judge, rate = (tmp_path / "log").read_text().splitlines()
+    assert generate.startswith("generate ") and "--dependency" not in generate
+    assert judge.startswith("judge ") and "--dependency=afterok:101" in judge and "--array=0-7" in judge
+    assert rate.startswith("rate ") and "--dependency=afterany:102" in rate
+    assert result.stdout.strip() == "generate 101, judge workers 102 (x8), rate 103"
+    bad = subprocess.run(["bash", str(SUBMIT), "zero"], env=env, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "usage:" in bad.stderr

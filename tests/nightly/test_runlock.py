@@ -18,8 +18,8 @@ from arena.store.schema import run_locks
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    store = open_store(f"sqlite:///{tmp_path / 'arena.db'}")
+def store(store_url: str):
+    store = open_store(store_url)
     yield store
     store.close()
 

@@ -32,8 +32,9 @@ def question_rows(n: int, categories: tuple[str, ...] = ("cardiology",), safety_
             for k in range(1, n + 1)]
 
 
-def write_project(root: Path, model_names: list[str], question_list: list[dict] | None = None) -> Path:
-    """A minimal arena.yaml (openai models, a question file) whose store is root/arena.db."""
+def write_project(root: Path, model_names: list[str], question_list: list[dict] | None = None,
+                  storage: str | None = None) -> Path:
+    """A minimal arena.yaml (openai models, a question file) whose store is `storage` (default root/arena.db)."""
     question_list = question_list or [{"id": "q1", "text": "What is hypertension?", "category": "cardiology"}]
     (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in question_list), encoding="utf-8")
     models = "\n".join(
@@ -41,11 +42,16 @@ def write_project(root: Path, model_names: list[str], question_list: list[dict] 
         for name in model_names
     )
     path = root / "arena.yaml"
-    path.write_text(CONFIG_YAML.format(models=models), encoding="utf-8")
+    storage_line = f"storage: '{storage}'\n" if storage else ""
+    path.write_text(CONFIG_YAML.format(models=models) + storage_line, encoding="utf-8")
     return path
 
 
 def new_store(root: Path) -> Store:
+    """The store of the project in `root` (written by `write_project`), or root/arena.db."""
+    config_path = root / "arena.yaml"
+    if config_path.exists():
+        return open_store(load_config(config_path).storage_url)
     return open_store(f"sqlite:///{root / 'arena.db'}")
 
 

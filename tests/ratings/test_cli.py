@@ -30,8 +30,8 @@ MODELS = ["small-1b", "mid-7b", "big-70b"]
 
 
 @pytest.fixture()
-def project(tmp_path: Path) -> Path:
-    config = write_project(tmp_path, MODELS)
+def project(tmp_path: Path, store_url: str) -> Path:
+    config = write_project(tmp_path, MODELS, storage=store_url)
     rng = np.random.default_rng(0)
     a, b, score = draw_battles(np.array([-80.0, 0.0, 120.0]), 900, rng)
     winners = {1.0: "model_a", 0.0: "model_b", 0.5: "tie"}
@@ -133,8 +133,9 @@ def test_rate_with_anchor_and_category(project: Path) -> None:
     assert isinstance(bad.exception, ArenaError) and "nobody" in str(bad.exception)
 
 
-def test_rate_judge_source_uses_only_the_current_judge_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = write_project(tmp_path, MODELS, question_rows(12))
+def test_rate_judge_source_uses_only_the_current_judge_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           store_url: str) -> None:
+    config = write_project(tmp_path, MODELS, question_rows(12), storage=store_url)
     store = JudgedStore(config)
     for k in range(1, 13):
         q = f"q{k}"
