@@ -3,7 +3,7 @@
 For every model, the questions whose current answer (same model, question and fingerprint) is
 already in the store are reused; the rest are sent to the model's backend in one go and each
 answer is committed the moment it comes back, so a run that dies loses nothing it finished
-and the next run picks up the rest. One model is loaded at a time and released before the
+and the next run picks up the rest. An empty answer is a failed question, never stored. One model is loaded at a time and released before the
 next. A model that fails (server down, weights that do not load) is reported and the others
 still run; the summary's `failed` count makes the command exit non-zero.
 
@@ -148,6 +148,7 @@ def generate_for_model(
                    dynamic_ncols=True)
         for result in backend.generate(requests):
             finished += 1
+            refuse_empty(result)
             if result.ok:
                 writer.submit(result)
             else:
@@ -169,6 +170,13 @@ def generate_for_model(
     if summary.error:
         report_error(summary.error)
     return summary
+
+
+def refuse_empty(result: GenerationResult) -> None:
+    """An answer with no text (whitespace only) is a failure of that question, never a stored success:
+    it would lose every battle without anyone noticing. The next run asks again."""
+    if result.ok and not result.text.strip():
+        result.error = f"empty answer (finish_reason {result.finish_reason or 'unknown'}); not stored"
 
 
 def count_failure(summary: ModelSummary, result: GenerationResult) -> None:

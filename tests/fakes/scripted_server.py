@@ -87,7 +87,7 @@ class ScriptedServer:
         with self._lock:
             self.requests.append(request)
 
-    def reply_to(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def reply_to(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | ScriptedReply]:
         prompt = _prompt_of(path, body)
         self._record(ScriptedRequest(path=path, body=body, prompt=prompt))
         if self.delay_s:
@@ -95,6 +95,8 @@ class ScriptedServer:
         reply = self.script(prompt)
         if isinstance(reply, str):
             reply = ScriptedReply(text=reply)
+        if reply.raw_body is not None:
+            return reply.status, reply
         if reply.status != 200:
             return reply.status, {"error": {"message": reply.text or "scripted error", "code": reply.status}}
         return 200, _completion_body(path, body, reply, self.model)
@@ -154,10 +156,14 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
             return
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode("utf-8")
+        def _send(self, status: int, payload: dict[str, Any] | ScriptedReply) -> None:
+            content_type = "application/json"
+            if isinstance(payload, ScriptedReply):  # a raw body, sent as it is
+                data, content_type = (payload.raw_body or "").encode("utf-8"), payload.content_type
+            else:
+                data = json.dumps(payload).encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -183,6 +189,7 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             if path not in ("/v1/completions", "/v1/chat/completions"):
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
                 return
+            payload: dict[str, Any] | ScriptedReply
             try:
                 status, payload = server.reply_to(path, body)
             except Exception as exc:  # a broken script is a test bug: answer 500 and say why

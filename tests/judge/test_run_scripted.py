@@ -430,3 +430,18 @@ def test_a_store_failing_mid_run_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"cannot write to store .*no such table: battles") as error:
         run_judge(project.config(), backend=BreaksTheStore(prefer_longer_answer_script, "instant"), progress=False)
     assert "\n" not in str(error.value)
+
+
+def test_a_judge_server_answering_no_choices_stores_nothing_and_fails(tmp_path: Path) -> None:
+    with ScriptedServer(lambda prompt: ScriptedReply(raw_body='{"choices": []}')) as server:
+        project, _ = judged_project(tmp_path, server)
+        summary = run_judge(project.config(), progress=False)
+        assert summary.failed and summary.errors == 2 * PAIRS and summary.judgments == 0
+        assert "choices []" in summary.error_examples[0]
+        assert project.judgments() == [] and project.battles() == []
+        result = CliRunner().invoke(app, ["judge", "--config", str(project.config_path)])
+    assert result.exit_code != 0
+    # the pairs stay pending: a working judge judges them all on the next run
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        good = make_project(tmp_path / "p", scripted_judge(server.base_url))
+        assert run_judge(good.config(), progress=False).judged == PAIRS
