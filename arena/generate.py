@@ -218,7 +218,10 @@ class AnswerWriter:
         try:
             save_answers(self.store, self.summary.model, results, self.fingerprints, self.replaceable,
                          saved=self._count, already_stored=self._kept)
-        except Exception as exc:  # a full disk, a locked or vanished database
+        except ArenaError as exc:  # a full disk, a locked or read-only store: the store says which
+            self.error = str(exc)
+            self.lost += len(results)
+        except Exception as exc:  # anything else the store did not expect
             self.error = f"{type(exc).__name__}: {first_line(exc)}"
             self.lost += len(results)
 

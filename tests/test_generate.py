@@ -327,7 +327,8 @@ def test_a_store_that_fails_while_saving_fails_the_model(tmp_path: Path, monkeyp
     summary, out = generate(config, ["alpha"])
     (alpha,) = summary.models
     assert (alpha.generated, alpha.failed) == (0, 3)
-    assert alpha.error is not None and "saving answers failed: OperationalError" in alpha.error
+    assert alpha.error is not None and "saving answers failed: cannot write to store" in alpha.error
+    assert str(tmp_path / "arena.db") in alpha.error
     assert "database or disk is full" in alpha.error and "\n" not in alpha.error
 
 

@@ -397,7 +397,8 @@ class OpenAIBackend:
     def parse_response(self, request: GenerationRequest, data: dict[str, Any]) -> GenerationResult:
         """A completion's result; `MalformedCompletion` when the body is not a completion."""
         choice, text = completion_choice(data)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
         return GenerationResult(
             key=request.key,
             text=text,

@@ -15,20 +15,54 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError
 
 from arena import testing
 from arena.errors import StoreError
 from arena.store.schema import SCHEMA_VERSION, meta, metadata, upgrade_schema
 
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite write waits for another writer before failing
+
 
 def write_failed(url: str, exc: DatabaseError) -> StoreError:
     """A failed write (locked, read-only or broken store) as a one-line error."""
-    return StoreError(f"cannot write to store {url}: {exc.orig}; work committed before this is kept")
+    return StoreError(f"cannot write to store {display_url(url)}: {why(exc)}; work committed before this is kept")
+
+
+def read_failed(url: str, exc: DatabaseError) -> StoreError:
+    return StoreError(f"cannot read store {display_url(url)}: {why(exc)}")
+
+
+def why(exc: DatabaseError) -> str:
+    """The database's own reason, on one line, with what it means where SQLite is terse."""
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    if "database is locked" in reason:
+        return f"{reason} (another process held it longer than the {BUSY_TIMEOUT_MS // 1000} s busy timeout)"
+    if "readonly database" in reason:
+        return f"{reason} (the file, its folder or its disk is read-only for this user)"
+    return reason
+
+
+def display_url(url: str) -> str:
+    """A SQLite store by its file path, any other by its URL without the password."""
+    path = _sqlite_path(url)
+    if path is not None:
+        return str(path)
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def is_write_failure(exc: DatabaseError) -> bool:
+    statement = (exc.statement or "").lstrip().upper()
+    return not statement.startswith(("SELECT", "WITH", "PRAGMA"))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -36,12 +70,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={testing.busy_timeout_ms(BUSY_TIMEOUT_MS)}")
+    if (pages := testing.max_page_count()) is not None:
+        cursor.execute(f"PRAGMA max_page_count={pages}")
     cursor.close()
 
 
 class Store:
-    """An open store. Use `connect()` for reads and `transaction()` for atomic writes."""
+    """An open store. Use `connect()` for reads and `transaction()` for atomic writes.
+
+    A database failure inside either (read-only file, lock held past the busy timeout, full
+    disk) leaves as a one-line `StoreError` naming the store; an `IntegrityError` stays itself,
+    since callers use it to learn that another run stored the same row first.
+    """
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
@@ -49,13 +90,23 @@ class Store:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
-            yield connection
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except IntegrityError:
+            raise
+        except DatabaseError as exc:
+            raise (write_failed if is_write_failure(exc) else read_failed)(self.url, exc) from None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
-            yield connection
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except IntegrityError:
+            raise
+        except DatabaseError as exc:
+            raise write_failed(self.url, exc) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -107,7 +158,7 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
                 connection.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
     except DatabaseError as exc:  # unreachable server, unreadable or non-database file
         engine.dispose()
-        raise StoreError(f"cannot open store {url}: {exc.orig}") from None
+        raise StoreError(f"cannot open store {display_url(url)}: {why(exc)}") from None
     except StoreError:
         engine.dispose()
         raise
