@@ -203,6 +203,7 @@ def rate_command(
     # numpy reads this when first imported, which is below.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from arena.config import load_config
+    from arena.files import check_output, write_atomic
     from arena.ratings.rate import RateRequest, run_rate
     from arena.ratings.render import FORMATS, render
     from arena.ratings.report import Anchor
@@ -218,10 +219,12 @@ def rate_command(
                           anchor=Anchor.parse(anchor) if anchor else None, seed=seed, style=parse_covariates(style),
                           min_category_battles=min_category_battles, min_model_battles=min_model_battles,
                           compare=(compare[0], compare[1]) if compare else None)
+    if out is not None:
+        check_output(out, "leaderboard")  # before the fit stores a snapshot
     result = run_rate(load_config(config), request)
     text = render(result.snapshot.report, fmt, result.comparison)
     if out is not None:
-        out.write_text(text, encoding="utf-8")
+        write_atomic(out, text)
     else:
         sys.stdout.write(text)
     what = "battles unchanged: reused" if result.reused else "stored"
@@ -372,6 +375,7 @@ def questions_import(
 ) -> None:
     """Convert an external question set into our schema, with stable ids and provenance."""
     from arena.errors import DataError
+    from arena.files import check_output
     from arena.questions.importers import (
         FORMATS,
         import_questions,
@@ -394,6 +398,7 @@ def questions_import(
         audience=who, license=licence, source_name=source_name,
         sample=sample, seed=seed,
     )
+    check_output(out, "questions")  # before reading a large source
     result = import_questions(source, fmt, options)
     for line in result.problems:
         print(line, file=sys.stderr)
@@ -425,18 +430,21 @@ def battles_export(
     """Write battles as JSON Lines or CSV (model_a, model_b, winner, question_id, ...)."""
     from arena.battles_io import EXPORT_FORMATS, export_battles
     from arena.config import load_config
+    from arena.files import atomic_output, check_output
     from arena.ratings.rate import resolve_judge_key
     from arena.store.engine import open_store
 
     if fmt not in EXPORT_FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(EXPORT_FORMATS)}", param_hint="--format")
     settings = load_config(config)
+    if out is not None:
+        check_output(out, "battles")
     store = open_store(settings.storage_url, create=False)
     try:
         judge_key, _ = resolve_judge_key(settings, store, source)
         selected = None if source == "all" else source
         if out is not None:
-            with out.open("w", encoding="utf-8", newline="") as handle:
+            with atomic_output(out) as handle:
                 count = export_battles(store, handle, fmt, selected, judge_key)
         else:
             count = export_battles(store, sys.stdout, fmt, selected, judge_key)
