@@ -15,6 +15,7 @@ import typer
 from arena.errors import ArenaError
 from arena.questions.similarity import (
     DEFAULT_EMBEDDING_MODEL,
+    EMBEDDING_MAX_QUESTIONS,
     EMBEDDING_THRESHOLD,
     NEAR_DUPLICATE_THRESHOLD,
 )
@@ -316,6 +317,9 @@ def questions_validate(
     embedding_threshold: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Embedding cosine similarity that counts as a paraphrase (calibrated on "
         "paraphrases of shipped questions).")] = EMBEDDING_THRESHOLD,
+    embedding_limit: Annotated[int, typer.Option(
+        min=0, help="Skip the embedding check (saying so) for sets with more distinct questions: it "
+        "encodes every text.")] = EMBEDDING_MAX_QUESTIONS,
 ) -> None:
     """Report every problem of question files as FILE:LINE lines; exit 1 if any is an error."""
     from arena.files import resolve_path
@@ -326,10 +330,12 @@ def questions_validate(
     embed, note = None, "embedding check skipped: --no-embeddings"
     if embeddings:
         embed, note = load_local_embedder(embedding_model)
-    report = validate_files(paths, near_threshold, embed, embedding_threshold)
+    report = validate_files(paths, near_threshold, embed, embedding_threshold, embedding_limit)
     for problem in report.problems:
         print(problem)
     print(note)
+    for capped in report.notes:
+        print(capped)
     print(report.summary())
     if not report.ok:
         raise typer.Exit(1)
