@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 from arena.ratings.bt import PRIOR_SD_ELO
 from arena.ratings.compare import HeadToHead
 from arena.ratings.report import Board, ModelRow, RatingReport
 from arena.ratings.style import COVARIATE_LABELS
+from arena.safe_text import csv_row, markdown_text
 
 FORMATS = ("table", "csv", "json", "markdown")
 CSV_COLUMNS = (
@@ -89,7 +91,7 @@ def leaderboard_lines(rows: tuple[ModelRow, ...], with_style: bool) -> list[str]
     header.append("flags")
     body = []
     for r in rows:
-        cells = [str(r.rank), _rank_range(r), r.model, _number(r.rating), _interval(r.ci_low, r.ci_high),
+        cells = [str(r.rank), _rank_range(r), markdown_text(r.model), _number(r.rating), _interval(r.ci_low, r.ci_high),
                  str(r.battles), f"{r.win_rate:.1%}"]
         if with_style:
             cells += [_number(r.rating_sc), _interval(r.ci_low_sc, r.ci_high_sc)]
@@ -219,7 +221,7 @@ def render_csv(report: RatingReport) -> str:
     writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for row in report.board.rows:
-        writer.writerow(csv_record(row, report))
+        writer.writerow(csv_row(csv_record(row, report)))
     return buffer.getvalue()
 
 
@@ -229,11 +231,16 @@ def render_markdown(report: RatingReport, comparison: HeadToHead | None = None) 
     lines = [f"{_title(report)}. 95% CI: {interval_method(report)}; {_scale(report)}.", "",
              "| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     for r in report.board.rows:
-        cells = [str(r.rank), _rank_range(r), r.model, _number(r.rating), _interval(r.ci_low, r.ci_high),
-                 str(r.battles), f"{r.win_rate:.1%}", _number(r.rating_sc), _number(r.online_elo), flags_text(r)]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    extra = [f"> NOT COMPARABLE: group {k}: {', '.join(g)}" for k, g in enumerate(report.board.groups, start=1)]
+        numbers = [str(r.rank), _rank_range(r), _number(r.rating), _interval(r.ci_low, r.ci_high),
+                   str(r.battles), f"{r.win_rate:.1%}", _number(r.rating_sc), _number(r.online_elo), flags_text(r)]
+        cells = [c.replace("|", "\\|") for c in numbers]
+        cells.insert(2, markdown_text(r.model))  # a name from outside: shown literally
+        lines.append("| " + " | ".join(cells) + " |")
+    extra = [f"> NOT COMPARABLE: group {k}: {', '.join(markdown_text(m) for m in g)}"
+             for k, g in enumerate(report.board.groups, start=1)]
     if comparison is not None:
-        extra += [f"> {line.strip()}" for line in comparison.lines()]
-    extra += [f"> note: {n}" for n in (*report.board.notes, *report.notes)]
+        shown = replace(comparison, model_a=markdown_text(comparison.model_a),
+                        model_b=markdown_text(comparison.model_b))  # names from outside, literally
+        extra += [f"> {line.strip()}" for line in shown.lines()]
+    extra += [f"> note: {markdown_text(n)}" for n in (*report.board.notes, *report.notes)]
     return "\n".join(lines + ([""] + extra if extra else [])) + "\n"
