@@ -323,12 +323,14 @@ def questions_validate(
 ) -> None:
     """Report every problem of question files as FILE:LINE lines; exit 1 if any is an error."""
     from arena.files import resolve_path
-    from arena.questions.checks import validate_files
+    from arena.questions.checks import count_questions, embedding_skipped_note, validate_files
     from arena.questions.similarity import load_local_embedder
 
     paths = [resolve_path(name) for name in files]
     embed, note = None, "embedding check skipped: --no-embeddings"
-    if embeddings:
+    if embeddings and (count := count_questions(paths)) > embedding_limit:  # not worth loading the model
+        note = embedding_skipped_note(count, embedding_limit)
+    elif embeddings:
         embed, note = load_local_embedder(embedding_model)
     report = validate_files(paths, near_threshold, embed, embedding_threshold, embedding_limit)
     for problem in report.problems:
@@ -503,10 +505,9 @@ def main() -> None:
     except ClickException as exc:  # usage errors: bad option, missing argument
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        status = INTERRUPTED
-    if status == INTERRUPTED:  # typer turns Ctrl-C into this exit status
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C; a command that said more exits 130 itself
         print("interrupted: finished work is saved; run the command again to continue", file=sys.stderr)
+        status = INTERRUPTED
     sys.exit(status if isinstance(status, int) else 0)
 
 

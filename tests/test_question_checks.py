@@ -383,3 +383,23 @@ def test_each_question_lists_at_most_five_matches_and_the_report_says_so(tmp_pat
     skipped = validate_files([path], embed=embed, embedding_limit=3)
     assert skipped.notes == ["embedding check capped: skipped for 8 questions, more than --embedding-limit 3 "
                              "(paraphrases were not looked for)"]
+
+
+def test_an_empty_question_file_is_an_error_for_validate_and_the_pipeline(tmp_path: Path) -> None:
+    from arena.errors import DataError
+    from arena.questions.loading import load_questions
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n// only a comment\n")
+    report = validate_files([empty])
+    assert not report.ok and problem_lines(report) == [
+        f"{empty}: error: no questions in the file (it is empty or holds only blank and // comment lines)"]
+    with pytest.raises(DataError, match="no questions in the file"):
+        load_questions([empty])
+
+
+def test_a_byte_order_mark_is_read_as_import_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "a", "text": "What is gout?", "category": "cardiology"})
+                     .encode() + b"\n")
+    assert validate_files([path]).ok

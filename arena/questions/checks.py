@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from arena.errors import DataError
-from arena.questions.loading import iter_question_lines, parse_question_line
+from arena.questions.loading import empty_file_message, iter_question_lines, parse_question_line
 from arena.questions.schema import CATEGORIES, KNOWN_KINDS, Question
 from arena.questions.similarity import (
     EMBEDDING_MAX_QUESTIONS,
@@ -87,6 +87,9 @@ def _read_file(path: Path, report: ValidationReport, first_id_at: dict[str, str]
     except DataError as exc:
         report.problems.append(Problem(shown, None, "error", str(exc).removeprefix(f"{shown}: ")))
         return
+    if not lines:
+        report.problems.append(Problem(shown, None, "error", empty_file_message(path).removeprefix(f"{shown}: ")))
+        return
     for number, line in lines:
         where = f"{shown}:{number}"
         try:
@@ -138,8 +141,7 @@ def _check_duplicates(
     if embed is None:
         return
     if len(unique) > embedding_limit:
-        report.notes.append(f"embedding check capped: skipped for {len(unique):,} questions, more than "
-                            f"--embedding-limit {embedding_limit:,} (paraphrases were not looked for)")
+        report.notes.append(embedding_skipped_note(len(unique), embedding_limit))
         return
     texts = [q.question.text for q in unique]
     similar = find_similar_embeddings(texts, embed, embedding_threshold)
@@ -151,6 +153,22 @@ def _check_duplicates(
         message = (f"possible paraphrase of {first.question.id!r} at {first.where} "
                    f"(embedding similarity {cosine:.2f})")
         report.problems.append(Problem(later.path, later.line, "warning", message))
+
+
+def embedding_skipped_note(questions: int, limit: int) -> str:
+    return (f"embedding check capped: skipped for {questions:,} questions, more than --embedding-limit "
+            f"{limit:,} (paraphrases were not looked for)")
+
+
+def count_questions(paths: Iterable[Path]) -> int:
+    """How many question lines the files hold (unreadable files count none; validation says why)."""
+    total = 0
+    for path in paths:
+        try:
+            total += sum(1 for _ in iter_question_lines(Path(path)))
+        except DataError:
+            continue
+    return total
 
 
 def validate_files(

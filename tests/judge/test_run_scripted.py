@@ -445,3 +445,11 @@ def test_a_judge_server_answering_no_choices_stores_nothing_and_fails(tmp_path: 
     with ScriptedServer(prefer_longer_answer_script) as server:
         good = make_project(tmp_path / "p", scripted_judge(server.base_url))
         assert run_judge(good.config(), progress=False).judged == PAIRS
+
+
+def test_an_unknown_model_is_refused_before_the_store_is_made(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"))
+    for command in (["judge"], ["judge", "--dry-run"]):
+        result = CliRunner().invoke(app, [*command, "-c", str(project.config_path), "--models", "alpha,nosuch"])
+        assert isinstance(result.exception, ConfigError) and "nosuch" in str(result.exception)
+        assert not (project.root / "arena.db").exists()

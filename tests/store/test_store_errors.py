@@ -74,7 +74,7 @@ def served_project(root: Path, server: ScriptedServer) -> Project:
 def add_question(project: Project) -> None:
     """A new question: every pipeline command now has something to write."""
     with open(project.root / "questions.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps({"id": "q3", "text": "Is a fever of 39 C dangerous?", "category": "general"}) + "\n")
+        f.write(json.dumps({"id": "q3", "text": "Is a fever of 39 C dangerous?", "category": "general-practice"}) + "\n")
 
 
 def row_counts(db: Path) -> dict[str, int]:
