@@ -8,10 +8,12 @@ committed on its own, so a run that dies loses nothing it had finished.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Connection, Engine
@@ -112,13 +114,35 @@ class Store:
         self.engine.dispose()
 
 
-def _make_engine(url: str) -> Engine:
+def _sqlite_read_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """A reader's settings: nothing that writes (journal_mode=WAL would), and writes refused."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={testing.busy_timeout_ms(BUSY_TIMEOUT_MS)}")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def read_only_sqlite_url(path: Path, folder_writable: bool | None = None) -> str:
+    """A SQLite `file:` URI that reads the store without writing anything, side files included.
+
+    `mode=ro` never writes the database; in a folder this user cannot write (a published store
+    served from a read-only place) `immutable=1` also needs no -wal/-shm side files, which WAL
+    mode would otherwise create. Immutable means SQLite assumes nobody changes the file while it
+    is open: true of a folder nobody here may write, and a reader reopens the store to see a
+    newer copy.
+    """
+    writable = os.access(path.parent, os.W_OK) if folder_writable is None else folder_writable
+    query = "mode=ro" if writable else "mode=ro&immutable=1"
+    return f"sqlite:///file:{quote(str(path.resolve()))}?{query}&uri=true"
+
+
+def _make_engine(url: str, *, read_only: bool = False) -> Engine:
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, ImportError, ValueError) as exc:
         raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_read_pragmas if read_only else _sqlite_pragmas)
     pause_hook = testing.insert_pause_hook()  # test-only; None unless ARENA_TEST_PAUSE_AT asks
     if pause_hook is not None:
         event.listen(engine, "after_cursor_execute", pause_hook)
@@ -138,11 +162,15 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
     if db_path is not None:
         if not db_path.exists() and (read_only or not create):
             raise StoreError(f"no store at {db_path} (run `arena generate` first)")
-        try:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the store's folder {db_path.parent}: {exc.strerror}") from None
-    engine = _make_engine(url)
+        if not read_only:
+            try:
+                db_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store's folder {db_path.parent}: {exc.strerror}") from None
+    if read_only and db_path is not None:
+        engine = _make_engine(read_only_sqlite_url(db_path), read_only=True)
+    else:
+        engine = _make_engine(url)
     store = Store(engine, url)
     try:
         with engine.begin() as connection:
