@@ -35,6 +35,7 @@ from typing import Any, TextIO
 
 from arena.answers import STYLE_NAMES
 from arena.errors import DataError
+from arena.safe_text import csv_row
 from arena.store.battles import battle_conditions, battle_import, export_rows
 from arena.store.engine import Store
 from arena.store.schema import BATTLE_VERDICTS, BATTLE_WINNERS, JUDGE_SOURCE
@@ -441,7 +442,7 @@ def write_battles(records: Iterable[dict[str, Any]], out: TextIO, fmt: str) -> i
         writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS), lineterminator="\n")
         writer.writeheader()
         for record in records:
-            writer.writerow({k: "" if v is None else v for k, v in record.items()})
+            writer.writerow(csv_row(record))
             count += 1
         return count
     if fmt == "json":

@@ -15,6 +15,7 @@ import typer
 from arena.errors import ArenaError
 from arena.questions.similarity import (
     DEFAULT_EMBEDDING_MODEL,
+    EMBEDDING_MAX_QUESTIONS,
     EMBEDDING_THRESHOLD,
     NEAR_DUPLICATE_THRESHOLD,
 )
@@ -232,6 +233,7 @@ def rate_command(
     # numpy reads this when first imported, which is below.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from arena.config import load_config
+    from arena.files import check_output, write_atomic
     from arena.ratings.rate import RateRequest, run_rate
     from arena.ratings.render import FORMATS, render
     from arena.ratings.report import Anchor
@@ -247,10 +249,12 @@ def rate_command(
                           anchor=Anchor.parse(anchor) if anchor else None, seed=seed, style=parse_covariates(style),
                           min_category_battles=min_category_battles, min_model_battles=min_model_battles,
                           compare=(compare[0], compare[1]) if compare else None)
+    if out is not None:
+        check_output(out, "leaderboard")  # before the fit stores a snapshot
     result = run_rate(load_config(config), request)
     text = render(result.snapshot.report, fmt, result.comparison)
     if out is not None:
-        out.write_text(text, encoding="utf-8")
+        write_atomic(out, text)
     else:
         sys.stdout.write(text)
     what = "battles unchanged: reused" if result.reused else "stored"
@@ -344,20 +348,27 @@ def questions_validate(
     embedding_threshold: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Embedding cosine similarity that counts as a paraphrase (calibrated on "
         "paraphrases of shipped questions).")] = EMBEDDING_THRESHOLD,
+    embedding_limit: Annotated[int, typer.Option(
+        min=0, help="Skip the embedding check (saying so) for sets with more distinct questions: it "
+        "encodes every text.")] = EMBEDDING_MAX_QUESTIONS,
 ) -> None:
     """Report every problem of question files as FILE:LINE lines; exit 1 if any is an error."""
     from arena.files import resolve_path
-    from arena.questions.checks import validate_files
+    from arena.questions.checks import count_questions, embedding_skipped_note, validate_files
     from arena.questions.similarity import load_local_embedder
 
     paths = [resolve_path(name) for name in files]
     embed, note = None, "embedding check skipped: --no-embeddings"
-    if embeddings:
+    if embeddings and (count := count_questions(paths)) > embedding_limit:  # not worth loading the model
+        note = embedding_skipped_note(count, embedding_limit)
+    elif embeddings:
         embed, note = load_local_embedder(embedding_model)
-    report = validate_files(paths, near_threshold, embed, embedding_threshold)
+    report = validate_files(paths, near_threshold, embed, embedding_threshold, embedding_limit)
     for problem in report.problems:
         print(problem)
     print(note)
+    for capped in report.notes:
+        print(capped)
     print(report.summary())
     if not report.ok:
         raise typer.Exit(1)
@@ -403,6 +414,7 @@ def questions_import(
 ) -> None:
     """Convert an external question set into our schema, with stable ids and provenance."""
     from arena.errors import DataError
+    from arena.files import check_output
     from arena.questions.importers import (
         FORMATS,
         import_questions,
@@ -425,6 +437,7 @@ def questions_import(
         audience=who, license=licence, source_name=source_name,
         sample=sample, seed=seed,
     )
+    check_output(out, "questions")  # before reading a large source
     result = import_questions(source, fmt, options)
     for line in result.problems:
         print(line, file=sys.stderr)
@@ -456,12 +469,15 @@ def battles_export(
     """Write battles as JSON Lines or CSV (model_a, model_b, winner, question_id, ...)."""
     from arena.battles_io import EXPORT_FORMATS, export_battles
     from arena.config import load_config
+    from arena.files import atomic_output, check_output
     from arena.ratings.rate import resolve_judge_key
     from arena.store.engine import open_store
 
     if fmt not in EXPORT_FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(EXPORT_FORMATS)}", param_hint="--format")
     settings = load_config(config)
+    if out is not None:
+        check_output(out, "battles")
     store = open_store(settings.storage_url, create=False)
     try:
         jury: tuple[str, ...] = ()
@@ -473,7 +489,7 @@ def battles_export(
             judge_key, _ = resolve_judge_key(settings, store, source)
         selected = None if source == "all" else source
         if out is not None:
-            with out.open("w", encoding="utf-8", newline="") as handle:
+            with atomic_output(out) as handle:
                 count = export_battles(store, handle, fmt, selected, judge_key, jury)
         else:
             count = export_battles(store, sys.stdout, fmt, selected, judge_key, jury)
@@ -526,10 +542,9 @@ def main() -> None:
     except ClickException as exc:  # usage errors: bad option, missing argument
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        status = INTERRUPTED
-    if status == INTERRUPTED:  # typer turns Ctrl-C into this exit status
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C; a command that said more exits 130 itself
         print("interrupted: finished work is saved; run the command again to continue", file=sys.stderr)
+        status = INTERRUPTED
     sys.exit(status if isinstance(status, int) else 0)
 
 

@@ -30,6 +30,12 @@ class DataError(ArenaError):
     exit_code = 2
 
 
+class OutputError(ArenaError):
+    """An output file asked for (`--out`) cannot be written there: checked before any work."""
+
+    exit_code = 2
+
+
 class StoreError(ArenaError):
     """The store cannot be opened or has an incompatible schema."""
 

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from arena import testing
-from arena.errors import ArenaError, ConfigError
+from arena.errors import ArenaError, ConfigError, OutputError
 
 DATA_PREFIX = "arena:"
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
@@ -47,18 +50,56 @@ def resolve_path(value: str | Path, root: Path | None = None) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` so that a reader (or a kill) never sees half a file."""
+    with atomic_output(path) as handle:
+        handle.write(text)
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[TextIO]:
+    """A text handle whose contents replace `path` at once when the block ends without error.
+
+    The file gets the usual permissions (0666 less the umask, as `open` gives) rather than
+    mkstemp's 0600, so a web server or a colleague can read an export. A block that raises
+    leaves no temporary file and the old `path` as it was.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temp, 0o666 & ~current_umask())
         testing.pause_point(f"write:{path.name}")
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_output(path: Path, what: str = "output") -> None:
+    """Fail in one line, before any work, if `path` cannot be written as a file: a folder, a
+    missing or non-folder parent, or a place this user may not write. Creates nothing."""
+    parent = path.parent if str(path.parent) else Path(".")
+    problem = None
+    if path.is_dir():
+        problem = "is a folder; give a file name"
+    elif not parent.exists():
+        problem = f"its folder {parent} does not exist"
+    elif not parent.is_dir():
+        problem = f"{parent} is not a folder"
+    elif path.exists() and not os.access(path, os.W_OK):
+        problem = "the file is not writable by this user"
+    elif not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        problem = f"its folder {parent} is not writable by this user"
+    if problem is not None:
+        raise OutputError(f"{path}: cannot write the {what}: {problem}")
 
 
 def append_line(path: Path, line: str) -> None:

@@ -3,7 +3,7 @@
 For every model, the questions whose current answer (same model, question and fingerprint) is
 already in the store are reused; the rest are sent to the model's backend in one go and each
 answer is committed the moment it comes back, so a run that dies loses nothing it finished
-and the next run picks up the rest. One model is loaded at a time and released before the
+and the next run picks up the rest. An empty answer is a failed question, never stored. One model is loaded at a time and released before the
 next. A model that fails (server down, weights that do not load) is reported and the others
 still run; the summary's `failed` count makes the command exit non-zero.
 
@@ -185,6 +185,7 @@ def generate_for_model(
                 continue
             for result in backend.generate([units[u] for u in claimed if units[u].key in left]):
                 finished += 1
+                refuse_empty(result)
                 if result.ok:
                     writer.submit(result)
                 else:
@@ -256,6 +257,13 @@ def _still_missing(store: Store, fingerprints: dict[tuple[str, str], str], repla
                 and now[(model, question_id)].text == replaced[(model, question_id)].text)}
 
 
+def refuse_empty(result: GenerationResult) -> None:
+    """An answer with no text (whitespace only) is a failure of that question, never a stored success:
+    it would lose every battle without anyone noticing. The next run asks again."""
+    if result.ok and not result.text.strip():
+        result.error = f"empty answer (finish_reason {result.finish_reason or 'unknown'}); not stored"
+
+
 def count_failure(summary: ModelSummary, result: GenerationResult) -> None:
     summary.failed += 1
     if summary.failed <= MAX_ERRORS_SHOWN:
@@ -298,7 +306,10 @@ class AnswerWriter:
                          saved=self._count, already_stored=self._kept)
             if self.recorder is not None:
                 self.recorder.update_if_due()
-        except Exception as exc:  # a full disk, a locked or vanished database
+        except ArenaError as exc:  # a full disk, a locked or read-only store: the store says which
+            self.error = str(exc)
+            self.lost += len(results)
+        except Exception as exc:  # anything else the store did not expect
             self.error = f"{type(exc).__name__}: {first_line(exc)}"
             self.lost += len(results)
 

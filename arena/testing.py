@@ -5,6 +5,10 @@ sleep there. POINT is a nightly stage name (before the stage starts), `write:FIL
 written but not yet moved into place), or `insert:TABLE` (right after the Nth INSERT into TABLE,
 inside its uncommitted transaction). Without the variable every hook does nothing.
 
+`ARENA_TEST_BUSY_TIMEOUT_MS=N` shortens SQLite's busy timeout (30 s), so a test can hold a lock
+past it without waiting half a minute. `ARENA_TEST_MAX_PAGE_COUNT=N` stops a SQLite store from
+growing past N pages (`PRAGMA max_page_count`): a full disk without filling one.
+
 The insert hook is attached by `arena.store.engine` to each engine it makes, and to nothing
 else: other SQLAlchemy engines in the process are never touched. Its count is kept for the whole
 process, so `@N` counts inserts across the stores a run opens.
@@ -20,6 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 PAUSE_ENV = "ARENA_TEST_PAUSE_AT"
+BUSY_TIMEOUT_ENV = "ARENA_TEST_BUSY_TIMEOUT_MS"
+MAX_PAGE_COUNT_ENV = "ARENA_TEST_MAX_PAGE_COUNT"
 _inserts_seen = 0
 _lock = threading.Lock()
 
@@ -60,3 +66,15 @@ def insert_pause_hook() -> Callable[..., None] | None:
                 _pause(point)
 
     return after_execute
+
+
+def busy_timeout_ms(default: int) -> int:
+    """SQLite's busy timeout: `default` unless a test shortens it."""
+    value = os.environ.get(BUSY_TIMEOUT_ENV, "")
+    return int(value) if value.isdigit() else default
+
+
+def max_page_count() -> int | None:
+    """The page limit a test sets on SQLite stores (a full disk), or None."""
+    value = os.environ.get(MAX_PAGE_COUNT_ENV, "")
+    return int(value) if value.isdigit() else None

@@ -1,20 +1,27 @@
-"""How long `arena questions validate` takes on 5,000 questions (target: a few seconds on 2 cores).
+"""`arena questions validate` end to end: time and peak memory (target: any 50,000-question file
+under 60 s and 2 GB on this 2-core machine).
 
-Two synthetic sets: template-heavy questions like MedQuAD's ("What are the symptoms of X?"),
-and an adversarial set drawn from a 25-word vocabulary, where most pairs share many shingles
-and MinHash has to propose (and then reject) the most candidates. Both get planted near
-duplicates so the check has something to find. Run: .venv/bin/python benchmarks/question_checks.py
+Each set is validated by the real command in a child process (`arena questions validate FILE`,
+the embedding check as shipped: it runs up to `--embedding-limit` questions and says when it
+skipped), and its wall time and peak resident memory (`/usr/bin/time`'s maximum
+resident set size) are printed. The sets: the shipped one; template-heavy questions like
+MedQuAD's ("What are the symptoms of X?") at 5,000 and 50,000; and the adversarial 50,000 drawn
+from a 30-word vocabulary, where most pairs share many shingles and whole hash buckets hold
+thousands of look-alikes. Each synthetic set has planted near duplicates so the check has
+something to find. Run: .venv/bin/python benchmarks/question_checks.py
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-from arena.questions.checks import validate_files
+from arena.files import resolve_path
 from arena.questions.schema import CATEGORIES, KINDS
 
 TEMPLATES = [
@@ -38,7 +45,8 @@ CONDITIONS = [f"{a} {b}" for a in ("acute", "chronic", "recurrent", "childhood",
                         "haemorrhoids", "varicose veins", "DVT", "heart failure", "arrhythmia",
                         "hypertension", "diabetes", "obesity")]
 WORDS = ("pain fever cough rash dose child adult heart kidney liver blood sugar pressure sleep "
-         "anxiety vaccine pregnancy breast lung skin bone joint eye ear throat").split()
+         "anxiety vaccine pregnancy breast lung skin bone joint eye ear throat nose head back "
+         "stomach chest").split()  # 30 words
 
 
 def write_set(path: Path, texts: list[str], rng: random.Random) -> None:
@@ -52,6 +60,9 @@ def template_texts(rng: random.Random, count: int) -> list[str]:
     pairs = [(t, c) for t in TEMPLATES for c in CONDITIONS]
     rng.shuffle(pairs)
     texts = [t.format(c) for t, c in pairs[: count - 50]]
+    while len(texts) < count - 50:  # more than the templates make: numbered variants
+        t, c = rng.choice(pairs)
+        texts.append(t.format(f"{c} type {len(texts)}"))
     texts += [texts[i].replace("?", " at home?") for i in range(50)]  # planted near duplicates
     return texts
 
@@ -63,17 +74,29 @@ def adversarial_texts(rng: random.Random, count: int) -> list[str]:
     return texts
 
 
+def measure(path: Path) -> tuple[float, float, list[str]]:
+    """Wall seconds and peak RSS in MB (from /usr/bin/time) and the report's last lines, of
+    `arena questions validate`."""
+    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", sys.executable, "-m", "arena.cli", "questions",
+                           "validate", str(path)], capture_output=True, text=True, env=os.environ.copy())
+    seconds, peak_kb = done.stderr.strip().splitlines()[-1].split()
+    tail = [line for line in done.stdout.splitlines() if not line.startswith(str(path))]
+    return float(seconds), int(peak_kb) / 1024, tail
+
+
 def main() -> None:
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, make in (("template-heavy", template_texts), ("adversarial", adversarial_texts)):
-            path = Path(tmp) / f"{name}.jsonl"
-            write_set(path, make(rng, 5000), rng)
-            start = time.perf_counter()
-            report = validate_files([path])
-            seconds = time.perf_counter() - start
-            print(f"{name:>15}: validate 5000 questions in {seconds:.2f} s "
-                  f"({len(report.errors)} errors, {len(report.warnings)} near-duplicate warnings)")
+        sets = [("shipped", resolve_path("arena:questions/health-v1.jsonl"))]
+        for name, make, count in (("template-heavy", template_texts, 5_000),
+                                  ("template-heavy", template_texts, 50_000),
+                                  ("adversarial", adversarial_texts, 50_000)):
+            path = Path(tmp) / f"{name}-{count}.jsonl"
+            write_set(path, make(rng, count), rng)
+            sets.append((f"{name} {count:,}", path))
+        for label, path in sets:
+            seconds, peak_mb, tail = measure(path)
+            print(f"{label:>22}: {seconds:6.1f} s, peak {peak_mb:7.0f} MB | " + " | ".join(tail), flush=True)
 
 
 if __name__ == "__main__":

@@ -327,7 +327,8 @@ def test_a_store_that_fails_while_saving_fails_the_model(tmp_path: Path, monkeyp
     summary, out = generate(config, ["alpha"])
     (alpha,) = summary.models
     assert (alpha.generated, alpha.failed) == (0, 3)
-    assert alpha.error is not None and "saving answers failed: OperationalError" in alpha.error
+    assert alpha.error is not None and "saving answers failed: cannot write to store" in alpha.error
+    assert str(tmp_path / "arena.db") in alpha.error
     assert "database or disk is full" in alpha.error and "\n" not in alpha.error
 
 
@@ -358,3 +359,35 @@ def test_each_model_run_goes_into_the_cost_ledger(tmp_path: Path) -> None:
     with store.connect() as c:
         assert c.execute(select(func.count()).select_from(runs)).scalar_one() == 2
     store.close()
+
+
+def test_an_empty_answer_is_a_failure_never_stored(tmp_path: Path) -> None:
+    config = project(tmp_path, questions_count=3)
+
+    def factory(model: ModelConfig) -> ScriptedBackend:
+        return ScriptedBackend(name=model.name, on_request=lambda request: "" if request.key == "q1" else " \n"
+                               if request.key == "q2" else "fine")
+
+    out = io.StringIO()
+    summary = run_generate(config, GenerateRequest(models=("alpha",)), backend_factory=factory, out=out,
+                           progress=False)
+    assert (summary.generated, summary.failed) == (1, 2)
+    assert [r[2] for r in answer_rows(config)] == ["q0"]
+
+
+def test_a_server_answering_no_choices_stores_nothing(tmp_path: Path) -> None:
+    from arena.generate import generate_for_model
+    from tests.fakes.scripted_server import ScriptedServer
+
+    with ScriptedServer(lambda prompt: ScriptedReply(raw_body='{"choices": []}')) as server:
+        config = project(tmp_path, models=[{"name": "alpha", "backend": "openai", "model": "scripted",
+                                            "base_url": server.base_url, "max_retries": 1}], questions_count=2)
+        store = open_store(config.storage_url)
+        try:
+            questions_list = load_questions(config.questions)
+            sync_questions(store, questions_list)
+            summary = generate_for_model(store, config, config.model("alpha"), questions_list, progress=False)
+        finally:
+            store.close()
+    assert (summary.generated, summary.failed) == (0, 2)
+    assert answer_rows(config) == []

@@ -346,3 +346,60 @@ def test_the_command_defaults_are_the_calibrated_thresholds() -> None:
     assert defaults["embedding_threshold"] == EMBEDDING_THRESHOLD == 0.89
     assert defaults["near_threshold"] == NEAR_DUPLICATE_THRESHOLD
     assert defaults["embedding_model"] == DEFAULT_EMBEDDING_MODEL
+
+
+def test_a_tiny_vocabulary_set_is_capped_says_so_and_still_finds_planted_copies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    import arena.questions.similarity as similarity
+
+    monkeypatch.setattr(similarity, "MAX_BUCKET", 4)
+    monkeypatch.setattr(similarity, "MAX_CANDIDATES", 5_000)
+    rng = random.Random(1)
+    words = "pain fever cough rash dose child adult heart kidney liver".split()
+    texts = ["what should i know about " + " ".join(rng.choice(words) for _ in range(12)) for _ in range(400)]
+    texts += [texts[0] + " now", texts[1] + " now"]  # planted rewordings
+    result = similarity.find_near_duplicates(texts)
+    assert any("compared with 4 neighbours" in line for line in result.capped)
+    assert any(line.startswith("candidate pairs capped at 5,000") for line in result.capped)
+    found = {(i, j) for i, j, _ in result.pairs}
+    assert {(0, 400), (1, 401)} <= found
+    assert max(sum(1 for _, j, _ in result.pairs if j == later) for later in range(len(texts))) <= 5
+
+
+def test_each_question_lists_at_most_five_matches_and_the_report_says_so(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", [question(f"q{n}", f"Same worry number {n}, what now?")
+                                              for n in range(8)])
+
+    def embed(texts: list[str]) -> np.ndarray:  # every text means the same
+        return np.ones((len(texts), 2))
+
+    report = validate_files([path], embed=embed)
+    paraphrases = [p for p in report.problems if "possible paraphrase" in p.message]
+    assert len(paraphrases) == 1 + 2 + 3 + 4 + 5 + 5 + 5  # each later question: its 5 most similar
+    assert report.notes == ["embedding check capped: 3 more possible paraphrase pair(s) not listed: "
+                            "each question lists its 5 most similar"]
+    skipped = validate_files([path], embed=embed, embedding_limit=3)
+    assert skipped.notes == ["embedding check capped: skipped for 8 questions, more than --embedding-limit 3 "
+                             "(paraphrases were not looked for)"]
+
+
+def test_an_empty_question_file_is_an_error_for_validate_and_the_pipeline(tmp_path: Path) -> None:
+    from arena.errors import DataError
+    from arena.questions.loading import load_questions
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n// only a comment\n")
+    report = validate_files([empty])
+    assert not report.ok and problem_lines(report) == [
+        f"{empty}: error: no questions in the file (it is empty or holds only blank and // comment lines)"]
+    with pytest.raises(DataError, match="no questions in the file"):
+        load_questions([empty])
+
+
+def test_a_byte_order_mark_is_read_as_import_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "a", "text": "What is gout?", "category": "cardiology"})
+                     .encode() + b"\n")
+    assert validate_files([path]).ok

@@ -374,3 +374,17 @@ def test_reference_and_its_old_name_reference_answer_load_into_one_field(tmp_pat
     write_questions([question], out)
     assert json.loads(out.read_text())["reference"] == "Yes, for a week."
     assert parse_field_map("reference_answer=answer") == {"reference": "answer"}
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "byte-order mark"])
+def test_import_and_validate_name_the_same_line_and_column(tmp_path: Path, bom: bytes) -> None:
+    good = json.dumps({"id": "a", "text": "What is gout?", "category": "musculoskeletal"})
+    bad = '{"id": "b", "text": "What is lupus?" "category": "musculoskeletal"}'
+    source = tmp_path / "theirs.jsonl"
+    source.write_bytes(bom + f"{bad}\n{good}\n".encode())
+    (validated,) = [str(p) for p in validate_files([source]).problems]
+    result = import_questions(source, "jsonl", ImportOptions())
+    (imported,) = result.problems
+    column = "(column 38)"
+    assert validated.startswith(f"{source}:1: error: malformed JSON") and validated.endswith(column)
+    assert imported.startswith(f"{source}:1: malformed JSON") and imported.endswith(column)

@@ -29,6 +29,7 @@ tokens in the GGUF), so stop strings are sent as they are.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import queue
@@ -84,8 +85,12 @@ class RequestRejected(Exception):
     """Any other non-2xx answer: the request itself is wrong, so it is not retried."""
 
 
+class MalformedCompletion(Exception):
+    """A 2xx answer that is not a completion (not JSON, no choices, no text): retried like a 5xx."""
+
+
 def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (RetryableStatus, httpx.TimeoutException, httpx.TransportError))
+    return isinstance(exc, (RetryableStatus, MalformedCompletion, httpx.TimeoutException, httpx.TransportError))
 
 
 def is_unreachable(exc: BaseException) -> bool:
@@ -121,6 +126,47 @@ def error_message(response: httpx.Response) -> str:
         if "message" in body:
             return str(body["message"]).strip().splitlines()[0][:300]
     return str(body)[:300]
+
+
+def body_preview(response: httpx.Response, limit: int = 80) -> str:
+    """What the server sent, for an error: its content type and first bytes."""
+    content_type = response.headers.get("content-type", "no content type").split(";")[0].strip()
+    return f"{content_type}, {len(response.content)} bytes: {response.content[:limit]!r}"
+
+
+def completion_json(response: httpx.Response) -> dict[str, Any]:
+    """The completion's JSON object; `MalformedCompletion` saying what came back when it is not one."""
+    try:
+        data = response.json()
+    except ValueError:
+        raise MalformedCompletion(f"malformed completion: not JSON ({body_preview(response)})") from None
+    if not isinstance(data, dict):
+        raise MalformedCompletion(f"malformed completion: JSON {type(data).__name__}, not an object "
+                                  f"({body_preview(response)})")
+    return data
+
+
+def completion_choice(data: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The first choice and its text; `MalformedCompletion` when there is none (`choices: []`,
+    a choice without `text` or `message.content`). An empty text is a text: the caller decides."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        shown = "missing" if choices is None else json_preview(choices)
+        raise MalformedCompletion(f"malformed completion: choices {shown} (body {json_preview(data)})")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise MalformedCompletion(f"malformed completion: choice {json_preview(choice)}")
+    message = choice.get("message")
+    text = message.get("content") if isinstance(message, dict) else choice.get("text")
+    if not isinstance(text, str):
+        raise MalformedCompletion(f"malformed completion: choice without text or message content "
+                                  f"({json_preview(choice)})")
+    return choice, text
+
+
+def json_preview(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def check_status(response: httpx.Response) -> None:
@@ -392,12 +438,10 @@ class OpenAIBackend:
             return None
 
     def parse_response(self, request: GenerationRequest, data: dict[str, Any]) -> GenerationResult:
-        choice = (data.get("choices") or [{}])[0]
-        if "message" in choice:
-            text = (choice.get("message") or {}).get("content") or ""
-        else:
-            text = choice.get("text") or ""
-        usage = data.get("usage") or {}
+        """A completion's result; `MalformedCompletion` when the body is not a completion."""
+        choice, text = completion_choice(data)
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
         return GenerationResult(
             key=request.key,
             text=text,
@@ -440,7 +484,7 @@ class OpenAIBackend:
                     started = time.perf_counter()
                     response = await client.post(f"{endpoint}{path}", json=body)
                     check_status(response)
-                    result = self.parse_response(request, response.json())
+                    result = self.parse_response(request, completion_json(response))
                     result.latency_s = time.perf_counter() - started
                     return result
         except Exception as exc:

@@ -34,6 +34,10 @@ class ScriptedReply:
     prompt_tokens: int | None = None  # None: one per word of the request's text
     completion_tokens: int | None = None  # None: one per word of the text
     latency_s: float = 0.0
+    # a misbehaving server: the fake server sends this body verbatim (with `content_type`) instead
+    # of a completion; the in-process backend fails the request as a malformed completion
+    raw_body: str | None = None
+    content_type: str = "application/json"
 
 
 Reply = str | ScriptedReply
@@ -113,6 +117,9 @@ class ScriptedBackend:
         if reply.status != 200:
             return GenerationResult(key=request.key, engine=self.engine,
                                     error=f"HTTP {reply.status}: {reply.text or 'scripted error'}")
+        if reply.raw_body is not None:
+            return GenerationResult(key=request.key, engine=self.engine,
+                                    error=f"malformed completion ({reply.content_type}): {reply.raw_body[:80]!r}")
         logprobs = [dict(top) for _, top in reply.logprobs] if reply.logprobs and request.logprobs else None
         return GenerationResult(
             key=request.key, text=reply.text, finish_reason=reply.finish_reason,

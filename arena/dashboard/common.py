@@ -18,6 +18,7 @@ import streamlit as st
 
 from arena.config import ArenaConfig
 from arena.dashboard import data
+from arena.safe_text import markdown_text
 from arena.store.engine import Store
 
 CONFIG_ENV = "ARENA_CONFIG"
@@ -128,7 +129,7 @@ class View:
 
     @property
     def category_label(self) -> str:
-        return self.category or data.ALL_CATEGORIES
+        return markdown_text(self.category) if self.category else data.ALL_CATEGORIES  # shown as Markdown
 
 
 def _guide_or_project(config_path: Path) -> tuple[ArenaConfig, Store] | data.Guide:

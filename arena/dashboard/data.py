@@ -32,6 +32,7 @@ from arena.ratings.report import FLAG_HELP, Board, ModelRow, RatingReport
 from arena.ratings.snapshots import Snapshot, latest_snapshot, older_snapshots, snapshot_history
 from arena.ratings.snapshots import snapshot_sources as snapshot_sources
 from arena.ratings.style import normalised_difference
+from arena.safe_text import csv_cell, markdown_text
 from arena.store import explorer
 from arena.store import judgments as judgment_reads
 from arena.store import validation as validation_reads
@@ -237,11 +238,11 @@ def headline(view: Board) -> str:
         return ""
     rows = sorted(view.rows, key=lambda r: -r.rating)
     top = rows[0]
-    text = (f"**{top.model}** leads with {top.rating:.0f} "
+    text = (f"**{markdown_text(top.model)}** leads with {top.rating:.0f} "
             f"(95% CI {top.ci_low:.0f}–{top.ci_high:.0f}) over {view.n_battles} battles.")
     tied = [r.model for r in rows[1:] if r.rank == 1 or r.ci_high >= top.ci_low]
     if tied:
-        names = ", ".join(f"**{m}**" for m in tied)
+        names = ", ".join(f"**{markdown_text(m)}**" for m in tied)
         text += f" Its interval overlaps {names}: the lead is not yet certain."
     elif len(rows) > 1:
         text += " Its interval overlaps no other model's: the lead is clear."
@@ -252,19 +253,27 @@ def warnings_for(view: Board) -> list[str]:
     """What a reader must know before comparing two rows: incomparable groups, provisional ratings."""
     out = []
     if view.groups:
-        parts = "; ".join(f"group {k}: {', '.join(g)}" for k, g in enumerate(view.groups, start=1))
+        parts = "; ".join(f"group {k}: {', '.join(markdown_text(m) for m in g)}"
+                          for k, g in enumerate(view.groups, start=1))
         out.append(f"Not comparable across groups: these battles form {len(view.groups)} groups with no battle "
                    f"between them ({parts}). Ratings in different groups are related only by the prior.")
     flagged = [r for r in view.rows if r.flags]
     if flagged:
-        out.append("Flagged ratings: " + "; ".join(f"**{r.model}** ({flags_text(r)})" for r in flagged)
+        out.append("Flagged ratings: " + "; ".join(f"**{markdown_text(r.model)}** ({flags_text(r)})" for r in flagged)
                    + ". " + " ".join(f"*{name}*: {why}." for name, why in FLAG_HELP.items()
                                     if any(name in r.flags for r in flagged)))
     return out
 
 
 def leaderboard_csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode("utf-8")
+    return safe_csv_frame(frame).to_csv(index=False).encode("utf-8")
+
+
+def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell through `csv_cell` (no formula runs when it is opened)."""
+    texts = [name for name in frame.columns
+             if pd.api.types.is_object_dtype(frame[name]) or pd.api.types.is_string_dtype(frame[name])]
+    return frame.assign(**{name: frame[name].map(csv_cell) for name in texts})
 
 
 # ---------------------------------------------------------------------------------------------

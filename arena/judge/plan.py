@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from arena.answers import expected_fingerprints
-from arena.config import ArenaConfig, JudgeConfig
+from arena.config import ArenaConfig, JudgeConfig, ModelConfig
 from arena.errors import ArenaError, ConfigError
 from arena.fingerprint import fingerprint
 from arena.judge.key import judge_key_for, judge_rubric, require_judge
@@ -107,7 +107,7 @@ def build_plan(config: ArenaConfig, store: Store | None, rubric: Rubric, questio
     answered or judged). Both `arena judge`, its dry run and `arena nightly --dry-run` plan here."""
     judge = require_judge(config)
     judge_key = judge_key_for(judge, rubric)
-    models = config.select_models(list(request.models) if request.models else None)
+    models = selected_models(config, request)
     if len(models) < 2:
         raise ConfigError(f"{config.path}: judging needs at least two models, got {len(models)}")
     if request.max_judgments is not None and request.max_judgments < 1:
@@ -163,9 +163,15 @@ def _cap(plan: Plan, max_judgments: int | None) -> None:
     plan.jobs = [job for job in plan.jobs if job.todo]
 
 
+def selected_models(config: ArenaConfig, request: JudgeRequest) -> list[ModelConfig]:
+    """The request's models (every configured one by default); ConfigError naming an unknown one."""
+    return config.select_models(list(request.models) if request.models else None)
+
+
 def plan_judgments(config: ArenaConfig, request: JudgeRequest = JudgeRequest()) -> list[PlannedJudgment]:
     """The judgments `run_judge(config, request)` would make, without calling any model."""
     rubric = judge_rubric(config)
+    selected_models(config, request)  # an unknown name fails before the store is made
     question_list = load_questions(config.questions)
     store = open_store(config.storage_url)
     try:

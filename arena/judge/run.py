@@ -47,6 +47,7 @@ from arena.judge.plan import (
     build_plan,
     question_reference,
     reference_fingerprint,
+    selected_models,
 )
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.rubric import Rubric
@@ -172,6 +173,7 @@ def run_judge(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, ba
     started = time.perf_counter()
     judge = require_judge(config)
     rubric = judge_rubric(config)
+    selected_models(config, request)  # an unknown name fails before the store is made
     question_list = load_questions(config.questions)
     store = open_store(config.storage_url)
     try:

@@ -31,7 +31,7 @@ from arena.errors import ArenaError
 from arena.files import append_line, check_writable
 from arena.nightly.stages import RunContext, Stage, default_stages
 from arena.store.engine import open_store, utcnow
-from arena.store.runlock import run_lock
+from arena.store.runlock import RunLockedError, run_lock
 
 Status = Literal["ok", "partial", "failed", "skipped"]
 
@@ -108,13 +108,31 @@ def run_nightly(config: ArenaConfig, stages: Iterable[Stage] | None = None,
     out = out or sys.stdout
     stages = list(stages) if stages is not None else default_stages()
     check_writable(config.nightly.log_file, "nightly log")
-    store = open_store(config.storage_url)
+    run_id, started_at = new_run_id(), utcnow().isoformat()
     try:
-        with run_lock(store, "nightly") as lock:
-            report = _run_stages(RunContext(config, store, new_run_id(), lock), stages)
-    finally:
-        store.close()
+        store = open_store(config.storage_url)
+        try:
+            with run_lock(store, "nightly") as lock:
+                report = _run_stages(RunContext(config, store, run_id, lock), stages)
+        finally:
+            store.close()
+    except RunLockedError as exc:  # not a failure: logged, and exit code 3 for the scheduler
+        append_log(config.nightly.log_file, {"run_id": run_id, "stage": "run", "status": "locked",
+                                             "started_at": started_at, "error": str(exc), "exit_code": exc.exit_code})
+        raise
+    except ArenaError as exc:  # the store cannot be opened or locked: no stage ran, but a cron job gets a record
+        report = failed_to_start(config.nightly.log_file, run_id, started_at, exc)
     print(format_summary(report), file=out)
+    return report
+
+
+def failed_to_start(log_file: Path, run_id: str, started_at: str, exc: ArenaError) -> NightlyReport:
+    """The report of a run that could not open or lock its store: one failed "store" stage, logged."""
+    report = NightlyReport(run_id, started_at)
+    failed = StageResult(run_id, "store", "failed", started_at, 0.0, error=str(exc), summary=str(exc))
+    report.results.append(failed)
+    append_log(log_file, failed.record())
+    append_log(log_file, report.record())
     return report
 
 

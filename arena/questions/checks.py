@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Literal
 
 from arena.errors import DataError
-from arena.questions.loading import iter_question_lines, parse_question_line
+from arena.questions.loading import empty_file_message, iter_question_lines, parse_question_line
 from arena.questions.schema import CATEGORIES, KNOWN_KINDS, Question
 from arena.questions.similarity import (
+    EMBEDDING_MAX_QUESTIONS,
     EMBEDDING_THRESHOLD,
     NEAR_DUPLICATE_THRESHOLD,
     Embedder,
-    near_duplicate_pairs,
+    find_near_duplicates,
+    find_similar_embeddings,
     normalise_text,
-    similar_embedding_pairs,
 )
 
 Severity = Literal["error", "warning"]
@@ -56,6 +57,7 @@ class ValidationReport:
     questions: list[LocatedQuestion] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     embedding_note: str = ""  # what the embedding check did, or why it was skipped
+    notes: list[str] = field(default_factory=list)  # checks that were capped, one line each
 
     @property
     def errors(self) -> list[Problem]:
@@ -85,6 +87,9 @@ def _read_file(path: Path, report: ValidationReport, first_id_at: dict[str, str]
     except DataError as exc:
         report.problems.append(Problem(shown, None, "error", str(exc).removeprefix(f"{shown}: ")))
         return
+    if not lines:
+        report.problems.append(Problem(shown, None, "error", empty_file_message(path).removeprefix(f"{shown}: ")))
+        return
     for number, line in lines:
         where = f"{shown}:{number}"
         try:
@@ -107,7 +112,8 @@ def _read_file(path: Path, report: ValidationReport, first_id_at: dict[str, str]
 
 
 def _check_duplicates(
-    report: ValidationReport, near_threshold: float, embed: Embedder | None, embedding_threshold: float
+    report: ValidationReport, near_threshold: float, embed: Embedder | None, embedding_threshold: float,
+    embedding_limit: int = EMBEDDING_MAX_QUESTIONS,
 ) -> None:
     first_with_text: dict[str, LocatedQuestion] = {}
     unique: list[LocatedQuestion] = []
@@ -123,7 +129,9 @@ def _check_duplicates(
 
     texts = [normalise_text(q.question.text) for q in unique]
     reported: set[tuple[int, int]] = set()
-    for i, j, similarity in near_duplicate_pairs(texts, near_threshold):
+    near = find_near_duplicates(texts, near_threshold)
+    report.notes += [f"near-duplicate check capped: {what}" for what in near.capped]
+    for i, j, similarity in near.pairs:
         reported.add((i, j))
         first, later = unique[i], unique[j]
         message = (f"near-duplicate of {first.question.id!r} at {first.where} "
@@ -132,8 +140,13 @@ def _check_duplicates(
 
     if embed is None:
         return
+    if len(unique) > embedding_limit:
+        report.notes.append(embedding_skipped_note(len(unique), embedding_limit))
+        return
     texts = [q.question.text for q in unique]
-    for i, j, cosine in similar_embedding_pairs(texts, embed, embedding_threshold):
+    similar = find_similar_embeddings(texts, embed, embedding_threshold)
+    report.notes += [f"embedding check capped: {what}" for what in similar.capped]
+    for i, j, cosine in similar.pairs:
         if (i, j) in reported:
             continue
         first, later = unique[i], unique[j]
@@ -142,11 +155,28 @@ def _check_duplicates(
         report.problems.append(Problem(later.path, later.line, "warning", message))
 
 
+def embedding_skipped_note(questions: int, limit: int) -> str:
+    return (f"embedding check capped: skipped for {questions:,} questions, more than --embedding-limit "
+            f"{limit:,} (paraphrases were not looked for)")
+
+
+def count_questions(paths: Iterable[Path]) -> int:
+    """How many question lines the files hold (unreadable files count none; validation says why)."""
+    total = 0
+    for path in paths:
+        try:
+            total += sum(1 for _ in iter_question_lines(Path(path)))
+        except DataError:
+            continue
+    return total
+
+
 def validate_files(
     paths: Iterable[Path],
     near_threshold: float = NEAR_DUPLICATE_THRESHOLD,
     embed: Embedder | None = None,
     embedding_threshold: float = EMBEDDING_THRESHOLD,
+    embedding_limit: int = EMBEDDING_MAX_QUESTIONS,
 ) -> ValidationReport:
     """Every problem of the given question files, in file order (ids must be unique across files)."""
     report = ValidationReport()
@@ -156,6 +186,6 @@ def validate_files(
         report.files += 1
         file_order.setdefault(str(path), len(file_order))
         _read_file(Path(path), report, first_id_at)
-    _check_duplicates(report, near_threshold, embed, embedding_threshold)
+    _check_duplicates(report, near_threshold, embed, embedding_threshold, embedding_limit)
     report.problems.sort(key=lambda p: (file_order.get(p.path, 0), p.line or 0))  # stable: keeps check order
     return report

@@ -36,7 +36,7 @@ def parse_question_line(line: str, where: str) -> Question:
 def iter_question_lines(path: Path) -> Iterable[tuple[int, str]]:
     """(line number, line) for the lines of a question file that hold data."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as spreadsheets write, is fine
     except FileNotFoundError:
         raise DataError(f"{path}: question file not found") from None
     except UnicodeDecodeError as exc:
@@ -47,12 +47,20 @@ def iter_question_lines(path: Path) -> Iterable[tuple[int, str]]:
             yield number, stripped
 
 
+def empty_file_message(path: Path) -> str:
+    """A question file without a single question is a mistake (a wrong path, a failed export)."""
+    return f"{path}: no questions in the file (it is empty or holds only blank and // comment lines)"
+
+
 def load_questions(paths: Iterable[Path]) -> list[Question]:
     """All questions of the given files, in file order; ids must be unique across files."""
     seen: dict[str, str] = {}
     loaded: list[Question] = []
     for path in paths:
-        for number, line in iter_question_lines(Path(path)):
+        lines = list(iter_question_lines(Path(path)))
+        if not lines:
+            raise DataError(empty_file_message(Path(path)))
+        for number, line in lines:
             where = f"{path}:{number}"
             question = parse_question_line(line, where)
             if question.id in seen:

@@ -1,7 +1,11 @@
 """How alike two questions are: near duplicates by text, paraphrases by sentence embeddings.
 
 Near duplicates are found with MinHash over character shingles of the normalised text, so 5,000
-questions take a second or two (benchmarks/question_checks.py). The optional embedding pass
+questions take a second or two (benchmarks/question_checks.py). Work and memory are bounded for
+any input: a locality-sensitive-hashing bucket with more than `MAX_BUCKET` members (a set drawn
+from a tiny vocabulary puts thousands of questions in one) compares each member only with its
+`MAX_BUCKET` neighbours in signature order, the candidates are capped at `MAX_CANDIDATES`, and
+each question keeps at most `MAX_MATCHES` matches; a result says when a cap cut it short. The optional embedding pass
 catches paraphrases when a sentence-embedding model is installed locally (it is never
 downloaded). Both thresholds are calibrated: the embedding one on paraphrases of shipped
 questions (measured 0.895-0.907).
@@ -15,6 +19,7 @@ import unicodedata
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,8 +30,24 @@ if TYPE_CHECKING:  # scipy is imported where the shingle matrix is built: `arena
 NEAR_DUPLICATE_THRESHOLD = 0.8  # IDF-weighted Jaccard similarity of character 3-shingles
 EMBEDDING_THRESHOLD = 0.89  # cosine similarity; paraphrases of one question measured 0.895-0.907
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Above this many distinct questions the embedding pass is skipped, saying so: it encodes every
+# text (measured ~20-100 short questions a second on this 2-core machine, depending on its load),
+# so 50,000 would take many minutes. `arena questions validate --embedding-limit N` raises it.
+EMBEDDING_MAX_QUESTIONS = 5_000
+
+MAX_BUCKET = 16  # members of one LSH bucket compared all-to-all; bigger buckets: this many neighbours each
+MAX_CANDIDATES = 4_000_000  # candidate pairs scored at most (32 MB of pair codes)
+MAX_MATCHES = 5  # similar pairs kept per question (its most similar ones)
 
 Embedder = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class SimilarPairs:
+    """Pairs (i, j, similarity), i < j, and what was capped (empty when the search was complete)."""
+
+    pairs: list[tuple[int, int, float]]
+    capped: tuple[str, ...] = ()
 
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
@@ -55,20 +76,53 @@ def _minhash_signature(items: frozenset[str], a: np.ndarray, b: np.ndarray) -> n
     return ((a[:, None] * hashes[None, :] + b[:, None]) % _MINHASH_PRIME).min(axis=1)
 
 
-def _candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """Pairs (as i*n + j codes, i < j) that share all `rows` values of at least one band."""
+def _candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> tuple[np.ndarray, list[str]]:
+    """Pairs (as i*n + j codes, i < j) that share all `rows` values of at least one band, and the
+    caps that cut the list short."""
     n = len(signatures)
-    codes = []
+    codes: list[np.ndarray] = []
+    total, big_buckets, capped = 0, 0, []
     for band in range(bands):
         buckets: dict[bytes, list[int]] = defaultdict(list)
         for index, key in enumerate(signatures[:, band * rows : (band + 1) * rows]):
             buckets[key.tobytes()].append(index)
         for members in buckets.values():
-            if len(members) > 1:
-                upper_i, upper_j = np.triu_indices(len(members), 1)
-                ids = np.asarray(members, dtype=np.int64)
-                codes.append(ids[upper_i] * n + ids[upper_j])
-    return np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
+            if len(members) < 2:
+                continue
+            ids = np.asarray(members, dtype=np.int64)
+            if len(ids) <= MAX_BUCKET:
+                upper_i, upper_j = np.triu_indices(len(ids), 1)
+                left, right = ids[upper_i], ids[upper_j]
+            else:  # neighbours in signature order are the likeliest near duplicates
+                big_buckets += 1
+                ids = ids[np.lexsort(signatures[ids].T[::-1])]
+                left = np.concatenate([ids[:-offset] for offset in range(1, MAX_BUCKET + 1)])
+                right = np.concatenate([ids[offset:] for offset in range(1, MAX_BUCKET + 1)])
+            codes.append(np.minimum(left, right) * n + np.maximum(left, right))
+            total += len(left)
+        if total > MAX_CANDIDATES and band + 1 < bands:
+            capped.append(f"candidate pairs capped at {MAX_CANDIDATES:,}: {band + 1} of {bands} hash bands used")
+            break
+    if big_buckets:
+        capped.insert(0, f"{big_buckets} hash bucket(s) of more than {MAX_BUCKET} look-alike questions "
+                         f"compared with {MAX_BUCKET} neighbours each, not all-to-all")
+    found = np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
+    if len(found) > MAX_CANDIDATES and not any(line.startswith("candidate pairs") for line in capped):
+        capped.append(f"candidate pairs capped at {MAX_CANDIDATES:,} of {len(found):,}")
+    return found[:MAX_CANDIDATES], capped
+
+
+def best_per_question(pairs: list[tuple[int, int, float]], limit: int = MAX_MATCHES,
+                      ) -> tuple[list[tuple[int, int, float]], int]:
+    """The pairs that are among the `limit` most similar of their later question, sorted; and
+    how many were dropped."""
+    by_later: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
+    for pair in pairs:
+        by_later[pair[1]].append(pair)
+    kept: list[tuple[int, int, float]] = []
+    for group in by_later.values():
+        kept += sorted(group, key=lambda pair: -pair[2])[:limit]
+    return sorted(kept), len(pairs) - len(kept)
 
 
 def _shingle_matrix(shingle_sets: Sequence[frozenset[str]]) -> tuple[sparse.csr_matrix, np.ndarray]:
@@ -92,6 +146,14 @@ def _shingle_matrix(shingle_sets: Sequence[frozenset[str]]) -> tuple[sparse.csr_
 def near_duplicate_pairs(
     texts: Sequence[str], threshold: float = NEAR_DUPLICATE_THRESHOLD, bands: int = 20, rows: int = 5
 ) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, similarity), i < j, whose weighted shingle similarity is >= threshold
+    (`find_near_duplicates` without what was capped)."""
+    return find_near_duplicates(texts, threshold, bands, rows).pairs
+
+
+def find_near_duplicates(
+    texts: Sequence[str], threshold: float = NEAR_DUPLICATE_THRESHOLD, bands: int = 20, rows: int = 5
+) -> SimilarPairs:
     """Pairs (i, j, similarity), i < j, whose weighted shingle similarity is >= threshold.
 
     The similarity is the Jaccard similarity of the texts' character 3-shingles, each shingle
@@ -100,17 +162,18 @@ def near_duplicate_pairs(
     ("... of gout?" / "... of lupus?") are not flagged while reworded copies are.
     MinHash with banded locality-sensitive hashing proposes candidates, candidates whose
     signatures clearly disagree are dropped, and the rest are scored exactly. `texts` should be
-    normalised and free of exact duplicates.
+    normalised and free of exact duplicates. Each later question keeps its `MAX_MATCHES` most
+    similar earlier ones.
     """
     if len(texts) < 2:
-        return []
+        return SimilarPairs([])
     rng = np.random.default_rng(20240607)
     perms = bands * rows
     a = rng.integers(1, 2**31, size=perms, dtype=np.uint64)
     b = rng.integers(0, 2**31, size=perms, dtype=np.uint64)
     shingle_sets = [shingles(t) for t in texts]
     signatures = np.stack([_minhash_signature(items, a, b) for items in shingle_sets])
-    codes = _candidate_pairs(signatures, bands, rows)
+    codes, capped = _candidate_pairs(signatures, bands, rows)
     matrix, idf = _shingle_matrix(shingle_sets)
     totals = matrix @ idf
     n = len(texts)
@@ -125,8 +188,14 @@ def near_duplicate_pairs(
         shared = matrix[left].multiply(matrix[right]) @ idf
         similarity = shared / (totals[left] + totals[right] - shared)
         hits = similarity >= threshold
-        pairs += zip(left[hits].tolist(), right[hits].tolist(), similarity[hits].tolist(), strict=False)
-    return sorted(pairs)
+        pairs += zip(left[hits].tolist(), right[hits].tolist(), similarity[hits].tolist(), strict=True)
+        if len(pairs) > 4 * MAX_MATCHES * n:  # keep the list bounded while it grows
+            pairs, _ = best_per_question(pairs)
+    pairs, dropped = best_per_question(pairs)
+    if dropped:
+        capped.append(f"{dropped:,} more near-duplicate pair(s) not listed: each question lists its "
+                      f"{MAX_MATCHES} most similar")
+    return SimilarPairs(pairs, tuple(capped))
 
 
 # --- the optional embedding check --------------------------------------------------------------
@@ -173,18 +242,32 @@ def similar_embedding_pairs(
     texts: Sequence[str], embed: Embedder, threshold: float = EMBEDDING_THRESHOLD, block: int = 1024
 ) -> list[tuple[int, int, float]]:
     """Pairs (i, j, cosine), i < j, whose embeddings are at least `threshold` similar."""
+    return find_similar_embeddings(texts, embed, threshold, block).pairs
+
+
+def find_similar_embeddings(
+    texts: Sequence[str], embed: Embedder, threshold: float = EMBEDDING_THRESHOLD, block: int = 1024
+) -> SimilarPairs:
+    """Pairs (i, j, cosine), i < j, whose embeddings are at least `threshold` similar; each later
+    question keeps its `MAX_MATCHES` most similar earlier ones."""
     if len(texts) < 2:
-        return []
+        return SimilarPairs([])
     vectors = np.asarray(embed(list(texts)), dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = vectors / np.maximum(norms, 1e-12)
-    pairs = []
+    pairs: list[tuple[int, int, float]] = []
+    dropped = 0
     for start in range(0, len(vectors), block):
-        scores = vectors[start : start + block] @ vectors.T
-        for row, col in zip(*np.nonzero(scores >= threshold), strict=False):
-            i = start + int(row)
-            if i < int(col):
-                pairs.append((i, int(col), float(scores[row, col])))
-    return sorted(pairs)
-
-
+        scores = vectors[start : start + block] @ vectors[: start + block].T  # earlier questions only
+        rows, cols = np.arange(scores.shape[0]), np.arange(scores.shape[1])
+        scores[cols[None, :] >= rows[:, None] + start] = -np.inf  # the row is the later question
+        scores[scores < threshold] = -np.inf
+        found = np.isfinite(scores).sum(axis=1)
+        dropped += int(np.maximum(found - MAX_MATCHES, 0).sum())
+        for row in np.nonzero(found)[0]:
+            best = np.argsort(-scores[row])[: min(int(found[row]), MAX_MATCHES)]
+            for col in best:
+                pairs.append((int(col), start + int(row), float(scores[row, col])))
+    capped = (f"{dropped:,} more possible paraphrase pair(s) not listed: each question lists its "
+              f"{MAX_MATCHES} most similar",) if dropped else ()
+    return SimilarPairs(sorted(pairs), capped)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 from arena.ratings.bt import PRIOR_SD_ELO
@@ -23,6 +24,7 @@ from arena.ratings.render_cost import (
 )
 from arena.ratings.report import Board, ModelRow, RatingReport
 from arena.ratings.style import COVARIATE_LABELS
+from arena.safe_text import csv_row, markdown_text
 
 FORMATS = ("table", "csv", "json", "markdown")
 CSV_COLUMNS = (
@@ -97,7 +99,7 @@ def leaderboard_lines(rows: tuple[ModelRow, ...], with_style: bool) -> list[str]
     header.append("flags")
     body = []
     for r in rows:
-        cells = [str(r.rank), _rank_range(r), r.model, _number(r.rating), _interval(r.ci_low, r.ci_high),
+        cells = [str(r.rank), _rank_range(r), markdown_text(r.model), _number(r.rating), _interval(r.ci_low, r.ci_high),
                  str(r.battles), f"{r.win_rate:.1%}"]
         if with_style:
             cells += [_number(r.rating_sc), _interval(r.ci_low_sc, r.ci_high_sc)]
@@ -285,7 +287,7 @@ def render_csv(report: RatingReport) -> str:
     for name, board in boards if report.is_jury else boards[:1]:
         for row in board.rows:
             record = csv_record(row, report)
-            writer.writerow({"board": name, **record} if report.is_jury else record)
+            writer.writerow(csv_row({"board": name, **record} if report.is_jury else record))
     return buffer.getvalue()
 
 
@@ -295,9 +297,11 @@ def render_markdown(report: RatingReport, comparison: HeadToHead | None = None) 
     lines = [f"{_title(report)}. 95% CI: {interval_method(report)}; {_scale(report)}.", "",
              "| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     for r in report.board.rows:
-        cells = [str(r.rank), _rank_range(r), r.model, _number(r.rating), _interval(r.ci_low, r.ci_high),
-                 str(r.battles), f"{r.win_rate:.1%}", _number(r.rating_sc), _number(r.online_elo), flags_text(r)]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        numbers = [str(r.rank), _rank_range(r), _number(r.rating), _interval(r.ci_low, r.ci_high),
+                   str(r.battles), f"{r.win_rate:.1%}", _number(r.rating_sc), _number(r.online_elo), flags_text(r)]
+        cells = [c.replace("|", "\\|") for c in numbers]
+        cells.insert(2, markdown_text(r.model))  # a name from outside: shown literally
+        lines.append("| " + " | ".join(cells) + " |")
     if report.is_jury and report.agreement is not None:
         lines += ["", f"Jury of {len(report.judges)} judges: the table above is the jury board. "
                       f"Combined: {report.agreement.rule}.", ""]
@@ -305,14 +309,20 @@ def render_markdown(report: RatingReport, comparison: HeadToHead | None = None) 
         lines += ["", "Agreement between judges (outcomes: first answer wins, tie, second wins):", ""]
         lines += _markdown_table(*agreement_table(report))
         lines += ["", _alpha_text(report) + "."]
-    extra = [f"> NOT COMPARABLE: group {k}: {', '.join(g)}" for k, g in enumerate(report.board.groups, start=1)]
+    extra = [f"> NOT COMPARABLE: group {k}: {', '.join(markdown_text(m) for m in g)}"
+             for k, g in enumerate(report.board.groups, start=1)]
     if comparison is not None:
-        extra += [f"> {line.strip()}" for line in comparison.lines()]
-    extra += [f"> note: {n}" for n in (*report.board.notes, *report.notes)]
+        shown = replace(comparison, model_a=markdown_text(comparison.model_a),
+                        model_b=markdown_text(comparison.model_b))  # names from outside, literally
+        extra += [f"> {line.strip()}" for line in shown.lines()]
+    extra += [f"> note: {markdown_text(n)}" for n in (*report.board.notes, *report.notes)]
     cost = markdown_sections(report.cost)
     return "\n".join(lines + ([""] + extra if extra else []) + ([""] + cost if cost else [])) + "\n"
 
 
 def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|",
-            *("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in body)]
+    """A jury table: its header and first column are names from outside, shown literally."""
+    names = [markdown_text(h) for h in header]
+    rows = [[markdown_text(cells[0]), *(c.replace("|", "\\|") for c in cells[1:])] for cells in body]
+    return ["| " + " | ".join(names) + " |", "|" + "|".join(" --- " for _ in header) + "|",
+            *("| " + " | ".join(cells) + " |" for cells in rows)]

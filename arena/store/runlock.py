@@ -20,7 +20,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, StoreError
 from arena.store.engine import Store, utcnow
 from arena.store.schema import run_locks
 
@@ -164,7 +164,7 @@ class RunLock:
                     raise _Raced()
                 connection.execute(run_locks.insert().values(
                     name=self.name, pid=self.pid, host=self.host, started_at=now, heartbeat_at=now))
-        except (_Raced, IntegrityError, OperationalError):
+        except (_Raced, IntegrityError, OperationalError, StoreError):
             return False
         return True
 
@@ -179,7 +179,7 @@ class RunLock:
             try:
                 if not self.heartbeat():
                     return
-            except OperationalError:
+            except (OperationalError, StoreError):
                 continue  # the store was busy for longer than its timeout; try next beat
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import InternalError, OperationalError
 
 from arena.battles_io import EXPORT_FIELDS, import_battles
 from arena.config import load_config
 from arena.dashboard import data
+from arena.errors import StoreError
 from arena.store.engine import open_store
 from arena.store.schema import battles, questions
 from tests.dashboard.synthetic import JUDGE_KEY, REFERENCE, Synthetic, make_store, rate_store
@@ -82,8 +82,7 @@ def test_store_without_snapshots_says_what_to_run_next(tmp_path: Path) -> None:
 
 
 def test_read_only_store_refuses_writes(store) -> None:
-    with pytest.raises((OperationalError, InternalError), match="readonly|read-only"), \
-            store.transaction() as connection:
+    with pytest.raises(StoreError, match="readonly|read-only"), store.transaction() as connection:
         connection.execute(questions.insert().values(id="new", text="t", category="c"))
 
 

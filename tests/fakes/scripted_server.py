@@ -161,6 +161,8 @@ class ScriptedServer:
             reply = self.script(prompt)
             if isinstance(reply, str):
                 reply = ScriptedReply(text=reply)
+            if reply.raw_body is not None:  # sent as it is, with its own content type
+                return reply.status, reply, {}
             if reply.status != 200:
                 return reply.status, {"error": {"message": reply.text or "scripted error", "code": reply.status}}, {}
             return 200, _completion_body(path, body, reply, self.model), {}
@@ -229,9 +231,13 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, reply: Reply) -> None:
             status, payload, headers = reply
-            data = json.dumps(payload).encode("utf-8")
+            content_type = "application/json"
+            if isinstance(payload, ScriptedReply):  # a raw body, sent as it is
+                data, content_type = (payload.raw_body or "").encode("utf-8"), payload.content_type
+            else:
+                data = json.dumps(payload).encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for key, value in headers.items():
                 self.send_header(key, value)

@@ -464,3 +464,26 @@ def test_each_judgment_keeps_the_tokens_of_all_its_attempts_and_the_run_its_gpus
     assert run["judge_key"] == judgments[0]["judge_key"] and run["finished_at"] is not None
     again = run_judge(project.config(), backend=backend, progress=False)  # nothing pending: no backend, no run
     assert again.judgments == 0 and len(project.rows(runs)) == 1
+
+
+def test_a_judge_server_answering_no_choices_stores_nothing_and_fails(tmp_path: Path) -> None:
+    with ScriptedServer(lambda prompt: ScriptedReply(raw_body='{"choices": []}')) as server:
+        project, _ = judged_project(tmp_path, server)
+        summary = run_judge(project.config(), progress=False)
+        assert summary.failed and summary.errors == 2 * PAIRS and summary.judgments == 0
+        assert "choices []" in summary.error_examples[0]
+        assert project.judgments() == [] and project.battles() == []
+        result = CliRunner().invoke(app, ["judge", "--config", str(project.config_path)])
+    assert result.exit_code != 0
+    # the pairs stay pending: a working judge judges them all on the next run
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        good = make_project(tmp_path / "p", scripted_judge(server.base_url))
+        assert run_judge(good.config(), progress=False).judged == PAIRS
+
+
+def test_an_unknown_model_is_refused_before_the_store_is_made(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", scripted_judge("http://127.0.0.1:9/v1"))
+    for command in (["judge"], ["judge", "--dry-run"]):
+        result = CliRunner().invoke(app, [*command, "-c", str(project.config_path), "--models", "alpha,nosuch"])
+        assert isinstance(result.exception, ConfigError) and "nosuch" in str(result.exception)
+        assert not (project.root / "arena.db").exists()

@@ -91,7 +91,10 @@ def test_a_held_lock_stops_the_run_before_any_stage(tmp_path: Path) -> None:
     finally:
         holder.release()
         store.close()
-    assert calls == [] and read_log(config) == []
+    assert calls == []
+    # no stage ran, but a cron job's log says why the run stopped
+    (record,) = read_log(config)
+    assert record["status"] == "locked" and record["exit_code"] == 3 and str(holder.pid) in record["error"]
 
 
 def test_the_lock_is_released_after_a_run_and_after_a_failure(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from arena.dashboard import common, data
+from arena.safe_text import markdown_text
 
 PAGE_SIZE = 200
 ANY = "any"
@@ -43,10 +44,10 @@ if detail is None:
     st.warning(f"Battle #{battle_id} is no longer in the store.")
     st.stop()
 
-st.subheader(f"Question {detail.question_id or ''}")
-st.caption(f"{detail.category or 'no category'} · winner: **{data.winner_name(detail)}** ({detail.winner})"
-           f" · judge {detail.judge or 'n/a'}")
-st.markdown(detail.question)
+st.subheader(f"Question {markdown_text(detail.question_id or '')}")
+st.caption(f"{markdown_text(detail.category or 'no category')} · winner: **{markdown_text(data.winner_name(detail))}**"
+           f" ({detail.winner}) · judge {markdown_text(detail.judge or 'n/a')}")
+st.markdown(markdown_text(detail.question, keep_lines=True))
 if detail.reference:
     with st.expander("Reference answer (the judge read it unless the project turns reference answers off)"):
         st.text(detail.reference)
@@ -54,7 +55,7 @@ if detail.reference:
 for column, answer, name in zip(st.columns(2), (detail.answer_a, detail.answer_b),
                                 (detail.model_a, detail.model_b), strict=False):
     with column:
-        st.markdown(f"#### {name}")
+        st.markdown(f"#### {markdown_text(name)}")
         if answer is None:
             st.caption("The answer text is not in the store (imported battle).")
             continue
@@ -65,13 +66,13 @@ for column, answer, name in zip(st.columns(2), (detail.answer_a, detail.answer_b
 if not detail.judgments:
     st.caption("No judgments stored for this battle.")
 for judgment in detail.judgments:
-    st.markdown(f"#### Judge, {judgment.order}")
-    st.caption(f"Response A = {judgment.shown_a}, Response B = {judgment.shown_b}")
+    st.markdown(f"#### Judge, {markdown_text(judgment.order)}")
+    st.caption(f"Response A = {markdown_text(judgment.shown_a)}, Response B = {markdown_text(judgment.shown_b)}")
     if not judgment.valid:
         st.error(f"Invalid verdict after {judgment.attempts} attempt(s): no parsable [RESULT].")
     else:
         chance = f" · P(A) = {judgment.p_a:.2f}" if judgment.p_a is not None else ""
-        st.markdown(f"Verdict **{judgment.verdict}** → prefers **{judgment.preferred}**"
+        st.markdown(f"Verdict **{markdown_text(judgment.verdict)}** → prefers **{markdown_text(judgment.preferred)}**"
                     f" · {judgment.attempts} attempt(s){chance}")
     if judgment.truncated:
         st.warning("Truncated: the judge's output hit max_tokens.")

@@ -1,8 +1,11 @@
 """Pairwise heatmaps (win rates observed or predicted, battles, P(rated above)) and a head to head."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from arena.dashboard import charts, common, data
+from arena.safe_text import markdown_text
 
 view = common.page_view()
 st.title("Heatmaps")
@@ -29,5 +32,7 @@ model_a = left.selectbox("Model A", pairs.order, index=0, key="compare_a")
 others = [m for m in pairs.order if m != model_a]
 model_b = right.selectbox("Model B", others, index=0, key="compare_b")
 comparison = data.compare_models(view.snapshot, ratings, model_a, model_b)
-for line in comparison.lines():
+shown = replace(comparison, model_a=markdown_text(comparison.model_a), model_b=markdown_text(comparison.model_b),
+                view=markdown_text(comparison.view) if comparison.view else None)  # names from outside, literally
+for line in shown.lines():
     st.markdown(line.strip())
