@@ -46,6 +46,7 @@ from arena.judge.plan import (
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.rubric import Rubric
 from arena.judge.sanitize import sanitize_answer
+from arena.judge.template import judge_chat_template
 from arena.judge.truncate import (
     PromptTooLong,
     TokenCounter,
@@ -220,13 +221,19 @@ def uses_constrained_decoding(judge: JudgeConfig, backend: Backend) -> bool:
     if judge.constrained == "on" and not supports:
         raise ConfigError(
             f"judge {judge.name!r}: constrained: on, but its backend cannot constrain decoding "
-            "(only vLLM, offline or server, can); use constrained: auto or off"
+            "(vLLM offline or served, OpenVINO and llama.cpp servers can); use constrained: auto or off"
         )
     return judge.constrained == "on" or (judge.constrained == "auto" and supports)
 
 
-def logprobs_wanted(judge: JudgeConfig, backend: Backend) -> int | None:
-    """How many top logprobs to ask for (for P(A)), or None."""
+def logprobs_wanted(judge: JudgeConfig, backend: Backend, constrained: bool = False) -> int | None:
+    """How many top logprobs to ask for (for P(A)), or None.
+
+    None also where the backend's logprobs under a constraint are the unconstrained distribution's
+    (llama.cpp under a grammar): a P(A) from them would be meaningless, so none is stored.
+    """
+    if constrained and not getattr(backend, "logprobs_follow_constraint", True):
+        return None
     return TOP_LOGPROBS if judge.logprobs and getattr(backend, "supports_logprobs", False) else None
 
 
@@ -240,8 +247,9 @@ class _Runner:
         self.constrained = uses_constrained_decoding(judge, backend)
         summary.constrained = self.constrained
         self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
-        self.logprobs = logprobs_wanted(judge, backend)
+        self.logprobs = logprobs_wanted(judge, backend, self.constrained)
         self.budget = prompt_budget(judge)
+        self.chat_template = judge_chat_template(judge)
         self.sampling = judge.sampling_settings()  # each request: these, with its own seed
         self.bar = None
         self.reference_fingerprints = {job.question.id: reference_fingerprint(question_reference(job.question, judge))
@@ -277,7 +285,8 @@ class _Runner:
             if question.id not in parts_by_question:
                 reference = question_reference(question, self.judge)
                 shown = sanitize_answer(reference, specials) if reference is not None else None
-                parts = prompt_parts(sanitize_answer(question.text, specials), self.rubric.text, shown)
+                parts = prompt_parts(sanitize_answer(question.text, specials), self.rubric.text, shown,
+                                     chat_template=self.chat_template)
                 parts_by_question[question.id] = (parts, fixed_tokens(parts, counter))
             parts, fixed = parts_by_question[question.id]
             try:

@@ -36,6 +36,7 @@ from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.rubric import Rubric
 from arena.judge.run import derive_seed, logprobs_wanted, uses_constrained_decoding
 from arena.judge.sanitize import sanitize_answer
+from arena.judge.template import judge_chat_template
 from arena.judge.truncate import (
     FittedAnswers,
     PromptTooLong,
@@ -214,7 +215,7 @@ class _Runner:
         self.constrained = uses_constrained_decoding(judge, backend)
         summary.constrained = self.constrained
         self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
-        self.logprobs = logprobs_wanted(judge, backend)
+        self.logprobs = logprobs_wanted(judge, backend, self.constrained)
         self.sampling = judge.sampling_settings()
         self.error: BaseException | None = None
         self.bar: Any = None
@@ -239,11 +240,13 @@ class _Runner:
         counter = load_token_counter(self.judge)
         specials = counter.special_tokens
         budget = prompt_budget(self.judge)
+        template = judge_chat_template(self.judge)
         tasks: list[_Task] = []
         for pair, positions in todo:
             reference = pair.reference if self.judge.reference_answers else None
             parts = prompt_parts(sanitize_answer(pair.instruction, specials), pair.rubric or self.rubric.text,
-                                 sanitize_answer(reference, specials) if reference else None)
+                                 sanitize_answer(reference, specials) if reference else None,
+                                 chat_template=template)
             a, b = sanitize_answer(pair.response_a, specials), sanitize_answer(pair.response_b, specials)
             try:
                 fitted = fit_answers(parts, a, b, counter.count(a), counter.count(b), counter, budget)
