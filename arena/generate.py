@@ -25,6 +25,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from arena import console
 from arena.answers import chat_messages, expected_fingerprints
 from arena.backends import make_backend
 from arena.backends.base import Backend, GenerationRequest, GenerationResult, first_line
@@ -144,7 +145,7 @@ def generate_for_model(
     writer = AnswerWriter(store, summary, fingerprints, current if force else {})
     try:
         backend = backend_factory(model)
-        bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=sys.stderr, disable=not progress,
+        bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=console.err(), disable=not progress,
                    dynamic_ncols=True)
         for result in backend.generate(requests):
             finished += 1
@@ -174,9 +175,9 @@ def generate_for_model(
 def count_failure(summary: ModelSummary, result: GenerationResult) -> None:
     summary.failed += 1
     if summary.failed <= MAX_ERRORS_SHOWN:
-        tqdm.write(f"error: model {summary.model!r}, question {result.key}: {result.error}", file=sys.stderr)
+        tqdm.write(f"error: model {summary.model!r}, question {result.key}: {result.error}", file=console.err())
     elif summary.failed == MAX_ERRORS_SHOWN + 1:
-        tqdm.write(f"error: model {summary.model!r}: more failed answers not shown", file=sys.stderr)
+        tqdm.write(f"error: model {summary.model!r}: more failed answers not shown", file=console.err())
 
 
 class AnswerWriter:
@@ -231,7 +232,7 @@ def close_quietly(backend: Backend) -> None:
 
 
 def report_error(message: str) -> None:
-    tqdm.write(f"error: {message}", file=sys.stderr)
+    tqdm.write(f"error: {message}", file=console.err())
 
 
 def print_summary(summary: GenerateSummary, out: TextIO) -> None:

@@ -176,3 +176,44 @@ def test_llama_cpp_generate_judge_and_rate(tmp_path: Path, llama_cpp_server: Any
     rated = cli("rate", "-c", str(project), cwd=tmp_path, timeout=300)
     assert rated.returncode == 0, rated.stderr[-3000:]
     assert "smollm2-q4" in rated.stdout and "smollm2-q4-terse" in rated.stdout
+
+
+@pytest.fixture(scope="module")
+def smollm2_vllm_server(smollm2_hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A vLLM OpenAI-compatible server on the real SmolLM2 bf16 folder, as "smollm2"."""
+    from tests.conftest import start_vllm_server, stop_process
+
+    log_path = tmp_path_factory.mktemp("smollm2-vllm-server") / "server.log"
+    process, base_url = start_vllm_server(smollm2_hf_dir, "smollm2", log_path, max_model_len=2048)
+    try:
+        yield base_url
+    finally:
+        stop_process(process)
+
+
+def test_vllm_server_generates_and_a_chatml_judge_gives_feedback(tmp_path: Path, smollm2_vllm_server: str,
+                                                                 smollm2_hf_dir: Path) -> None:
+    """The openai backend on vLLM's server: real answers, then SmolLM2 judging through its own
+    ChatML template (prompt_format: chat-template) under vLLM's structured outputs; its English
+    feedback is stored with every valid verdict."""
+    server = {"backend": "openai", "model": "smollm2", "base_url": smollm2_vllm_server, "stop": ["<|im_end|>"],
+              "max_concurrency": 4, "timeout": 300}
+    models = [{"name": "smollm2-served", **server, "sampling": {"temperature": 0.7, "max_tokens": 64, "seed": 0}},
+              {"name": "smollm2-served-terse", **server, "system_prompt": "Answer in one short sentence.",
+               "sampling": {"temperature": 0.2, "max_tokens": 40, "seed": 1}}]
+    judge = {"name": "smollm2-chatml-judge", **server, "tokenizer": str(smollm2_hf_dir),
+             "prompt_format": "chat-template", "constrained": "on", "context_length": 2048,
+             "sampling": {"max_tokens": 120, "seed": 3}}
+    project = write_project(tmp_path, models, judge, questions=2)
+    generated = cli("generate", "-c", str(project), cwd=tmp_path)
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    assert "engine logs: " in generated.stderr
+    rows = answers(tmp_path / "arena.db")
+    assert len(rows) == 4
+    assert_real_answers(rows, "vllm")
+    judged = cli("judge", "-c", str(project), cwd=tmp_path)
+    assert judged.returncode == 0, judged.stderr[-3000:]
+    assert "constrained decoding" in judged.stdout and "battles: 2 judged, 0 reused, 0 invalid" in judged.stdout
+    verdicts = stored(tmp_path / "arena.db", "SELECT raw_output, feedback, verdict, valid FROM judgments")
+    assert len(verdicts) == 4
+    assert all(row["valid"] and looks_english(row["feedback"]) for row in verdicts), [r["raw_output"] for r in verdicts]

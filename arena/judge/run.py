@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 import time
 from dataclasses import dataclass, field, replace
 
+from arena import console
 from arena.backends.base import Backend, GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ConfigError
@@ -55,7 +55,7 @@ from arena.judge.truncate import (
     load_token_counter,
     prompt_budget,
 )
-from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
+from arena.judge.verdict import p_a_from_logprobs, parse_verdict, plain_verdict_regex, verdict_regex
 from arena.judge.writer import Finished, JudgmentWriter, battle_row
 from arena.questions.loading import load_questions
 from arena.store.answers import sync_questions
@@ -226,6 +226,12 @@ def uses_constrained_decoding(judge: JudgeConfig, backend: Backend) -> bool:
     return judge.constrained == "on" or (judge.constrained == "auto" and supports)
 
 
+def judge_regex(backend: Backend, max_tokens: int) -> str:
+    """The verdict regex for this backend: the plain form where the engine's regex support is simple."""
+    plain = getattr(backend, "plain_regex_only", False)
+    return plain_verdict_regex(max_tokens) if plain else verdict_regex(max_tokens)
+
+
 def logprobs_wanted(judge: JudgeConfig, backend: Backend, constrained: bool = False) -> int | None:
     """How many top logprobs to ask for (for P(A)), or None.
 
@@ -246,7 +252,7 @@ class _Runner:
         self.backend, self.summary, self.progress = backend, summary, progress
         self.constrained = uses_constrained_decoding(judge, backend)
         summary.constrained = self.constrained
-        self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
+        self.regex = judge_regex(backend, judge.sampling.max_tokens) if self.constrained else None
         self.logprobs = logprobs_wanted(judge, backend, self.constrained)
         self.budget = prompt_budget(judge)
         self.chat_template = judge_chat_template(judge)
@@ -261,7 +267,7 @@ class _Runner:
         total = len(prepared)
         from tqdm import tqdm
 
-        with tqdm(total=total, desc="judge", unit="judgment", file=sys.stderr,
+        with tqdm(total=total, desc="judge", unit="judgment", file=console.err(),
                   disable=not self.progress, dynamic_ncols=True) as bar:
             self.bar = bar
             writer = JudgmentWriter(self.store, self.plan.judge_key, self.judge.name, self._committed)
