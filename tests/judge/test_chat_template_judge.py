@@ -108,3 +108,30 @@ def test_no_p_a_is_asked_for_where_logprobs_ignore_the_constraint(tmp_path: Path
     assert logprobs_wanted(judge, llama_cpp, constrained=True) is None  # type: ignore[arg-type]
     assert logprobs_wanted(judge, llama_cpp, constrained=False) == TOP_LOGPROBS  # type: ignore[arg-type]
     assert logprobs_wanted(judge, vllm, constrained=True) == TOP_LOGPROBS  # type: ignore[arg-type]
+
+
+def test_backends_with_simple_regex_support_get_the_plain_verdict_regex() -> None:
+    from types import SimpleNamespace
+
+    from arena.backends.openvino import OpenVinoBackend
+    from arena.judge.run import judge_regex
+    from arena.judge.verdict import plain_verdict_regex, verdict_regex
+
+    assert OpenVinoBackend.plain_regex_only
+    assert judge_regex(SimpleNamespace(plain_regex_only=True), 80) == plain_verdict_regex(80)  # type: ignore[arg-type]
+    assert judge_regex(SimpleNamespace(), 80) == verdict_regex(80)  # type: ignore[arg-type]
+    assert plain_verdict_regex(80).isascii()
+
+
+def test_a_gguf_judge_counts_with_its_own_tokenizer_and_reads_its_template(tmp_path: Path, smollm2_gguf: Path) -> None:
+    pytest.importorskip("gguf")
+    from arena.judge.truncate import HfTokenCounter, load_token_counter
+
+    project = make_project(tmp_path / "p", judge_entry(chat_template=None, backend="transformers", model=str(smollm2_gguf)))
+    judge = project.config().judge
+    assert judge is not None
+    counter = load_token_counter(judge)
+    assert isinstance(counter, HfTokenCounter) and "<|im_end|>" in counter.special_tokens
+    assert counter.count("<|im_start|>user\nhello<|im_end|>") < 10
+    template = judge_chat_template(judge)
+    assert template is not None and "<|im_start|>" in template
