@@ -7,6 +7,8 @@ Heavy libraries (vLLM, torch, streamlit) are imported inside the commands that n
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -40,9 +42,31 @@ ConfigOption = Annotated[
 ]
 
 
+VERBOSE = {"on": False}  # set by the root option; read by `engine_log_of`
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show the engines' logs (vLLM, llama.cpp, OpenVINO, transformers) "
+        "on the terminal instead of a log file.")] = False,
+) -> None:
     """An LLM-as-judge Elo arena for medical language models."""
+    VERBOSE["on"] = verbose
+
+
+@contextmanager
+def engine_log_of(root: Path, command: str) -> Iterator[None]:
+    """Engine logs into `logs/<command>-<time>.log` beside the project (arena.console), named on the terminal."""
+    from arena import console
+
+    if VERBOSE["on"]:
+        yield
+        return
+    path = console.log_path_for(root, command)
+    with console.engine_log(path):
+        console.say(f"engine logs: {path} (arena -v {command} shows them here)")
+        yield
 
 
 def split_names(value: str | None) -> tuple[str, ...] | None:
@@ -54,26 +78,24 @@ def split_names(value: str | None) -> tuple[str, ...] | None:
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--dir", help="Where the demo project is written.")] = Path("demo"),
-    questions: Annotated[int, typer.Option(min=2, help="How many shipped questions to use.")] = 12,
+    questions: Annotated[int, typer.Option(min=2, help="How many shipped questions to use.")] = 3,
 ) -> None:
-    """Smoke demo: build tiny local models and run generate, judge and rate end to end (offline)."""
-    from arena.config import load_config
-    from arena.demo import prepare_demo
-    from arena.generate import run_generate
-    from arena.judge import run_judge
-    from arena.ratings.rate import RateRequest, run_rate
-    from arena.ratings.render import render
+    """Demo: real SmolLM2-135M answers through vLLM, llama.cpp and OpenVINO, judged and rated (offline)."""
+    from arena import console
+    from arena.demo import WARNING, run_demo
 
-    print("arena demo: a SMOKE TEST on tiny random-weight models built locally; their answers are "
-          "gibberish and the ratings mean nothing medically.", file=sys.stderr)
-    config = load_config(prepare_demo(out_dir, question_count=questions))
-    generated = run_generate(config)
-    judged = run_judge(config)
-    if generated.failed or judged.failed:
+    console.say(WARNING)
+    with engine_log_of(out_dir, "demo"):
+        result = run_demo(out_dir, question_count=questions)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.failed:
         raise typer.Exit(1)
-    result = run_rate(config, RateRequest())
-    sys.stdout.write(render(result.snapshot.report, "table"))
-    print(f"\nProject: {config.path}\nDashboard: arena dashboard -c {config.path}", file=sys.stderr)
+    sys.stdout.write(result.board)
+    store = result.config_path.parent / "arena.db"
+    print(f"\nThe answers and the judge's feedback: arena dashboard -c {result.config_path} (Explorer page)"
+          f"\nThe store: {store}\nDemo finished in {result.elapsed_s:.0f} s; a rerun reuses everything stored.",
+          file=sys.stderr)
 
 
 @app.command()
@@ -92,7 +114,9 @@ def generate(
     from arena.generate import GenerateRequest, run_generate
 
     request = GenerateRequest(models=split_names(models), limit=limit, force=force, batch=batch, lease_s=lease)
-    summary = run_generate(load_config(config), request)
+    project = load_config(config)
+    with engine_log_of(project.root, "generate"):
+        summary = run_generate(project, request)
     if summary.failed:
         raise typer.Exit(1)
 
@@ -156,7 +180,8 @@ def judge(
                 print(prefix + line)
             print(f"{prefix}{len(planned)} judgment(s) to make", file=sys.stderr)
         return
-    summaries = run_judges(project, request, judge_name=judge_name)
+    with engine_log_of(project.root, "judge"):
+        summaries = run_judges(project, request, judge_name=judge_name)
     for summary in summaries:
         for line in summary.lines():
             print(line)
@@ -190,8 +215,9 @@ def judge_validate(
     project = load_config(config)
     if judge_name is not None:
         project = project.with_judge(project.select_judges(judge_name)[0])
-    summary = run_validate(project, dataset, fmt=fmt, name=name, limit=limit,
-                           bootstrap_rounds=bootstrap, seed=seed)
+    with engine_log_of(project.root, "judge validate"):
+        summary = run_validate(project, dataset, fmt=fmt, name=name, limit=limit,
+                               bootstrap_rounds=bootstrap, seed=seed)
     for line in summary.lines():
         print(line, file=sys.stderr)
     assert summary.report is not None
@@ -310,7 +336,7 @@ def nightly(
         print(format_plan(plan_nightly(project)))
         return
     try:
-        with stop_on_sigterm():
+        with stop_on_sigterm(), engine_log_of(project.root, "nightly"):
             report = run_nightly(project)
     except KeyboardInterrupt:
         print("interrupted: finished work is saved and the lock released; the next run continues",

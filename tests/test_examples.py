@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from arena.answers import chat_messages
-from arena.backends.base import render_chat_template
+from arena.backends.base import local_path, render_chat_template
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.files import resolve_path
 from arena.questions.schema import Question
@@ -29,6 +29,9 @@ ASSISTANT_HEADER = {
 # What the issue and the model cards say each seed model needs: (stops, sampling subset).
 CARD_SETTINGS = {
     "HPAI-BSC/Llama3-Aloe-8B-Alpha": (["<|eot_id|>", "<|end_of_text|>"], {"temperature": 0.6, "top_p": 0.9}),
+    # no sampling settings taken from these cards: the project defaults
+    "HPAI-BSC/Llama3.1-Aloe-Beta-8B": (["<|eot_id|>", "<|end_of_text|>"], {"temperature": 0.7, "top_p": 1.0}),
+    "HPAI-BSC/Llama3.1-Aloe-Beta-70B": (["<|eot_id|>", "<|end_of_text|>"], {"temperature": 0.7, "top_p": 1.0}),
     "HPAI-BSC/Qwen2.5-Aloe-Beta-7B": (["<|im_end|>"], {"temperature": 0.7, "top_p": 0.8, "top_k": 20,
                                                        "repetition_penalty": 1.05}),
     "HPAI-BSC/Qwen2.5-Aloe-Beta-72B": (["<|im_end|>"], {"temperature": 0.7, "top_p": 0.8, "top_k": 20,
@@ -57,7 +60,7 @@ ENTRIES = all_entries()
 
 
 def test_there_are_example_projects() -> None:
-    assert {p.name for p in EXAMPLE_FILES} >= {"seed-models.yaml", "servers.yaml"}
+    assert {p.name for p in EXAMPLE_FILES} >= {"seed-models.yaml", "servers.yaml", "laptop-cpu.yaml"}
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
@@ -74,6 +77,7 @@ def test_example_is_a_valid_project_with_existing_files(path: Path) -> None:
 def test_every_seed_model_has_an_entry() -> None:
     models = {m.model for _, _, m in ENTRIES} | {m.quantization or "" for _, _, m in ENTRIES}
     for needed in ("HPAI-BSC/Llama3-Aloe-8B-Alpha", "HPAI-BSC/Qwen2.5-Aloe-Beta-72B", "HPAI-BSC/Qwen2.5-Aloe-Beta-7B",
+                   "HPAI-BSC/Llama3.1-Aloe-Beta-8B", "HPAI-BSC/Llama3.1-Aloe-Beta-70B",
                    "m42-health/Llama3-Med42-8B", "epfl-llm/meditron-7b", "TheBloke/meditron-7B-GPTQ"):
         assert needed in models, needed
     servers = load_config(EXAMPLES / "servers.yaml")
@@ -81,6 +85,31 @@ def test_every_seed_model_has_an_entry() -> None:
     assert any("gguf" in (m.quantization or "") for m in servers.models)  # llama.cpp: Med42 GGUF
     assert any("openvino" in (m.quantization or "") for m in servers.models)  # LocalAI: Aloe OV int8
     assert any(m.quantization == "gptq" and m.chat_template for m in servers.models)  # TGI: Meditron
+    laptop = load_config(EXAMPLES / "laptop-cpu.yaml")
+    assert any(m.backend == "openvino" and m.quantization == "openvino-int8" for m in laptop.models)  # Aloe OV
+    assert any(m.backend == "transformers" and m.model.endswith(".gguf") for m in laptop.models)  # Med42 GGUF
+
+
+def model_blocks(path: Path) -> dict[str, str]:
+    """Each model entry's text in an example file, by name (an entry runs to the next one)."""
+    text = path.read_text(encoding="utf-8").split("\nmodels:\n", 1)[1].split("\njudge:", 1)[0]
+    blocks = ("\n" + text).split("\n  - name: ")[1:]
+    return {block.split("\n", 1)[0].strip(): block for block in blocks}
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_every_entry_cites_its_model_card(path: Path) -> None:
+    config = load_config(path)
+    blocks = model_blocks(path)
+    assert set(blocks) == {m.name for m in config.models}
+    for model in config.models:
+        block = blocks[model.name]
+        assert "https://huggingface.co/" in block, f"{path.name}:{model.name} cites no model card"
+        if "/" in model.model and local_path(model.model) is None:  # a hub id: its own card
+            assert f"https://huggingface.co/{model.model}" in block or "card" in block.split("sampling:")[1]
+        sampling = block.split("sampling:", 1)[1]
+        assert "card" in sampling or "https://huggingface.co/" in sampling or "as for" in sampling, (
+            f"{path.name}:{model.name}: say where the sampling settings come from")
 
 
 @pytest.mark.parametrize(("model_id", "card"), CARD_SETTINGS.items(), ids=list(CARD_SETTINGS))
@@ -91,7 +120,7 @@ def test_card_settings(model_id: str, card: tuple[list[str], dict[str, float]]) 
     for model in entries:
         assert model.stop == stops
         assert {k: getattr(model.sampling, k) for k in sampling} == sampling
-    if model_id.endswith("72B"):
+    if model_id.endswith(("70B", "72B")):
         assert all(m.tensor_parallel_size > 1 for m in entries)
 
 

@@ -224,6 +224,8 @@ class OpenAIBackend:
         self.is_vllm = self.server.kind == VLLM
         self.is_llama_cpp = self.server.kind in GRAMMAR_SERVERS
         self.supports_regex = self.is_vllm or self.is_llama_cpp
+        # llama.cpp reports the raw distribution's top logprobs under a grammar, not the constrained one's
+        self.logprobs_follow_constraint = not self.is_llama_cpp
         if self.is_vllm and self.server.served_models and model.model not in self.server.served_models:
             served = ", ".join(self.server.served_models)
             raise BackendError(

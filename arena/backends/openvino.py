@@ -89,6 +89,10 @@ class OpenVinoBackend:
 
     supports_regex = True
     supports_logprobs = False
+    # OpenVINO's structured outputs fail on character classes with non-ASCII members ("bitset::set:
+    # __position (which is 128) >= _Nb") and compile long alternations slowly (~35 s measured for
+    # the full verdict regex): the judge sends it `plain_verdict_regex`.
+    plain_regex_only = True
 
     def __init__(self, model: ModelConfig) -> None:
         try:

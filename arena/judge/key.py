@@ -2,7 +2,7 @@
 
 It covers the judge's output-shaping settings (with the rubric layout and whether reference
 answers are used), the rubric (id, version and text as rendered in that layout) and the prompt
-template version. Judgments and battles are stored under it, so changing any of
+template version; for a `prompt_format: chat-template` judge, also the chat template it reads. Judgments and battles are stored under it, so changing any of
 these makes new judgments instead of mixing old and new; the ratings stage rates only the
 current key's battles.
 
@@ -20,6 +20,7 @@ from arena.errors import ConfigError
 from arena.fingerprint import fingerprint
 from arena.judge.prompt import PROMPT_VERSION
 from arena.judge.rubric import Rubric, load_rubric
+from arena.judge.template import judge_chat_template
 
 
 def require_judge(config: ArenaConfig) -> JudgeConfig:
@@ -34,7 +35,7 @@ def require_judge(config: ArenaConfig) -> JudgeConfig:
 
 
 def judge_settings(judge: JudgeConfig) -> dict[str, Any]:
-    return {
+    settings = {
         "model": judge.model,
         "revision": judge.revision,
         "tokenizer": judge.tokenizer,
@@ -48,6 +49,12 @@ def judge_settings(judge: JudgeConfig) -> dict[str, Any]:
         "rubric_layout": judge.rubric_layout,
         "reference_answers": judge.reference_answers,
     }
+    # A Prometheus judge's key is unchanged from before the option existed; a chat-template judge's
+    # key covers the template it reads its task through.
+    if judge.prompt_format != "prometheus":
+        settings["prompt_format"] = judge.prompt_format
+        settings["chat_template"] = judge_chat_template(judge)
+    return settings
 
 
 def judge_key_for(judge: JudgeConfig, rubric: Rubric) -> str:

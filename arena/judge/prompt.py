@@ -11,6 +11,13 @@ own chat template:
   is encoded (vLLM encodes raw prompts with special tokens, for the offline engine and for
   /v1/completions alike), so none is written here.
 
+A judge that is not a Prometheus 2 model (`judge.prompt_format: chat-template`) reads the same
+task through its own chat template: `chat_prompt` renders the (system, user) turns with the
+template (the entry's `chat_template` file, else its tokenizer's: `arena.judge.template`) and
+splits the rendered text where the responses go, so truncation counts the tokens the judge reads.
+A template that refuses a system turn (Mistral's, say) gets the system prompt folded into the
+user turn, as Prometheus 2's own prompt does.
+
 `PROMPT_VERSION` is stored with every judgment and is part of the judge key: change it whenever
 anything that builds what the judge reads (this file, the sanitiser) or what it may write (the
 verdict regex) changes.
@@ -19,6 +26,9 @@ verdict regex) changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from arena.backends.base import render_chat_template
+from arena.errors import ConfigError
 
 # 3: answers sanitised on a Unicode-folded view; the constrained-decoding regex admits Unicode
 # feedback of a minimum length and no earlier [RESULT] (the template text itself is unchanged).
@@ -95,9 +105,40 @@ def mistral_prompt(task: RelativeTask) -> PromptParts:
     )
 
 
-def prompt_parts(instruction: str, rubric: str, reference_answer: str | None = None) -> PromptParts:
-    """The raw relative-grading prompt around two responses."""
-    return mistral_prompt(relative_task(instruction, rubric, reference_answer))
+# Placeholders for the responses while the template renders: no template or text contains them.
+_SLOT_A = "\x00arena:response-a\x00"
+_SLOT_B = "\x00arena:response-b\x00"
+
+
+def chat_messages(task: RelativeTask, fold_system: bool = False) -> list[dict[str, str]]:
+    """The task as chat turns around the placeholders; `fold_system` puts the system prompt in the user turn."""
+    user = task.user.join(_SLOT_A, _SLOT_B)
+    if fold_system:
+        return [{"role": "user", "content": f"{task.system}{SYSTEM_SEPARATOR}{user}"}]
+    return [{"role": "system", "content": task.system}, {"role": "user", "content": user}]
+
+
+def chat_prompt(task: RelativeTask, template: str) -> PromptParts:
+    """The task rendered by a chat template (with the generation prompt), split where the responses go."""
+    from jinja2.exceptions import TemplateError
+
+    try:
+        rendered = render_chat_template(template, chat_messages(task))
+    except TemplateError:  # a template without a system role
+        rendered = render_chat_template(template, chat_messages(task, fold_system=True))
+    head, found_a, rest = rendered.partition(_SLOT_A)
+    middle, found_b, tail = rest.partition(_SLOT_B)
+    if not (found_a and found_b) or _SLOT_A in tail or _SLOT_B in tail:
+        raise ConfigError("the judge's chat template does not show the user turn exactly once")
+    return PromptParts(head=head, middle=middle, tail=tail)
+
+
+def prompt_parts(instruction: str, rubric: str, reference_answer: str | None = None,
+                 chat_template: str | None = None) -> PromptParts:
+    """The relative-grading prompt around two responses: Prometheus 2's raw `[INST]` form, or
+    rendered by `chat_template` when one is given (`judge.prompt_format: chat-template`)."""
+    task = relative_task(instruction, rubric, reference_answer)
+    return mistral_prompt(task) if chat_template is None else chat_prompt(task, chat_template)
 
 
 def judge_prompt(instruction: str, response_a: str, response_b: str, rubric: str,

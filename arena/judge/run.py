@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from arena import console
 from arena.backends.base import Backend, GenerationRequest, GenerationResult, held_gpus
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ConfigError
@@ -52,6 +52,7 @@ from arena.judge.plan import (
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.rubric import Rubric
 from arena.judge.sanitize import sanitize_answer
+from arena.judge.template import judge_chat_template
 from arena.judge.truncate import (
     PromptTooLong,
     TokenCounter,
@@ -60,7 +61,7 @@ from arena.judge.truncate import (
     load_token_counter,
     prompt_budget,
 )
-from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
+from arena.judge.verdict import p_a_from_logprobs, parse_verdict, plain_verdict_regex, verdict_regex
 from arena.judge.writer import Finished, JudgmentWriter, battle_row
 from arena.questions.loading import load_questions
 from arena.store.answers import sync_questions
@@ -225,7 +226,7 @@ def _finish_quietly(recorder: RunRecorder) -> None:
     try:
         recorder.finish()
     except Exception as exc:  # the judgments are saved; only the ledger's last totals are lost
-        print(f"error: recording the run in the cost ledger: {type(exc).__name__}: {exc}", file=sys.stderr)
+        console.say(f"error: recording the run in the cost ledger: {type(exc).__name__}: {exc}")
 
 
 def _plus(a: int | None, b: int | None) -> int | None:
@@ -267,13 +268,25 @@ def uses_constrained_decoding(judge: JudgeConfig, backend: Backend) -> bool:
     if judge.constrained == "on" and not supports:
         raise ConfigError(
             f"judge {judge.name!r}: constrained: on, but its backend cannot constrain decoding "
-            "(only vLLM, offline or server, can); use constrained: auto or off"
+            "(vLLM offline or served, OpenVINO and llama.cpp servers can); use constrained: auto or off"
         )
     return judge.constrained == "on" or (judge.constrained == "auto" and supports)
 
 
-def logprobs_wanted(judge: JudgeConfig, backend: Backend) -> int | None:
-    """How many top logprobs to ask for (for P(A)), or None."""
+def judge_regex(backend: Backend, max_tokens: int) -> str:
+    """The verdict regex for this backend: the plain form where the engine's regex support is simple."""
+    plain = getattr(backend, "plain_regex_only", False)
+    return plain_verdict_regex(max_tokens) if plain else verdict_regex(max_tokens)
+
+
+def logprobs_wanted(judge: JudgeConfig, backend: Backend, constrained: bool = False) -> int | None:
+    """How many top logprobs to ask for (for P(A)), or None.
+
+    None also where the backend's logprobs under a constraint are the unconstrained distribution's
+    (llama.cpp under a grammar): a P(A) from them would be meaningless, so none is stored.
+    """
+    if constrained and not getattr(backend, "logprobs_follow_constraint", True):
+        return None
     return TOP_LOGPROBS if judge.logprobs and getattr(backend, "supports_logprobs", False) else None
 
 
@@ -289,9 +302,10 @@ class _Runner:
         self.backend, self.summary, self.progress = backend, summary, progress
         self.constrained = uses_constrained_decoding(judge, backend)
         summary.constrained = self.constrained
-        self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
-        self.logprobs = logprobs_wanted(judge, backend)
+        self.regex = judge_regex(backend, judge.sampling.max_tokens) if self.constrained else None
+        self.logprobs = logprobs_wanted(judge, backend, self.constrained)
         self.budget = prompt_budget(judge)
+        self.chat_template = judge_chat_template(judge)
         self.sampling = judge.sampling_settings()  # each request: these, with its own seed
         self.bar: Any = None  # the tqdm bar while the run is on
         self.reference_fingerprints = {job.question.id: reference_fingerprint(question_reference(job.question, judge))
@@ -305,7 +319,7 @@ class _Runner:
             units.setdefault(battle_dedup_key(self.plan.judge_key, item.job.x.id, item.job.y.id), []).append(item)
         from tqdm import tqdm
 
-        with tqdm(total=len(prepared), desc="judge", unit="judgment", file=sys.stderr,
+        with tqdm(total=len(prepared), desc="judge", unit="judgment", file=console.err(),
                   disable=not self.progress, dynamic_ncols=True) as bar:
             self.bar = bar
             leases = Leases(self.store, self.request.lease_s).start()
@@ -381,7 +395,8 @@ class _Runner:
             if question.id not in parts_by_question:
                 reference = question_reference(question, self.judge)
                 shown = sanitize_answer(reference, specials) if reference is not None else None
-                parts = prompt_parts(sanitize_answer(question.text, specials), self.rubric.text, shown)
+                parts = prompt_parts(sanitize_answer(question.text, specials), self.rubric.text, shown,
+                                     chat_template=self.chat_template)
                 parts_by_question[question.id] = (parts, fixed_tokens(parts, counter))
             parts, fixed = parts_by_question[question.id]
             try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from arena.backends.base import model_location
 from arena.config import JudgeConfig
 from arena.judge.prompt import PromptParts
 
@@ -103,18 +104,24 @@ class EstimatedTokenCounter:
 
 
 def load_token_counter(judge: JudgeConfig) -> TokenCounter:
-    """The judge's tokenizer from local files (its `tokenizer`, else `model`), or the estimate."""
+    """The judge's tokenizer from local files (its `tokenizer`, else `model`: a folder, or a GGUF
+    file's own tokenizer, read with the gguf package), or the estimate."""
     source = judge.tokenizer or judge.model
-    if (Path(source) / "tokenizer.json").is_file():
+    folder = Path(model_location(source))
+    if (folder / "tokenizer.json").is_file():
         try:
-            return FastTokenCounter(Path(source) / "tokenizer.json")
+            return FastTokenCounter(folder / "tokenizer.json")
         except Exception:  # noqa: BLE001 - fall through to transformers, which reads more formats
             pass
     try:
         from transformers import AutoTokenizer
 
         kwargs: dict[str, Any] = {"local_files_only": True}
-        if judge.revision and not Path(source).is_dir():
+        location = Path(model_location(source))
+        if location.is_file() and location.suffix.lower() == ".gguf":  # the GGUF's own tokenizer
+            kwargs["gguf_file"] = location.name
+            source = str(location.parent)
+        elif judge.revision and not location.is_dir():
             kwargs["revision"] = judge.revision
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         return HfTokenCounter(tokenizer, name=str(source))

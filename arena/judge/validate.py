@@ -22,20 +22,21 @@ store, so the dashboard shows the same numbers the command printed.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from arena import console
 from arena.backends.base import Backend, GenerationRequest, GenerationResult, SamplingSettings
 from arena.config import ArenaConfig, JudgeConfig
 from arena.judge.key import judge_key_for, judge_rubric, require_judge
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.rubric import Rubric
-from arena.judge.run import derive_seed, logprobs_wanted, uses_constrained_decoding
+from arena.judge.run import derive_seed, judge_regex, logprobs_wanted, uses_constrained_decoding
 from arena.judge.sanitize import sanitize_answer
+from arena.judge.template import judge_chat_template
 from arena.judge.truncate import (
     FittedAnswers,
     PromptTooLong,
@@ -50,7 +51,7 @@ from arena.judge.validation_report import (
     ValidationReport,
     build_report,
 )
-from arena.judge.verdict import p_a_from_logprobs, parse_verdict, verdict_regex
+from arena.judge.verdict import p_a_from_logprobs, parse_verdict
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, open_store
 from arena.store.validation import (
@@ -213,8 +214,8 @@ class _Runner:
         self.backend, self.summary, self.progress = backend, summary, progress
         self.constrained = uses_constrained_decoding(judge, backend)
         summary.constrained = self.constrained
-        self.regex = verdict_regex(judge.sampling.max_tokens) if self.constrained else None
-        self.logprobs = logprobs_wanted(judge, backend)
+        self.regex = judge_regex(backend, judge.sampling.max_tokens) if self.constrained else None
+        self.logprobs = logprobs_wanted(judge, backend, self.constrained)
         self.sampling = judge.sampling_settings()
         self.error: BaseException | None = None
         self.bar: Any = None
@@ -224,7 +225,7 @@ class _Runner:
 
         tasks = self._prepare(todo)
         writer = GroupCommitThread(self._commit, name="arena-validation-writer")
-        with tqdm(total=len(tasks), desc="validate", unit="judgment", file=sys.stderr,
+        with tqdm(total=len(tasks), desc="validate", unit="judgment", file=console.err(),
                   disable=not self.progress, dynamic_ncols=True) as bar:
             self.bar = bar
             try:
@@ -239,11 +240,13 @@ class _Runner:
         counter = load_token_counter(self.judge)
         specials = counter.special_tokens
         budget = prompt_budget(self.judge)
+        template = judge_chat_template(self.judge)
         tasks: list[_Task] = []
         for pair, positions in todo:
             reference = pair.reference if self.judge.reference_answers else None
             parts = prompt_parts(sanitize_answer(pair.instruction, specials), pair.rubric or self.rubric.text,
-                                 sanitize_answer(reference, specials) if reference else None)
+                                 sanitize_answer(reference, specials) if reference else None,
+                                 chat_template=template)
             a, b = sanitize_answer(pair.response_a, specials), sanitize_answer(pair.response_b, specials)
             try:
                 fitted = fit_answers(parts, a, b, counter.count(a), counter.count(b), counter, budget)

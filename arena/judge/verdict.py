@@ -102,6 +102,17 @@ def verdict_regex(max_tokens: int) -> str:
     return f"{edge}{inner}{edge} \\[RESULT\\] (A|B)"
 
 
+def plain_verdict_regex(max_tokens: int) -> str:
+    """A stricter form for engines with simple regex support (OpenVINO's structured outputs reject
+    character classes with non-ASCII members and compile `verdict_regex`'s alternation slowly):
+    feedback without any "[", its edges not ASCII whitespace. Its ASCII outputs all parse valid;
+    an output edged with other Unicode whitespace may not (`parse_verdict` still checks, and such
+    an output is retried like any invalid one)."""
+    edge = _class("[" + "".join(ch for ch in WHITESPACE if ord(ch) < 0x80))
+    inner = f"{_class('[')}{{{MIN_FEEDBACK_CHARS - 2},{feedback_cap(max_tokens) - 2}}}"
+    return f"{edge}{inner}{edge} \\[RESULT\\] (A|B)"
+
+
 def _letter(token: str) -> str | None:
     stripped = token.strip()
     return stripped if stripped in ("A", "B") else None

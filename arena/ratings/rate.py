@@ -14,11 +14,11 @@ without reading a battle: a nightly run with nothing new costs about a second.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from arena import console
 from arena.answers import expected_fingerprints
 from arena.config import ArenaConfig
 from arena.errors import ArenaError
@@ -124,8 +124,8 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
                                  battles_fingerprint=battles_digest, params=params)
     if existing is not None:
         return RateResult(existing, reused=True, comparison=_compare(existing, request))
-    print(f"rating {bs.n_battles} battles ({request.bootstrap_rounds} {request.bootstrap}-level bootstrap "
-          "rounds)...", file=sys.stderr)
+    console.say(f"rating {bs.n_battles} battles ({request.bootstrap_rounds} {request.bootstrap}-level bootstrap "
+                "rounds)...")
     if judged and request.category is None:
         missing = [m.name for m in config.models if m.name not in bs.models]
         if missing:
@@ -186,8 +186,8 @@ def _rate_jury(config: ArenaConfig, request: RateRequest, store: Store) -> RateR
                                  battles_fingerprint=battles_digest, params=params)
     if existing is not None:
         return RateResult(existing, reused=True, comparison=_compare(existing, request))
-    print(f"rating a jury of {len(jurors)} judges: {combined.n_battles} jury battles "
-          f"({request.bootstrap_rounds} {request.bootstrap}-level bootstrap rounds)...", file=sys.stderr)
+    console.say(f"rating a jury of {len(jurors)} judges: {combined.n_battles} jury battles "
+                f"({request.bootstrap_rounds} {request.bootstrap}-level bootstrap rounds)...")
     if request.category is None:
         missing = [m.name for m in config.models if m.name not in combined.models]
         if missing:

@@ -31,6 +31,7 @@ from arena.judge.verdict import (
     feedback_cap,
     p_a_from_logprobs,
     parse_verdict,
+    plain_verdict_regex,
     verdict_regex,
 )
 
@@ -290,6 +291,14 @@ def test_every_output_the_regex_admits_parses_valid(output: str) -> None:
 @given(st.from_regex(verdict_regex(max_tokens=1024), fullmatch=True))
 def test_every_long_output_the_regex_admits_parses_valid(output: str) -> None:
     assert parse_verdict(output).valid, output
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.from_regex(plain_verdict_regex(max_tokens=64), fullmatch=True, alphabet=st.characters(max_codepoint=127)))
+def test_every_ascii_output_the_plain_regex_admits_parses_valid(output: str) -> None:
+    parsed = parse_verdict(output)
+    assert parsed.valid, (output, parsed.problem)
+    assert re.fullmatch(verdict_regex(64), output)  # a stricter form of the full regex
 
 
 def test_near_misses_with_marker_fragments_are_never_admitted_unless_they_parse() -> None:
