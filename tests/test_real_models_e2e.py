@@ -15,6 +15,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,67 @@ def test_llama_cpp_generate_judge_and_rate(tmp_path: Path, llama_cpp_server: Any
     assert rated.returncode == 0, rated.stderr[-3000:]
     assert "smollm2-q4" in rated.stdout and "smollm2-q4-terse" in rated.stdout
 
+
+
+@pytest.fixture(scope="module")
+def smollm2_vllm_server(smollm2_hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """vLLM's OpenAI-compatible server on the real model's bf16 folder (this module only)."""
+    from tests.conftest import start_vllm_server, stop_process
+
+    log_path = tmp_path_factory.mktemp("smollm2-vllm") / "server.log"
+    process, base_url = start_vllm_server(smollm2_hf_dir, "smollm2", log_path, max_model_len=2048)
+    try:
+        yield {"base_url": base_url, "model": "smollm2", "model_dir": smollm2_hf_dir}
+    finally:
+        stop_process(process)
+
+
+def test_openai_on_a_vllm_server_with_the_real_model_and_a_chat_template_judge(
+        tmp_path: Path, smollm2_vllm_server: dict[str, Any]) -> None:
+    server = smollm2_vllm_server
+    candidate = {"backend": "openai", "model": server["model"], "base_url": server["base_url"],
+                 "stop": ["<|im_end|>"], "max_concurrency": 4, "parameters": "135M",
+                 "sampling": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 64, "seed": 0}}
+    models = [{"name": "smollm2-server", **candidate},
+              {"name": "smollm2-server-terse", **candidate, "system_prompt": "Answer in one short sentence."}]
+    # SmolLM2 speaks ChatML: the judge's task goes through its own chat template, constrained by vLLM
+    judge = {"name": "smollm2-chatml-judge", "backend": "openai", "model": server["model"],
+             "base_url": server["base_url"], "tokenizer": str(server["model_dir"]), "prompt_format": "chat-template",
+             "context_length": 2048, "max_invalid_retries": 2, "sampling": {"max_tokens": 96, "seed": 7}}
+    project = write_project(tmp_path, models, judge, questions=2)  # 2 pairs, 4 judgments
+
+    generated = cli("generate", "-c", str(project), cwd=tmp_path)
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    rows = answers(tmp_path / "arena.db")
+    assert len(rows) == 4
+    assert_real_answers(rows, "vllm 0.32.0 (openai server)")
+
+    judged = cli("judge", "-c", str(project), cwd=tmp_path, timeout=900)
+    assert judged.returncode == 0, judged.stderr[-3000:]
+    assert "constrained decoding" in judged.stdout, judged.stdout
+    verdicts = stored(tmp_path / "arena.db", "SELECT raw_output, feedback, verdict, valid FROM judgments")
+    assert len(verdicts) == 4 and all(row["valid"] and row["verdict"] in ("A", "B") for row in verdicts)
+    assert all(looks_english(row["feedback"]) for row in verdicts), [row["feedback"] for row in verdicts]
+
+    rated = cli("rate", "-c", str(project), cwd=tmp_path, timeout=300)
+    assert rated.returncode == 0, rated.stderr[-3000:]
+    assert "smollm2-server" in rated.stdout and "smollm2-server-terse" in rated.stdout
+
+    shown = subprocess.run(  # the dashboard's explorer shows the judge's feedback of the rated battles
+        [sys.executable, "-c", EXPLORER_FEEDBACK, str(project)], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert {line for line in shown.stdout.splitlines() if line} == {row["feedback"].strip() for row in verdicts}
+
+EXPLORER_FEEDBACK = """
+import sys
+from arena.config import load_config
+from arena.dashboard import data
+from arena.ratings.snapshots import latest_snapshot
+from arena.store.engine import open_read_only
+store = open_read_only(load_config(sys.argv[1]).storage_url)
+selection = data.snapshot_selection(latest_snapshot(store), None)
+for row in data.search_battles(store, data.BattleFilter(selection)).itertuples():
+    for judgment in data.battle_detail(store, int(row.battle)).judgments:
+        print(judgment.feedback.strip())
+"""

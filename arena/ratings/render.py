@@ -321,8 +321,12 @@ def render_markdown(report: RatingReport, comparison: HeadToHead | None = None) 
 
 
 def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
-    """A jury table: its header and first column are names from outside, shown literally."""
+    """A jury table: its header and first column are names from outside (a model, or two judges
+    as "a ~ b"), shown literally."""
+    def names_of(cell: str) -> str:
+        return " ~ ".join(markdown_text(name) for name in cell.split(" ~ "))
+
     names = [markdown_text(h) for h in header]
-    rows = [[markdown_text(cells[0]), *(c.replace("|", "\\|") for c in cells[1:])] for cells in body]
+    rows = [[names_of(cells[0]), *(c.replace("|", "\\|") for c in cells[1:])] for cells in body]
     return ["| " + " | ".join(names) + " |", "|" + "|".join(" --- " for _ in header) + "|",
             *("| " + " | ".join(cells) + " |" for cells in rows)]
