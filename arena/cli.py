@@ -64,9 +64,14 @@ def engine_log_of(root: Path, command: str) -> Iterator[None]:
         yield
         return
     path = console.log_path_for(root, command)
-    with console.engine_log(path):
-        console.say(f"engine logs: {path} (arena -v {command} shows them here)")
-        yield
+    try:
+        with console.engine_log(path):
+            yield
+    finally:  # named when an engine wrote to it; a run that started none (bad input) leaves no file
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+        elif path.is_file():
+            console.say(f"engine logs: {path} (arena -v {command} shows them here)")
 
 
 def split_names(value: str | None) -> tuple[str, ...] | None:

@@ -17,11 +17,12 @@ process, so `@N` counts inserts across the stores a run opens.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from arena import console
 
 PAUSE_ENV = "ARENA_TEST_PAUSE_AT"
 BUSY_TIMEOUT_ENV = "ARENA_TEST_BUSY_TIMEOUT_MS"
@@ -36,7 +37,7 @@ def _pause_wanted() -> tuple[str, int]:
 
 
 def _pause(name: str) -> None:
-    print(f"nightly: paused at {name}", file=sys.stderr, flush=True)
+    print(f"nightly: paused at {name}", file=console.err(), flush=True)  # the terminal, not the engine log
     time.sleep(3600)
 
 

@@ -107,8 +107,12 @@ def db(project: Path) -> Store:
 
 
 def db_rows(project: Path, sql: str) -> list[tuple]:
-    with db(project) as connection:
-        return connection.execute(sql).fetchall()
+    store = db(project)
+    try:
+        with store.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        store.close()
 
 
 def count(project: Path, sql: str) -> int:
@@ -319,8 +323,8 @@ def test_nightly_runs_every_judge_of_a_jury(project: Path, servers: Servers) -> 
         assert report.exit_code == 0, text
         assert servers.judge_calls() == len(contrarian.requests) == 2 * PAIRS * N_QUESTIONS
         assert count(project, "SELECT COUNT(DISTINCT judge_key) FROM battles") == 2
-        with db(project) as connection:
-            payload = json.loads(connection.execute("SELECT payload FROM snapshots ORDER BY id DESC").fetchone()[0])
+        stored = db_rows(project, "SELECT payload FROM snapshots ORDER BY id DESC")[0][0]
+        payload = stored if isinstance(stored, dict) else json.loads(stored)
         assert [j["judge"] for j in payload["judges"]] == ["scripted-judge", "contrarian"]
         # two judges who always disagree: every jury battle is a tie, and kappa says they disagree
         assert {r["win_rate"] for r in payload["leaderboard"]} == {0.5}

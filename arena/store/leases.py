@@ -9,7 +9,11 @@ same statement works on SQLite and PostgreSQL, needs no queue table to be filled
 loses nothing to a race: the unit's primary key lets exactly one claim win. (`SELECT ... FOR
 UPDATE SKIP LOCKED` would need a queue row for every unit before any worker starts, and a
 transaction held open while the unit is worked on.) A heartbeat thread renews the worker's
-leases; leases are deleted when their batch is committed. Clocks: expiry compares the
+leases; leases are deleted when their batch is committed. A worker on this host whose process
+is gone (killed, or the machine's own earlier run) does not make the next run wait for its leases
+to expire: they are released at once (a live process of another PID namespace with the same host
+name would look dead too; at worst it then repeats work, whose results the unique keys keep
+once). Clocks: expiry compares the
 claiming worker's UTC clock with the holder's, so hosts must keep their clocks in sync (NTP)
 to within a small part of the lease.
 """
@@ -24,7 +28,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DatabaseError
 
@@ -38,6 +42,27 @@ _CLAIM_CHUNK = 500  # units per INSERT statement
 def new_worker_id() -> str:
     """host:pid:random, unique across hosts and restarts."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _process_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _release_dead_local_workers(connection: Any) -> None:
+    """Delete the leases of workers on this host whose process no longer exists."""
+    host = socket.gethostname()
+    workers = connection.execute(select(work_leases.c.worker).distinct()
+                                 .where(work_leases.c.worker.startswith(f"{host}:"))).scalars().all()
+    for worker in workers:
+        pid = worker.removeprefix(f"{host}:").partition(":")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _process_is_gone(int(pid)):
+            connection.execute(delete(work_leases).where(work_leases.c.worker == worker))
 
 
 def _claim_statement(dialect: str, rows: list[dict[str, Any]], now: dt.datetime) -> Any:
@@ -75,6 +100,8 @@ class Leases:
             expires = now + dt.timedelta(seconds=self.lease_s)
             try:
                 with self.store.transaction() as connection:
+                    if start == 0:
+                        _release_dead_local_workers(connection)
                     rows = [{"unit": unit, "worker": self.worker, "expires_at": expires} for unit in chunk]
                     won.update(connection.execute(_claim_statement(connection.dialect.name, rows, now)).scalars())
             except DatabaseError as exc:
