@@ -208,12 +208,10 @@ def plan_round(
 ) -> RoundPlan:
     """The next round's comparisons and the ranking's status (an empty plan when stopped)."""
     board = _Board.build(models, battles, open_comparisons, categories)
-    if board.n_models < 2:
-        status = _too_few_models_status(board)
-        return RoundPlan((), 0, status)
-    estimate = _estimate(board)
-    threshold = _threshold_z(board.n_models, settings.confidence)
-    status = _status(board, estimate, threshold, budget, settings)
+    fitted = _fit_and_status(board, budget, settings)
+    if isinstance(fitted, RankingStatus):
+        return RoundPlan((), 0, fitted)
+    estimate, threshold, status = fitted
     if status.stopped:
         return RoundPlan((), 0, status)
     size = _round_size(board, budget, settings)
@@ -241,10 +239,18 @@ def ranking_status(
     settings: AdaptiveSettings = AdaptiveSettings(),
 ) -> RankingStatus:
     """The status `plan_round` would report, without planning."""
-    board = _Board.build(models, battles, open_comparisons, categories)
+    fitted = _fit_and_status(_Board.build(models, battles, open_comparisons, categories), budget, settings)
+    return fitted if isinstance(fitted, RankingStatus) else fitted[2]
+
+
+def _fit_and_status(board: _Board, budget: Budget, settings: AdaptiveSettings) -> RankingStatus | tuple[_Estimate, float, RankingStatus]:
+    """The board's fit, its separation threshold and its status; only the status when fewer
+    than two models can be ranked."""
     if board.n_models < 2:
         return _too_few_models_status(board)
-    return _status(board, _estimate(board), _threshold_z(board.n_models, settings.confidence), budget, settings)
+    estimate = _estimate(board)
+    threshold = _threshold_z(board.n_models, settings.confidence)
+    return estimate, threshold, _status(board, estimate, threshold, budget, settings)
 
 
 def stopping_rule(n_models: int, settings: AdaptiveSettings) -> str:
