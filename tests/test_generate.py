@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from arena.answers import answer_fingerprint, chat_messages, expected_fingerprints
 from arena.backends.base import GenerationRequest
@@ -290,6 +290,28 @@ def test_sync_questions_is_idempotent(tmp_path: Path, store_url: str) -> None:
     with store.connect() as c:
         assert c.execute(select(func.count()).select_from(questions)).scalar() == 3
     store.close()
+
+
+def test_questions_another_worker_adds_meanwhile_are_kept_once(tmp_path: Path, postgres_url: str) -> None:
+    """Two `arena generate` workers starting together both find the questions missing and both
+    add them: the second insert must skip the rows the first committed, not fail."""
+    config = project(tmp_path, storage=postgres_url, questions_count=3)
+    question_list = load_questions(config.questions)
+    store, rival = open_store(config.storage_url), open_store(config.storage_url)
+    raced: list[str] = []
+
+    def rival_first(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO QUESTIONS") and not raced:
+            raced.append(statement)
+            sync_questions(rival, question_list)
+
+    event.listen(store.engine, "before_cursor_execute", rival_first)
+    sync_questions(store, question_list)
+    assert raced
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(questions)).scalar() == 3
+    store.close()
+    rival.close()
 
 
 def test_an_answer_stored_meanwhile_by_another_run_is_kept(tmp_path: Path, store_url: str) -> None:

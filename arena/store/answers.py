@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from arena.answers import answer_style
 from arena.questions.schema import Question
-from arena.store.engine import Store, inserted_id, utcnow
+from arena.store.engine import Store, inserted_id, upsert_insert, utcnow
 from arena.store.schema import answers, battles, judgments, questions
 
 AnswerKey = tuple[str, str]  # (model name, question id)
@@ -67,8 +67,8 @@ def sync_questions(store: Store, question_list: Iterable[Question]) -> None:
             for row in connection.execute(select(questions).where(questions.c.id.in_(list(rows))))
         }
         new = [row for qid, row in rows.items() if qid not in existing]
-        if new:
-            connection.execute(questions.insert(), new)
+        if new:  # another worker may be adding the same questions right now
+            connection.execute(upsert_insert(connection, questions).on_conflict_do_nothing(), new)
         for qid, row in rows.items():
             old = existing.get(qid)
             if old is not None and any(old.get(k) != v for k, v in row.items()):

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, event, func, inspect, make_url, select
+from sqlalchemy import Table, create_engine, event, func, inspect, make_url, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError
 
@@ -67,6 +68,13 @@ def inserted_id(result: Any) -> int:
     if key is None:
         raise StoreError("the store did not report the id of a row it added")
     return int(key[0])
+
+
+def upsert_insert(connection: Connection, table: Table) -> Any:
+    """An INSERT on `table` that takes `.on_conflict_do_nothing()` / `.on_conflict_do_update()`
+    (SQLite and PostgreSQL spell them alike), for rows another worker may add at the same time."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def utcnow() -> dt.datetime:

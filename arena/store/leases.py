@@ -29,10 +29,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DatabaseError
 
-from arena.store.engine import Store, utcnow, write_failed
+from arena.store.engine import Store, upsert_insert, utcnow, write_failed
 from arena.store.schema import work_leases
 
 DEFAULT_LEASE_S = 300.0  # a killed worker's units are taken over after this long
@@ -65,9 +64,9 @@ def _release_dead_local_workers(connection: Any) -> None:
             connection.execute(delete(work_leases).where(work_leases.c.worker == worker))
 
 
-def _claim_statement(dialect: str, rows: list[dict[str, Any]], now: dt.datetime) -> Any:
+def _claim_statement(connection: Any, rows: list[dict[str, Any]], now: dt.datetime) -> Any:
     """INSERT the lease rows; take over those whose lease expired; RETURNING the units won."""
-    statement: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(work_leases).values(rows)
+    statement = upsert_insert(connection, work_leases).values(rows)
     return statement.on_conflict_do_update(
         index_elements=[work_leases.c.unit],
         set_={"worker": statement.excluded.worker, "expires_at": statement.excluded.expires_at},
@@ -103,7 +102,7 @@ class Leases:
                     if start == 0:
                         _release_dead_local_workers(connection)
                     rows = [{"unit": unit, "worker": self.worker, "expires_at": expires} for unit in chunk]
-                    won.update(connection.execute(_claim_statement(connection.dialect.name, rows, now)).scalars())
+                    won.update(connection.execute(_claim_statement(connection, rows, now)).scalars())
             except DatabaseError as exc:
                 raise write_failed(self.store.url, exc) from None
         return [unit for unit in units if unit in won]
