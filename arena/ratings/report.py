@@ -8,10 +8,10 @@ snapshot payload and the nightly exports all go through them.
 
 JSON layout (version 2): the overall board's keys at the top level (`leaderboard`, `pairwise`,
 `style_control`, `groups`, `n_battles`, ...), each view's board under `views[name]` with the same
-keys; `cost` holds the cost ledger (`ratings/cost.py`) as it was when the report was
-printed (`arena rate` attaches the live ledger to every report it shows). A payload of another version is refused by `from_json` (ReportVersionError); older
-keys; a jury's report also has `judges` (each judge's board) and `agreement` (absent in payloads
-made before juries: read as none). A payload of another version is refused by `from_json` (ReportVersionError); older
+keys; `cost` holds the cost ledger (`ratings/cost.py`) as it was when the report was printed
+(`arena rate` attaches the live ledger to every report it shows); a jury's report also has
+`judges` (each judge's board) and `agreement` (absent in payloads made before juries: read as
+none). A payload of another version is refused by `from_json` (ReportVersionError); older
 snapshots are simply made again by the next `arena rate`.
 """
 

@@ -105,9 +105,13 @@ def test_submit_chains_generate_an_array_of_judge_workers_and_rate(tmp_path: Pat
     result = subprocess.run(["bash", str(SUBMIT), "8"], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     generate, judge, rate = (tmp_path / "log").read_text().splitlines()
-    assert generate.startswith("generate ") and "--dependency" not in generate
+    assert generate.startswith("generate ") and "--dependency" not in generate and "--gres=gpu:1" in generate
     assert judge.startswith("judge ") and "--dependency=afterok:101" in judge and "--array=0-7" in judge
     assert rate.startswith("rate ") and "--dependency=afterany:102" in rate
     assert result.stdout.strip() == "generate 101, judge workers 102 (x8), rate 103"
     bad = subprocess.run(["bash", str(SUBMIT), "zero"], env=env, capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "usage:" in bad.stderr
+    (tmp_path / "log").unlink()
+    big = subprocess.run(["bash", str(SUBMIT), "2"], env={**env, "GENERATE_GPUS": "4"}, capture_output=True,
+                         text=True, timeout=30)
+    assert big.returncode == 0 and "--gres=gpu:4" in (tmp_path / "log").read_text().splitlines()[0]
