@@ -39,6 +39,7 @@ from arena.ratings.report import RatingParams  # noqa: E402
 from arena.ratings.snapshots import save_snapshot  # noqa: E402
 from arena.store.battles import BattleSelection  # noqa: E402
 from arena.store.engine import open_store, utcnow  # noqa: E402
+from arena.store.judgments import judgment_counts  # noqa: E402
 from arena.store.schema import answers, battles, judgments, questions  # noqa: E402
 from arena.store.snapshots import answer_set_digest, save_answer_set  # noqa: E402
 
@@ -150,7 +151,7 @@ def rate(url: str, rounds: int) -> float:
     params = RatingParams("question", rounds, 0, None, options.style, options.min_category_battles,
                           options.min_model_battles, 1000.0, selection.answer_set, None)
     report = build_report(bs, options, params, selection=selection,
-                          diagnostics=judge_diagnostics(store, bs, JUDGE_KEY))
+                          diagnostics=judge_diagnostics(bs, judgment_counts(store, JUDGE_KEY)))
     save_answer_set(store, rated)
     save_snapshot(store, report, battles_fingerprint=battles_fingerprint(bs), judge="prometheus-7b-v2.0",
                   rubric="medical v1")

@@ -15,20 +15,20 @@ from arena.answers import STYLE_NAMES
 from arena.ratings.data import BattleSet
 from arena.ratings.report import NO_DIAGNOSTICS, JudgeDiagnostics
 from arena.ratings.style import normalised_difference, style_win_correlation
-from arena.store.engine import Store
-from arena.store.judgments import judgment_counts
 from arena.store.schema import BATTLE_VERDICTS
 
 _FIRST_SHOWN_CHOSEN = np.array([pair.count("A") for pair in BATTLE_VERDICTS])  # "A" = the answer shown first
 _ORDERS_DISAGREE = np.array([pair[0] == pair[1] for pair in BATTLE_VERDICTS])  # the same letter names two models
 
 
-def judge_diagnostics(store: Store | None, bs: BattleSet, judge_key: str | None) -> JudgeDiagnostics:
-    if store is None or judge_key is None:
+def judge_diagnostics(bs: BattleSet, counts: tuple[int, int] | None) -> JudgeDiagnostics:
+    """The judge's diagnostics from its battles and `(invalid, all)` judgments of its key
+    (`arena.store.judgments.judgment_counts`); none for battles no judge of ours made."""
+    if counts is None:
         return NO_DIAGNOSTICS
     known = bs.verdicts >= 0
     codes = bs.verdicts[known]
-    invalid, total = judgment_counts(store, judge_key)
+    invalid, total = counts
     return JudgeDiagnostics(
         first_position_share=float(_FIRST_SHOWN_CHOSEN[codes].sum() / (2 * len(codes))) if len(codes) else None,
         order_disagreement=float(_ORDERS_DISAGREE[codes].mean()) if len(codes) else None,

@@ -14,6 +14,7 @@ without reading a battle: a nightly run with nothing new costs about a second.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -53,7 +54,7 @@ from arena.store.battles import (
     stored_inputs_digest,
 )
 from arena.store.engine import Store, open_store
-from arena.store.judgments import judged_rubric
+from arena.store.judgments import judged_rubric, judgment_counts
 from arena.store.schema import JUDGE_SOURCE
 from arena.store.snapshots import answer_set_digest, save_answer_set
 
@@ -93,17 +94,26 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
     judged = request.source == JUDGE_SOURCE
     if judged and len(config.jury) > 1:
         return _rate_jury(config, request, store)
+    # One side thread overlaps the main line's reads: SQLite and hashing release Python's lock.
+    with ThreadPoolExecutor(max_workers=1) as side:
+        return _rate_one_judge(config, request, store, side)
+
+
+def _rate_one_judge(config: ArenaConfig, request: RateRequest, store: Store, side: ThreadPoolExecutor) -> RateResult:
+    judged = request.source == JUDGE_SOURCE
+    current_later = side.submit(current_answers, store, config) if judged else None
     judge_key, key_note = resolve_judge_key(config, store, request.source)
     selection = BattleSelection(request.source, judge_key, view=request.category)
-    current = current_answers(store, config) if judged else None
-    inputs = fingerprint([stored_inputs_digest(store, selection),
-                          None if current is None else answer_set_digest(current)], length=32)
+    stored_digest = stored_inputs_digest(store, selection)
+    current = current_later.result() if current_later is not None else None
+    inputs = fingerprint([stored_digest, None if current is None else answer_set_digest(current)], length=32)
     params = _params(config, request, judged)
     # nothing changed since the latest snapshot: reuse it without reading a battle
     unchanged = snapshot_of_inputs(store, source=request.source, category=request.category, judge_key=judge_key,
                                    inputs=inputs, params=params)
     if unchanged is not None:
         return RateResult(unchanged, reused=True, comparison=_compare(unchanged, request))
+    counts_later = side.submit(judgment_counts, store, judge_key) if judged and judge_key else None
     bs = load_battles(store, selection)
     notes = [key_note] if key_note else []
     if current is not None:
@@ -116,10 +126,11 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
     if bs.n_battles == 0:
         raise ArenaError(_no_battles_message(store, request, judge_key))
     rated_answers = np.concatenate([bs.answer_a, bs.answer_b])
+    digest_later = side.submit(battles_fingerprint, bs)
     selection = replace(selection, answer_set=answer_set_digest(rated_answers) if judged else None,
                         max_battle_id=int(bs.battle_id.max()))
     params = replace(params, answer_set=selection.answer_set)
-    battles_digest = battles_fingerprint(bs)
+    battles_digest = digest_later.result()
     existing = reusable_snapshot(store, source=request.source, category=request.category, judge_key=judge_key,
                                  battles_fingerprint=battles_digest, params=params)
     if existing is not None:
@@ -132,10 +143,9 @@ def _rate(config: ArenaConfig, request: RateRequest, store: Store) -> RateResult
             notes.append(f"no current judged battles yet, not rated: {', '.join(missing)}")
     options = _options(request)
     report = build_report(bs, options, params, selection=selection,
-                          diagnostics=judge_diagnostics(store if judged else None, bs, judge_key),
+                          diagnostics=judge_diagnostics(bs, counts_later.result() if counts_later else None),
                           notes=tuple(notes), with_views=request.category is None, inputs=inputs)
-    if rated_answers is not None:
-        save_answer_set(store, rated_answers)
+    save_answer_set(store, rated_answers)
     snapshot = save_snapshot(store, report, battles_fingerprint=battles_digest,
                              judge=_judge_name(config, store, selection), rubric=_rubric(config, store, judge_key))
     return RateResult(snapshot, reused=False, comparison=_compare(snapshot, request))
@@ -195,7 +205,7 @@ def _rate_jury(config: ArenaConfig, request: RateRequest, store: Store) -> RateR
     options = _options(request)
     report = build_report(combined, options, params, selection=selection, diagnostics=NO_DIAGNOSTICS,
                           notes=tuple(notes), with_views=request.category is None, inputs=inputs)
-    boards = tuple(JudgeBoard(name, key, judge_board(bs, options), judge_diagnostics(store, bs, key))
+    boards = tuple(JudgeBoard(name, key, judge_board(bs, options), judge_diagnostics(bs, judgment_counts(store, key)))
                    for (name, key), bs in zip(jurors, sets, strict=True))
     report = replace(report, judge_key=jury_key, judges=boards, agreement=agreement(lined))
     save_answer_set(store, rated_answers)

@@ -21,6 +21,7 @@ from arena.ratings.report import RatingParams, RatingReport
 from arena.ratings.snapshots import save_snapshot
 from arena.store.battles import BattleSelection
 from arena.store.engine import Store, open_store, utcnow
+from arena.store.judgments import judgment_counts
 from arena.store.schema import answers, battles, judgments, questions
 from arena.store.snapshots import answer_set_digest, save_answer_set
 
@@ -153,7 +154,7 @@ def rate_store(store: Store, bootstrap_rounds: int = 50, min_category_battles: i
                           min_model_battles=options.min_model_battles, prior_sd_elo=1000.0,
                           answer_set=selection.answer_set, configured_models=MODELS)
     report = build_report(bs, options, params, selection=selection,
-                          diagnostics=judge_diagnostics(store, bs, JUDGE_KEY))
+                          diagnostics=judge_diagnostics(bs, judgment_counts(store, JUDGE_KEY)))
     save_answer_set(store, rated)
     save_snapshot(store, report, battles_fingerprint=battles_fingerprint(bs), judge=JUDGE, rubric="medical v1")
     return report
