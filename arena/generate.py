@@ -56,6 +56,7 @@ class ModelSummary:
     truncated: int = 0
     by_others: int = 0  # of `reused`: answers other workers on this store made during this run
     error: str | None = None  # why the model failed as a whole, if it did
+    store_failed: bool = False  # the store could not be written: the run tries no further model
 
 
 @dataclass
@@ -111,11 +112,15 @@ def run_generate(
     try:
         sync_questions(store, question_list)
         summary = GenerateSummary()
-        for model in models:
-            summary.models.append(generate_for_model(
-                store, config, model, question_list, force=request.force,
-                backend_factory=backend_factory, progress=progress, request=request,
-            ))
+        for number, model in enumerate(models):
+            done = generate_for_model(store, config, model, question_list, force=request.force,
+                                      backend_factory=backend_factory, progress=progress, request=request)
+            summary.models.append(done)
+            if done.store_failed:  # every other model would load its engine only to fail the same way
+                summary.models += [ModelSummary(model=m.name, questions=len(question_list),
+                                                error="not tried: the store cannot be written")
+                                   for m in models[number + 1:]]
+                break
     finally:
         store.close()
     print_summary(summary, out or sys.stdout)
@@ -201,6 +206,8 @@ def generate_for_model(
             writer.recorder = recorder
             taken = set(claimed)
             pending = [u for u in pending if u not in taken]
+    except StoreError as exc:
+        summary.error, summary.store_failed = str(exc), True
     except ArenaError as exc:
         summary.error = str(exc)
     except Exception as exc:  # an engine crash is this model's failure, not the run's
@@ -216,6 +223,7 @@ def generate_for_model(
             finish_quietly(recorder)
     if writer.error is not None and summary.error is None:
         summary.error = f"model {model.name!r}: saving answers failed: {writer.error}"
+    summary.store_failed = summary.store_failed or writer.store_failed
     summary.failed += len(todo) - finished + writer.lost + lost
     if summary.error:
         report_error(summary.error)
@@ -286,6 +294,7 @@ class AnswerWriter:
         self.fingerprints = fingerprints
         self.replaceable = replaceable
         self.error: str | None = None
+        self.store_failed = False  # the error was the store's (full disk, read-only, locked)
         self.lost = 0  # answers that could not be saved after a store error
         self.recorder: RunRecorder | None = None  # the cost ledger's run, once the backend is made
         self.thread = GroupCommitThread(self._commit_group, name=f"arena-writer-{summary.model}")
@@ -308,7 +317,7 @@ class AnswerWriter:
             if self.recorder is not None:
                 self.recorder.update_if_due()
         except ArenaError as exc:  # a full disk, a locked or read-only store: the store says which
-            self.error = str(exc)
+            self.error, self.store_failed = str(exc), isinstance(exc, StoreError)
             self.lost += len(results)
         except Exception as exc:  # anything else the store did not expect
             self.error = f"{type(exc).__name__}: {first_line(exc)}"

@@ -15,7 +15,7 @@ from arena.answers import answer_fingerprint, chat_messages, expected_fingerprin
 from arena.backends.base import GenerationRequest
 from arena.backends.scripted import ScriptedBackend, ScriptedReply
 from arena.config import ArenaConfig, ModelConfig, load_config
-from arena.errors import BackendError, ConfigError
+from arena.errors import BackendError, ConfigError, StoreError
 from arena.generate import GenerateRequest, GenerateSummary, run_generate
 from arena.questions.loading import load_questions
 from arena.store.answers import load_current_answers, sync_questions
@@ -243,6 +243,28 @@ def test_a_model_that_cannot_load_fails_alone(tmp_path: Path, capsys: pytest.Cap
     assert (alpha.failed, alpha.generated, beta.generated) == (5, 0, 5)
     assert summary.failed == 5
     assert "error: model 'alpha': server at http://x/v1 unreachable" in capsys.readouterr().err
+
+
+def test_a_store_that_cannot_be_written_ends_the_run_at_the_first_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only, locked or full store fails every model alike: the next model's engine is not
+    loaded only to fail the same way."""
+    import arena.generate
+
+    config = project(tmp_path, models=[{"name": name, "backend": "openai", "model": name, "base_url": "http://x/v1"}
+                                       for name in ("alpha", "beta", "gamma")])
+
+    def read_only(*_args: object) -> None:
+        raise StoreError("store /tmp/arena.db: attempt to write a readonly database")
+
+    monkeypatch.setattr(arena.generate, "start_run", read_only)
+    out = io.StringIO()
+    summary = run_generate(config, backend_factory=SCRIPT.factory, out=out, progress=False)
+    assert [backend.name for backend in SCRIPT.made] == ["alpha"]  # beta's and gamma's never made
+    alpha, beta, gamma = summary.models
+    assert alpha.store_failed and alpha.failed == 5 and "readonly" in (alpha.error or "")
+    assert beta.error == gamma.error == "not tried: the store cannot be written"
+    assert summary.failed == 5 and "beta: failed: not tried" in out.getvalue()
 
 
 def test_backend_is_closed_after_each_model(tmp_path: Path) -> None:
