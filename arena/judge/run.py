@@ -38,6 +38,7 @@ from arena import console
 from arena.backends.base import Backend, GenerationRequest, GenerationResult, held_gpus
 from arena.config import ArenaConfig, JudgeConfig
 from arena.errors import ConfigError
+from arena.judge.calls import judge_round
 from arena.judge.key import judge_rubric, require_judge
 from arena.judge.pairs import Order, orders_disagree
 from arena.judge.plan import (
@@ -61,7 +62,7 @@ from arena.judge.truncate import (
     load_token_counter,
     prompt_budget,
 )
-from arena.judge.verdict import p_a_from_logprobs, parse_verdict, plain_verdict_regex, verdict_regex
+from arena.judge.verdict import p_a_from_logprobs, plain_verdict_regex, verdict_regex
 from arena.judge.writer import Finished, JudgmentWriter, battle_row
 from arena.questions.loading import load_questions
 from arena.store.answers import sync_questions
@@ -425,25 +426,17 @@ class _Runner:
 
     def _round(self, items: list[Prepared], writer: JudgmentWriter) -> list[Prepared]:
         """Send one batch; returns the invalid outputs to try again."""
-        by_key = {str(index): item for index, item in enumerate(items)}
-        requests = [self._request(item, key) for key, item in by_key.items()]
         retry: list[Prepared] = []
-        for result in self.backend.generate(requests):
-            item = by_key[result.key]
-            self.summary.model_calls += 1
-            if not result.ok:
-                self.summary.errors += 1
-                if len(self.summary.error_examples) < 3:
-                    self.summary.error_examples.append(str(result.error))
-                continue
-            parsed = parse_verdict(result.text, result.finish_reason)
-            if not parsed.valid and item.attempt <= self.judge.max_invalid_retries:
-                self.summary.retries += 1
+        for out in judge_round(self.backend, items, self._request,
+                               lambda item: item.attempt <= self.judge.max_invalid_retries, self.summary):
+            item, result = out.item, out.result
+            if out.retry:
                 retry.append(Prepared(item.job, item.order, item.parts, item.attempt + 1,
                                       spent_prompt=_plus(item.spent_prompt, result.prompt_tokens),
                                       spent_completion=_plus(item.spent_completion, result.completion_tokens)))
                 continue
-            writer.submit(Finished(item.job, item.order, self._values(item, result, parsed.verdict, parsed.feedback)))
+            writer.submit(Finished(item.job, item.order,
+                                   self._values(item, result, out.parsed.verdict, out.parsed.feedback)))
         return retry
 
     def _values(self, item: Prepared, result: GenerationResult, verdict: str | None, feedback: str) -> dict:

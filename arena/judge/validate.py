@@ -31,6 +31,7 @@ from typing import Any
 from arena import console
 from arena.backends.base import Backend, GenerationRequest, GenerationResult, SamplingSettings
 from arena.config import ArenaConfig, JudgeConfig
+from arena.judge.calls import judge_round
 from arena.judge.key import judge_key_for, judge_rubric, require_judge
 from arena.judge.prompt import PROMPT_VERSION, PromptParts, prompt_parts
 from arena.judge.rubric import Rubric
@@ -51,7 +52,7 @@ from arena.judge.validation_report import (
     ValidationReport,
     build_report,
 )
-from arena.judge.verdict import p_a_from_logprobs, parse_verdict
+from arena.judge.verdict import p_a_from_logprobs
 from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, open_store
 from arena.store.validation import (
@@ -258,26 +259,20 @@ class _Runner:
         return tasks
 
     def _round(self, tasks: list[_Task], writer: GroupCommitThread[dict[str, Any]]) -> list[_Task]:
-        by_key = {str(index): task for index, task in enumerate(tasks)}
-        requests = [task.request(self.judge, self.sampling, self.regex, self.logprobs, key) for key, task in by_key.items()]
         retry: list[_Task] = []
-        for result in self.backend.generate(requests):
-            task = by_key[result.key]
-            self.summary.model_calls += 1
-            if not result.ok:
-                self.summary.errors += 1
-                if len(self.summary.error_examples) < 3:
-                    self.summary.error_examples.append(str(result.error))
-                continue
-            parsed = parse_verdict(result.text, result.finish_reason)
-            if not parsed.valid and task.attempt <= self.judge.max_invalid_retries:
-                self.summary.retries += 1
-                task.attempt += 1
-                retry.append(task)
+
+        def request_of(task: _Task, key: str) -> GenerationRequest:
+            return task.request(self.judge, self.sampling, self.regex, self.logprobs, key)
+
+        for out in judge_round(self.backend, tasks, request_of,
+                               lambda task: task.attempt <= self.judge.max_invalid_retries, self.summary):
+            if out.retry:
+                out.item.attempt += 1
+                retry.append(out.item)
                 continue
             if self.error is not None:
                 raise self.error
-            writer.put(self._row(task, result, parsed.verdict, parsed.feedback))
+            writer.put(self._row(out.item, out.result, out.parsed.verdict, out.parsed.feedback))
         return retry
 
     def _row(self, task: _Task, result: GenerationResult, verdict: str | None, feedback: str) -> dict[str, Any]:
