@@ -35,6 +35,16 @@ ARENA_SCRIPT = Path(sys.executable).parent / "arena"
 SERVER_START_TIMEOUT_S = 300
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a CI timeout, a killed job) ends the session as Ctrl-C does, so the session's
+    fixtures are torn down: the PostgreSQL cluster and the vLLM servers stop instead of outliving it."""
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """A tiny random-weight Llama with a Llama 3 chat template."""
