@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -24,8 +23,10 @@ from arena.cli import app
 from arena.config import load_config
 from arena.store.engine import open_store
 from arena.store.schema import answers, judgments, runs
+from tests.fakes import project as fakes
+from tests.fakes.project import openai_model
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
-from tests.nightly.project import RUBRIC, write_questions
+from tests.nightly.project import RUBRIC, question
 
 runner = CliRunner()
 N_QUESTIONS = 4
@@ -39,21 +40,16 @@ def candidate_script(prompt: str) -> str:
 
 
 def write_project(root: Path, candidates: str, judge: str) -> Path:
-    write_questions(root / "questions.jsonl", range(1, N_QUESTIONS + 1))
-    (root / "rubric.yaml").write_text(yaml.safe_dump(RUBRIC), encoding="utf-8")
-    common = {"backend": "openai", "model": "scripted", "base_url": candidates, "max_retries": 0, "timeout": 10,
-              "sampling": {"max_tokens": 32, "seed": 1, "temperature": 0.0}}
-    project = {
-        "models": [{"name": "alpha", **common, "price_per_million_tokens": ALPHA_PRICE},
-                   {"name": "beta", **common, "gpus": 2}],
-        "questions": "questions.jsonl", "rubric": "rubric.yaml",
-        "judge": {"name": "scripted-judge", "backend": "openai", "model": "scripted", "base_url": judge,
-                  "max_retries": 0, "timeout": 10, "logprobs": False, "gpus": 1,
-                  "price_per_million_tokens": JUDGE_PRICE},
-    }
-    path = root / "arena.yaml"
-    path.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
-    return path
+    common = {"max_retries": 0, "timeout": 10, "sampling": {"max_tokens": 32, "seed": 1, "temperature": 0.0}}
+    return fakes.write_project(
+        root,
+        models=[openai_model("alpha", candidates, **common, price_per_million_tokens=ALPHA_PRICE),
+                openai_model("beta", candidates, **common, gpus=2)],
+        questions=[question(n) for n in range(1, N_QUESTIONS + 1)],
+        rubric=RUBRIC,
+        judge=openai_model("scripted-judge", judge, max_retries=0, timeout=10, logprobs=False, gpus=1,
+                           price_per_million_tokens=JUDGE_PRICE),
+    )
 
 
 def invoke(*args: str) -> str:

@@ -15,6 +15,8 @@ from arena.config import load_config
 from arena.errors import ConfigError
 from arena.store.engine import open_store, redacted_url
 from tests.dashboard.conftest import APP
+from tests.fakes import project as fakes
+from tests.fakes.project import openai_model
 from tests.postgres_cluster import Cluster
 
 PASSWORD = "Sw0rdf1sh-never-shown"
@@ -22,16 +24,10 @@ runner = CliRunner()
 
 
 def write_project(root: Path, storage: str, password_env: str | None = None) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "questions.jsonl").write_text('{"id": "q1", "text": "What is a fever?", "category": "c"}\n')
-    lines = ["models: [{name: m1, backend: openai, model: m1, base_url: 'http://127.0.0.1:9/v1'},",
-             "         {name: m2, backend: openai, model: m2, base_url: 'http://127.0.0.1:9/v1'}]",
-             "questions: questions.jsonl", f"storage: '{storage}'"]
-    if password_env:
-        lines.append(f"storage_password_env: {password_env}")
-    path = root / "arena.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return fakes.write_project(
+        root, models=[openai_model("m1", model="m1"), openai_model("m2", model="m2")],
+        questions=[{"id": "q1", "text": "What is a fever?", "category": "c"}], storage=storage,
+        extra={"storage_password_env": password_env} if password_env else None)
 
 
 def test_redacted_url_masks_only_the_password() -> None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import event, func, select
 
 from arena.answers import answer_fingerprint, chat_messages, expected_fingerprints
@@ -21,6 +20,7 @@ from arena.questions.loading import load_questions
 from arena.store.answers import load_current_answers, sync_questions
 from arena.store.engine import open_store, utcnow
 from arena.store.schema import answers, battles, judgments, questions, runs
+from tests.fakes.project import openai_model, write_project
 
 
 @dataclass
@@ -61,21 +61,16 @@ def reset_script() -> None:
     SCRIPT = Candidates()
 
 
-def write_questions(path: Path, count: int, prefix: str = "What is symptom") -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for i in range(count):
-            f.write(json.dumps({"id": f"q{i}", "text": f"{prefix} {i}?", "category": "cardiology"}) + "\n")
+def symptom_questions(count: int) -> list[dict[str, str]]:
+    return [{"id": f"q{i}", "text": f"What is symptom {i}?", "category": "cardiology"} for i in range(count)]
 
 
 def project(tmp_path: Path, models: list[dict[str, object]] | None = None, questions_count: int = 5,
             **top: object) -> ArenaConfig:
-    write_questions(tmp_path / "questions.jsonl", questions_count)
-    models = models or [
-        {"name": "alpha", "backend": "openai", "model": "a", "base_url": "http://x/v1"},
-        {"name": "beta", "backend": "openai", "model": "b", "base_url": "http://x/v1"},
-    ]
-    (tmp_path / "arena.yaml").write_text(yaml.safe_dump({"questions": "questions.jsonl", "models": models, **top}))
-    return load_config(tmp_path / "arena.yaml")
+    models = models or [openai_model("alpha", "http://x/v1", model="a"),
+                        openai_model("beta", "http://x/v1", model="b")]
+    path = write_project(tmp_path, models=models, questions=symptom_questions(questions_count), extra=top)
+    return load_config(path)
 
 
 def generate(config: ArenaConfig, names: list[str] | None = None, limit: int | None = None,

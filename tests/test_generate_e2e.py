@@ -6,7 +6,6 @@ backend (no engine start), a run killed part-way and resumed, and bad input.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -18,20 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from arena.files import resolve_path
+from tests.fakes import project as fakes
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def write_project(folder: Path, models: list[dict[str, Any]], questions: int = 8, **top: Any) -> Path:
-    with open(folder / "questions.jsonl", "w", encoding="utf-8") as f:
-        for i in range(questions):
-            text = f"Question {i}: my chest hurts when I climb stairs; what should I do?"
-            f.write(json.dumps({"id": f"q{i:03d}", "text": text, "category": "cardiology"}) + "\n")
-    (folder / "arena.yaml").write_text(yaml.safe_dump({"questions": "questions.jsonl", "models": models, **top}))
-    return folder / "arena.yaml"
+    rows = [{"id": f"q{i:03d}", "text": f"Question {i}: my chest hurts when I climb stairs; what should I do?",
+             "category": "cardiology"} for i in range(questions)]
+    return fakes.write_project(folder, models=models, questions=rows, extra=top)
 
 
 def cli_env(single_thread: bool = False) -> dict[str, str]:

@@ -28,6 +28,8 @@ from sqlalchemy import text
 from arena.config import ArenaConfig, load_config
 from arena.nightly.runner import NightlyReport, run_nightly
 from arena.store.engine import Store, open_store
+from tests.fakes import project as fakes
+from tests.fakes.project import edit_config, read_config
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
 from tests.nightly.project import read_log, write_project, write_questions
 
@@ -308,13 +310,10 @@ def prefer_shorter_answer_script(prompt: str) -> str:
 
 
 def test_nightly_runs_every_judge_of_a_jury(project: Path, servers: Servers) -> None:
-    import yaml
-
     with ScriptedServer(prefer_shorter_answer_script, model="contrarian") as contrarian:
-        raw = yaml.safe_load(project.read_text(encoding="utf-8"))
-        first = raw.pop("judge")
-        raw["judges"] = [first, {**first, "name": "contrarian", "model": "contrarian", "base_url": contrarian.base_url}]
-        project.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        first = read_config(project)["judge"]
+        edit_config(project, judge=None, judges=[
+            first, {**first, "name": "contrarian", "model": "contrarian", "base_url": contrarian.base_url}])
         dry = cli("nightly", "-c", str(project), "--dry-run")
         assert dry.returncode == 0, dry.stderr
         for name in ("scripted-judge", "contrarian"):
@@ -337,12 +336,9 @@ def test_nightly_runs_every_judge_of_a_jury(project: Path, servers: Servers) -> 
 
 
 def test_nightly_judges_in_adaptive_rounds_within_its_budget(project: Path, servers: Servers) -> None:
-    import yaml
-
-    raw = yaml.safe_load(project.read_text(encoding="utf-8"))
-    raw["pairs"] = {"mode": "adaptive", "round_judgments": 6, "min_round_judgments": 4, "warmup_battles_per_pair": 1}
-    raw["nightly"]["max_judgments"] = 10
-    project.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    edit_config(project, pairs={"mode": "adaptive", "round_judgments": 6, "min_round_judgments": 4,
+                                "warmup_battles_per_pair": 1},
+                nightly={**read_config(project)["nightly"], "max_judgments": 10})
     report, text = nightly(project)
     assert report.exit_code == 0, text
     assert servers.judge_calls() == 10 and "adaptive, stopped: budget of 10 judgments used" in text
@@ -360,7 +356,7 @@ def test_the_dry_run_plans_as_the_judge_does(project: Path, servers: Servers) ->
     nightly(project)
     rows = [question(n) for n in range(1, N_QUESTIONS + 1)]
     rows[1]["reference"] = "Rest, fluids and paracetamol; see a doctor if it lasts a week."
-    (project.parent / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    fakes.write_questions(project.parent / "questions.jsonl", rows)
     planned = cli("judge", "-c", str(project), "--dry-run")
     assert planned.returncode == 0, planned.stderr
     assert planned.stdout.count("[reference changed]") == 2 * PAIRS

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from arena.judge.verdict import verdict_regex
+from tests.fakes import project as fakes
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEM_PROMPT = "You are a careful medical assistant. Answer briefly."
@@ -40,15 +40,10 @@ pytestmark = pytest.mark.e2e
 
 def write_project(folder: Path, models: list[dict[str, Any]], judge: dict[str, Any] | None = None,
                   questions: int = len(QUESTIONS)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "questions.jsonl", "w", encoding="utf-8") as f:
-        for question_id, text, _, category in QUESTIONS[:questions]:
-            f.write(json.dumps({"id": question_id, "text": text, "category": category}) + "\n")
-    project: dict[str, Any] = {"questions": "questions.jsonl", "system_prompt": SYSTEM_PROMPT, "models": models}
-    if judge is not None:
-        project["judge"] = judge
-    (folder / "arena.yaml").write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
-    return folder / "arena.yaml"
+    rows = [{"id": question_id, "text": text, "category": category}
+            for question_id, text, _, category in QUESTIONS[:questions]]
+    return fakes.write_project(folder, models=models, questions=rows, judge=judge,
+                               extra={"system_prompt": SYSTEM_PROMPT})
 
 
 def cli(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:

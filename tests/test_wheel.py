@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.fakes.project import placeholder_model, write_project
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_DATA = ("arena/data/rubrics/medical.yaml", "arena/data/questions/health-v1.jsonl",
@@ -83,11 +84,8 @@ def test_the_installed_package_runs_outside_the_source_tree(installed: Path, tmp
 
 
 def test_the_installed_dashboard_serves_its_page(installed: Path, tmp_path: Path) -> None:
-    (tmp_path / "questions.jsonl").write_text('{"id": "q1", "text": "What is asthma?", "category": "pulmonology"}\n',
-                                              encoding="utf-8")
-    (tmp_path / "arena.yaml").write_text(
-        "questions: [questions.jsonl]\nmodels:\n  - {name: m, backend: transformers, model: /placeholder/m}\n",
-        encoding="utf-8")
+    write_project(tmp_path, models=[placeholder_model("m")],
+                  questions=[{"id": "q1", "text": "What is asthma?", "category": "pulmonology"}])
     port = free_port()
     process = subprocess.Popen([str(installed / "arena"), "dashboard", "--port", str(port)], cwd=tmp_path,
                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from arena.backends.base import GenerationRequest, SamplingSettings
 from arena.backends.scripted import ScriptedBackend, ScriptedReply, request_text
 from arena.config import load_config
 from arena.errors import ConfigError
+from tests.fakes.project import openai_model, write_project
 
 SAMPLING = SamplingSettings(max_tokens=8)
 
@@ -57,7 +57,6 @@ def test_a_project_file_cannot_name_it(tmp_path: Path) -> None:
 
 
 def _config(root: Path, backend: str):  # type: ignore[no-untyped-def]
-    (root / "q.jsonl").write_text('{"id": "q1", "text": "What?", "category": "cardiology"}\n', encoding="utf-8")
-    entry = {"name": "m", "backend": backend, "model": "m", "base_url": "http://127.0.0.1:9/v1"}
-    (root / "arena.yaml").write_text(yaml.safe_dump({"questions": "q.jsonl", "models": [entry]}), encoding="utf-8")
-    return load_config(root / "arena.yaml")
+    entry = {**openai_model("m", model="m"), "backend": backend}
+    return load_config(write_project(root, models=[entry], questions_file="q.jsonl",
+                                     questions=[{"id": "q1", "text": "What?", "category": "cardiology"}]))

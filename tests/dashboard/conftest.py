@@ -23,11 +23,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from arena.dashboard import APP as DASHBOARD_APP
 from arena.files import resolve_path
 from tests.conftest import free_port
+from tests.fakes import project as fakes
+from tests.fakes.project import openai_model
 from tests.fakes.scripted_server import (
     ScriptedServer,
     prefer_longer_answer_script,
@@ -88,25 +89,19 @@ def judge_script(prompt: str) -> str:
 
 
 def write_project(root: Path, models: dict[str, tuple[Path, int]], judge_url: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    questions = pick_questions(QUESTIONS_PER_CATEGORY)
-    (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions), encoding="utf-8")
-    project = {
-        "models": [
+    return fakes.write_project(
+        root,
+        models=[
             {"name": name, "backend": "transformers", "model": str(folder), "parameters": "tiny",
              "dtype": "float32", "batch_size": 4,
              "sampling": {"max_tokens": max_tokens, "temperature": 0.0, "seed": 1}}
             for name, (folder, max_tokens) in models.items()
         ],
-        "questions": "questions.jsonl",
-        "rubric": "arena:rubrics/medical.yaml",
-        "judge": {"name": "scripted-judge", "backend": "openai", "model": "scripted", "base_url": judge_url,
-                  "max_retries": 0, "timeout": 10, "max_concurrency": 2, "logprobs": False,
-                  "max_invalid_retries": 1},
-    }
-    path = root / "arena.yaml"
-    path.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
-    return path
+        questions=pick_questions(QUESTIONS_PER_CATEGORY),
+        rubric="arena:rubrics/medical.yaml",
+        judge=openai_model("scripted-judge", judge_url, max_retries=0, timeout=10, max_concurrency=2,
+                           logprobs=False, max_invalid_retries=1),
+    )
 
 
 def arena_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -24,6 +24,7 @@ from arena.store.engine import Store, open_store, utcnow
 from arena.store.judgments import judgment_counts
 from arena.store.schema import answers, battles, judgments, questions
 from arena.store.snapshots import answer_set_digest, save_answer_set
+from tests.fakes.project import openai_model, write_project
 
 MODELS = ("alpha", "beta", "gamma")  # every question: all three pairs, judged in both orders
 STRENGTH = {"alpha": 3, "beta": 2, "gamma": 1}
@@ -44,14 +45,18 @@ class Synthetic:
     truncated_question_id: str
 
 
-CONFIG = """\
-models:
-  - {{name: alpha, backend: vllm, model: /models/alpha, quantization: awq, parameters: 8B}}
-  - {{name: beta, backend: openai, model: beta, base_url: "http://127.0.0.1:9/v1"}}
-  - {{name: gamma, backend: transformers, model: /models/gamma, parameters: 1B}}
-questions: questions.jsonl
-storage: "{url}"
-"""
+MODEL_ENTRIES = [
+    {"name": "alpha", "backend": "vllm", "model": "/models/alpha", "quantization": "awq", "parameters": "8B"},
+    openai_model("beta", model="beta"),
+    {"name": "gamma", "backend": "transformers", "model": "/models/gamma", "parameters": "1B"},
+]
+
+
+def minimal_project(folder: Path, storage: str | None = None) -> Path:
+    """A project file naming one model (never run) and one question in q.jsonl."""
+    return write_project(folder, models=[{"name": "m", "backend": "vllm", "model": "/m"}],
+                         questions=[{"id": "q1", "text": "t", "category": "c"}], questions_file="q.jsonl",
+                         storage=storage)
 
 
 def _verdict(shown_a: str, shown_b: str, question_number: int) -> str | None:
@@ -65,10 +70,8 @@ def make_store(folder: Path, n_questions: int = 20, bootstrap_rounds: int = 50, 
     """The synthetic store at `url` (default: a SQLite file in `folder`)."""
     folder.mkdir(parents=True, exist_ok=True)
     url = url or f"sqlite:///{folder / 'arena.db'}"
-    (folder / "questions.jsonl").write_text(
-        '{"id": "q-000", "text": "placeholder", "category": "cardiology"}\n', encoding="utf-8")
-    config_path = folder / "arena.yaml"
-    config_path.write_text(CONFIG.format(url=url), encoding="utf-8")
+    config_path = write_project(folder, models=MODEL_ENTRIES, storage=url,
+                                questions=[{"id": "q-000", "text": "placeholder", "category": "cardiology"}])
     store = open_store(url)
     invalid_ids: list[int] = []
     disagreement_ids: list[int] = []

@@ -22,7 +22,7 @@ from arena.dashboard.data import newest_snapshot
 from arena.store.engine import open_store
 from arena.store.schema import battles
 from tests.dashboard.conftest import APP, PipelineProject
-from tests.dashboard.synthetic import REFERENCE, Synthetic, make_store, rate_store
+from tests.dashboard.synthetic import REFERENCE, Synthetic, make_store, minimal_project, rate_store
 
 PAGES = ("leaderboard", "heatmaps", "explorer", "judge", "history", "downloads")
 TITLES = {"leaderboard": "Leaderboard", "heatmaps": "Heatmaps", "explorer": "Question explorer",
@@ -90,9 +90,7 @@ def test_missing_project_shows_the_guide_on_every_page(page: str, tmp_path: Path
 
 def test_missing_store_and_empty_store_show_the_next_commands(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "q.jsonl").write_text('{"id": "q1", "text": "t", "category": "c"}\n')
-    config = tmp_path / "arena.yaml"
-    config.write_text("models: [{name: m, backend: vllm, model: /m}]\nquestions: q.jsonl\n")
+    config = minimal_project(tmp_path)
     assert "no store" in open_app(config, monkeypatch).info[0].value
     assert not (tmp_path / "arena.db").exists()
     open_store(f"sqlite:///{tmp_path / 'arena.db'}").close()
@@ -352,9 +350,7 @@ def test_the_judge_page_shows_the_validation_report(synthetic: Synthetic, monkey
 
 def test_validation_shows_before_any_ratings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'arena.db'}"
-    (tmp_path / "q.jsonl").write_text('{"id": "q1", "text": "t", "category": "c"}\n')
-    config = tmp_path / "arena.yaml"
-    config.write_text(f"models: [{{name: m, backend: vllm, model: /m}}]\nquestions: q.jsonl\nstorage: '{url}'\n")
+    config = minimal_project(tmp_path, storage=url)
     _validate_into(url, tmp_path)
     at = open_app(config, monkeypatch, "judge")
     assert "but no ratings yet" in at.info[0].value

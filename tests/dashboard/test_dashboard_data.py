@@ -19,7 +19,14 @@ from arena.dashboard import data
 from arena.errors import StoreError
 from arena.store.engine import open_store
 from arena.store.schema import battles, questions
-from tests.dashboard.synthetic import JUDGE_KEY, REFERENCE, Synthetic, make_store, rate_store
+from tests.dashboard.synthetic import (
+    JUDGE_KEY,
+    REFERENCE,
+    Synthetic,
+    make_store,
+    minimal_project,
+    rate_store,
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -61,9 +68,7 @@ def test_missing_project_file_gives_a_guide_with_the_commands(tmp_path: Path) ->
 
 
 def test_missing_store_gives_a_guide(tmp_path: Path) -> None:
-    (tmp_path / "q.jsonl").write_text('{"id": "q1", "text": "t", "category": "c"}\n')
-    config = tmp_path / "arena.yaml"
-    config.write_text("models: [{name: m, backend: vllm, model: /m}]\nquestions: q.jsonl\n")
+    config = minimal_project(tmp_path)
     guide = data.open_project(config)
     assert isinstance(guide, data.Guide)
     assert "no store" in guide.message

@@ -1,27 +1,22 @@
-"""A small judging project on disk: questions, candidate answers inserted into the store, a judge."""
+"""A small judging project on disk: questions, candidate answers inserted into the store, a judge.
+
+The project is written by tests/fakes/project.py; here are this room's defaults: placeholder
+candidates (their answers are inserted by `add_answers`), two health questions, the project's own
+copy of the packaged rubric, and judges on scripted OpenAI-compatible servers."""
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from sqlalchemy import select
-
-from arena.answers import answer_fingerprint
-from arena.backends.base import GenerationResult
-from arena.config import DEFAULT_RUBRIC, ArenaConfig, load_config
+from arena.config import DEFAULT_RUBRIC
 from arena.files import resolve_path
-from arena.questions.loading import load_questions
-from arena.store.answers import insert_answer, sync_questions
-from arena.store.engine import open_store
-from arena.store.schema import battles, judgments
+from tests.fakes.project import Project, placeholder_model, write_project
 from tests.fakes.scripted_server import ScriptedServer, response_sections
+
+__all__ = ["Project", "add_answers", "answers_of_length", "jury_project", "make_project", "scripted_judge"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,65 +27,21 @@ QUESTIONS = [
 ]
 
 
-@dataclass
-class Project:
-    root: Path
-    config_path: Path
-
-    def config(self) -> ArenaConfig:
-        return load_config(self.config_path)
-
-    def rows(self, table: Any) -> list[dict[str, Any]]:
-        store = open_store(self.config().storage_url)
-        try:
-            with store.connect() as connection:
-                return [dict(r._mapping) for r in connection.execute(select(table).order_by(table.c.id))]
-        finally:
-            store.close()
-
-    def judgments(self) -> list[dict[str, Any]]:
-        return self.rows(judgments)
-
-    def battles(self) -> list[dict[str, Any]]:
-        return self.rows(battles)
-
-
-def make_project(root: Path, judge: dict[str, Any], models: tuple[str, ...] = ("alpha", "beta", "gamma"),
-                 questions: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None) -> Project:
-    """A project whose models are placeholders: their answers are inserted by `add_answers`."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "questions.jsonl").write_text(
-        "\n".join(json.dumps(q) for q in (questions or QUESTIONS)) + "\n", encoding="utf-8")
-    (root / "rubrics").mkdir(exist_ok=True)  # the project's own copy of the rubric: tests edit it
-    shutil.copy(resolve_path(DEFAULT_RUBRIC), root / "rubrics" / "medical.yaml")
-    project = {
-        "questions": "questions.jsonl",
-        "rubric": "rubrics/medical.yaml",
-        "models": [{"name": name, "backend": "transformers", "model": f"/placeholder/{name}"} for name in models],
-        "judge": judge,
-        **(extra or {}),
-    }
-    path = root / "arena.yaml"
-    path.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
+def make_project(root: Path, judge: dict[str, Any] | None,
+                 models: Sequence[str | Mapping[str, Any]] = ("alpha", "beta", "gamma"),
+                 questions: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None,
+                 judges: list[dict[str, Any]] | None = None) -> Project:
+    """A project whose models are placeholders (a name) or the entries given, judged by `judge`
+    (or the jury `judges`), with its own copy of the rubric: tests edit it."""
+    entries = [placeholder_model(m) if isinstance(m, str) else m for m in models]
+    path = write_project(root, models=entries, questions=questions or QUESTIONS,
+                         rubric=resolve_path(DEFAULT_RUBRIC), judge=judge, judges=judges, extra=extra)
     return Project(root=root, config_path=path)
 
 
 def add_answers(project: Project, texts: dict[tuple[str, str], str]) -> dict[tuple[str, str], int]:
     """Store answers {(model, question id): text} as if `arena generate` had made them."""
-    config = project.config()
-    question_list = {q.id: q for q in load_questions(config.questions)}
-    store = open_store(config.storage_url)
-    ids = {}
-    try:
-        sync_questions(store, question_list.values())
-        with store.transaction() as connection:
-            for (model, question_id), text in texts.items():
-                fp = answer_fingerprint(config, config.model(model), question_list[question_id])
-                result = GenerationResult(key="", text=text, finish_reason="stop", completion_tokens=len(text.split()))
-                ids[(model, question_id)] = insert_answer(connection, model, question_id, fp, result)
-    finally:
-        store.close()
-    return ids
+    return project.add_answers(texts)
 
 
 def answers_of_length(models: tuple[str, ...] = ("alpha", "beta", "gamma"),
@@ -141,10 +92,6 @@ def jury_project(tmp_path: Path) -> Iterator[tuple[Project, dict[str, ScriptedSe
         servers = {name: stack.enter_context(ScriptedServer(table_script(o), model=f"model-{name}"))
                    for name, o in JURY_OUTCOMES.items()}
         judges = [scripted_judge(s.base_url, name=name, model=f"model-{name}") for name, s in servers.items()]
-        project = make_project(tmp_path / "p", judges[0], models=JURY_MODELS)
-        raw = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-        del raw["judge"]
-        raw["judges"] = judges
-        project.config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        project = make_project(tmp_path / "p", None, models=JURY_MODELS, judges=judges)
         add_answers(project, answers_of_length(JURY_MODELS))
         yield project, servers

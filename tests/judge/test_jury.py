@@ -11,12 +11,12 @@ from typing import Any
 import krippendorff
 import numpy as np
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.errors import ArenaError, ConfigError
 from arena.judge import jury_judge_keys
+from tests.fakes.project import read_config
 from tests.judge.helpers import JURY_MODELS as MODELS
 from tests.judge.helpers import JURY_OUTCOMES as OUTCOMES
 from tests.judge.helpers import JURY_UNITS as UNITS
@@ -121,14 +121,12 @@ def test_one_judge_with_the_judge_option_then_the_rest_and_an_unknown_name(tmp_p
 
 def test_judge_and_judges_together_or_twice_the_same_judge_are_refused(tmp_path: Path) -> None:
     with jury_project(tmp_path) as (project, servers):
-        raw = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-        both = {**raw, "judge": raw["judges"][0]}
-        project.config_path.write_text(yaml.safe_dump(both, sort_keys=False), encoding="utf-8")
+        first = read_config(project.config_path)["judges"][0]
+        project.edit(judge=first)
         result = invoke("judge", "-c", str(project.config_path))
         assert isinstance(result.exception, ConfigError) and "not both" in str(result.exception)
 
-        twin = {**raw, "judges": [raw["judges"][0], {**raw["judges"][0], "name": "j1-again"}]}
-        project.config_path.write_text(yaml.safe_dump(twin, sort_keys=False), encoding="utf-8")
+        project.edit(judge=None, judges=[first, {**first, "name": "j1-again"}])
         result = invoke("judge", "-c", str(project.config_path))
         assert isinstance(result.exception, ConfigError) and "the same judge key" in str(result.exception)
         assert all(len(s.requests) == 0 for s in servers.values())

@@ -359,7 +359,7 @@ def test_backend_errors_fail_the_run_and_store_nothing(tmp_path: Path) -> None:
 
 
 def test_no_judge_and_too_few_models_are_one_line_errors(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "p", judge=None)  # type: ignore[arg-type]
+    project = make_project(tmp_path / "p", judge=None)
     with pytest.raises(ConfigError, match="no judge configured"):
         run_judge(project.config(), progress=False)
     with pytest.raises(ConfigError, match="at least two models"):

@@ -15,6 +15,7 @@ import pytest
 
 from arena.judge.plan import JudgeRequest
 from arena.judge.run import run_judge
+from tests.fakes.project import openai_model, write_project
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
 from tests.judge.helpers import Project, add_answers, make_project, scripted_judge
 
@@ -141,14 +142,12 @@ def test_a_pair_half_judged_by_a_dead_worker_is_finished_with_its_battle(tmp_pat
 
 def test_two_generate_workers_make_each_answer_once(tmp_path: Path, postgres_url: str) -> None:
     with ScriptedServer(lambda prompt: f"an answer to {prompt[-20:]}", delay_s=0.1) as server:
-        root = tmp_path / "g"
-        root.mkdir()
-        (root / "questions.jsonl").write_text("".join(
-            f'{{"id": "q{k}", "text": "Health question {k}?", "category": "c"}}\n' for k in range(30)))
-        models = "".join(f"  - {{name: {m}, backend: openai, model: scripted, base_url: '{server.base_url}', "
-                         f"max_concurrency: 1, max_retries: 0}}\n" for m in ("alpha", "beta"))
-        (root / "arena.yaml").write_text(f"models:\n{models}questions: questions.jsonl\nstorage: '{postgres_url}'\n")
-        command = [sys.executable, "-m", "arena.cli", "generate", "-c", str(root / "arena.yaml"), "--batch", "3"]
+        config_path = write_project(
+            tmp_path / "g", models=[openai_model(m, server.base_url, max_concurrency=1, max_retries=0)
+                                    for m in ("alpha", "beta")],
+            questions=[{"id": f"q{k}", "text": f"Health question {k}?", "category": "c"} for k in range(30)],
+            storage=postgres_url)
+        command = [sys.executable, "-m", "arena.cli", "generate", "-c", str(config_path), "--batch", "3"]
         results = finish([subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                           for _ in range(2)])
         calls = len(server.requests)

@@ -1,4 +1,5 @@
-"""A small arena project on disk for nightly tests: questions, rubric and arena.yaml."""
+"""A small arena project on disk for nightly tests: questions, rubric and arena.yaml, written by
+tests/fakes/project.py with this room's defaults (candidates and judge on OpenAI-compatible servers)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from arena.config import ArenaConfig, load_config
+from tests.fakes import project as fakes
+from tests.fakes.project import UNREACHABLE_URL, openai_model
 
 RUBRIC = {
     "id": "medical-test",
@@ -28,41 +29,34 @@ def question(number: int) -> dict[str, Any]:
 
 
 def write_questions(path: Path, numbers: range) -> Path:
-    path.write_text("".join(json.dumps(question(n)) + "\n" for n in numbers), encoding="utf-8")
-    return path
+    return fakes.write_questions(path, [question(n) for n in numbers])
 
 
-def write_project(root: Path, *, candidates_url: str = "http://127.0.0.1:9/v1",
-                  judge_url: str = "http://127.0.0.1:9/v1", models: list[str] | None = None,
+def write_project(root: Path, *, candidates_url: str = UNREACHABLE_URL,
+                  judge_url: str = UNREACHABLE_URL, models: list[str] | None = None,
                   question_files: list[str] | None = None, rubric_version: str = "1",
                   model_urls: dict[str, str] | None = None,
                   extra_models: list[dict[str, Any]] | None = None, storage: str | None = None,
                   **nightly: Any) -> Path:
-    """Write (or rewrite) `root/arena.yaml`; candidates and judge on OpenAI-compatible servers."""
-    root.mkdir(parents=True, exist_ok=True)
-    if not (root / "questions.jsonl").exists():
-        write_questions(root / "questions.jsonl", range(1, 5))
-    (root / "rubric.yaml").write_text(yaml.safe_dump({**RUBRIC, "version": rubric_version}), encoding="utf-8")
-    names = models or ["alpha", "beta", "gamma"]
+    """Write (or rewrite) `root/arena.yaml`; candidates and judge on OpenAI-compatible servers.
+    questions.jsonl (q001..q004) is written only if it is not there yet."""
     model_urls = model_urls or {}
-    project = {
-        "models": [
-            {"name": name, "backend": "openai", "model": "scripted",
-             "base_url": model_urls.get(name, candidates_url), "max_retries": 0, "timeout": 10,
-             "max_concurrency": 2, "sampling": {"max_tokens": 32, "seed": 1}}
-            for name in names
-        ] + list(extra_models or []),
-        "questions": question_files or ["questions.jsonl"],
-        "rubric": "rubric.yaml",
-        "judge": {"name": "scripted-judge", "backend": "openai", "model": "scripted",
-                  "base_url": judge_url, "max_retries": 0, "timeout": 10, "max_concurrency": 2,
-                  "logprobs": False},
-        "nightly": {"export_dir": "exports", "log_file": "logs/nightly.jsonl", **nightly},
-        **({"storage": storage} if storage else {}),
-    }
-    path = root / "arena.yaml"
-    path.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
-    return path
+    candidates = [
+        openai_model(name, model_urls.get(name, candidates_url), max_retries=0, timeout=10, max_concurrency=2,
+                     sampling={"max_tokens": 32, "seed": 1})
+        for name in models or ["alpha", "beta", "gamma"]
+    ]
+    return fakes.write_project(
+        root,
+        models=candidates + list(extra_models or []),
+        questions=None if (root / "questions.jsonl").exists() else [question(n) for n in range(1, 5)],
+        question_files=question_files or ["questions.jsonl"],
+        rubric={**RUBRIC, "version": rubric_version},
+        judge=openai_model("scripted-judge", judge_url, max_retries=0, timeout=10, max_concurrency=2,
+                           logprobs=False),
+        storage=storage,
+        extra={"nightly": {"export_dir": "exports", "log_file": "logs/nightly.jsonl", **nightly}},
+    )
 
 
 def project_config(root: Path, **options: Any) -> ArenaConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import types
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,8 @@ from arena.questions.loading import load_questions
 from arena.store.answers import load_current_answers, sync_questions
 from arena.store.engine import Store, open_store, utcnow
 from arena.store.schema import answers, battles, judgments, questions
-
-CONFIG_YAML = """\
-models:
-{models}
-questions: questions.jsonl
-"""
+from tests.fakes import project as fakes
+from tests.fakes.project import openai_model
 
 
 def question_rows(n: int, categories: tuple[str, ...] = ("cardiology",), safety_every: int = 0) -> list[dict]:
@@ -35,16 +30,10 @@ def question_rows(n: int, categories: tuple[str, ...] = ("cardiology",), safety_
 def write_project(root: Path, model_names: list[str], question_list: list[dict] | None = None,
                   storage: str | None = None) -> Path:
     """A minimal arena.yaml (openai models, a question file) whose store is `storage` (default root/arena.db)."""
-    question_list = question_list or [{"id": "q1", "text": "What is hypertension?", "category": "cardiology"}]
-    (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in question_list), encoding="utf-8")
-    models = "\n".join(
-        f"  - name: {name}\n    backend: openai\n    model: {name}\n    base_url: http://127.0.0.1:9/v1"
-        for name in model_names
-    )
-    path = root / "arena.yaml"
-    storage_line = f"storage: '{storage}'\n" if storage else ""
-    path.write_text(CONFIG_YAML.format(models=models) + storage_line, encoding="utf-8")
-    return path
+    return fakes.write_project(
+        root, models=[openai_model(name, model=name) for name in model_names],
+        questions=question_list or [{"id": "q1", "text": "What is hypertension?", "category": "cardiology"}],
+        storage=storage)
 
 
 def new_store(root: Path) -> Store:

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 from sqlalchemy import select
 
 from arena.answers import expected_fingerprints
@@ -28,8 +27,10 @@ from arena.store.answers import load_current_answers
 from arena.store.battles import BattleSelection
 from arena.store.engine import open_store
 from arena.store.schema import battles
+from tests.fakes import project as fakes
+from tests.fakes.project import openai_model
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
-from tests.nightly.project import RUBRIC, write_questions
+from tests.nightly.project import RUBRIC, question
 
 MODELS = ("alpha", "beta", "gamma")
 
@@ -39,21 +40,16 @@ def candidate_script(prompt: str) -> str:
 
 
 def write_project(root: Path, candidates: str, judge: str, gamma_temperature: float) -> Path:
-    write_questions(root / "questions.jsonl", range(1, 6))
-    (root / "rubric.yaml").write_text(yaml.safe_dump(RUBRIC), encoding="utf-8")
-    project = {
-        "models": [{"name": name, "backend": "openai", "model": "scripted", "base_url": candidates,
-                    "max_retries": 0, "timeout": 10,
-                    "sampling": {"max_tokens": 32, "seed": 1,
-                                 "temperature": gamma_temperature if name == "gamma" else 0.0}}
-                   for name in MODELS],
-        "questions": "questions.jsonl", "rubric": "rubric.yaml",
-        "judge": {"name": "scripted-judge", "backend": "openai", "model": "scripted", "base_url": judge,
-                  "max_retries": 0, "timeout": 10, "logprobs": False},
-    }
-    path = root / "arena.yaml"
-    path.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
-    return path
+    return fakes.write_project(
+        root,
+        models=[openai_model(name, candidates, max_retries=0, timeout=10,
+                             sampling={"max_tokens": 32, "seed": 1,
+                                       "temperature": gamma_temperature if name == "gamma" else 0.0})
+                for name in MODELS],
+        questions=[question(n) for n in range(1, 6)],
+        rubric=RUBRIC,
+        judge=openai_model("scripted-judge", judge, max_retries=0, timeout=10, logprobs=False),
+    )
 
 
 def test_a_changed_model_is_rated_on_its_new_answers_only(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.fakes.project import openai_model
 from tests.fakes.scripted_server import ScriptedServer, prefer_longer_answer_script
 from tests.judge.helpers import Project, make_project, scripted_judge
 
@@ -60,11 +60,8 @@ def copy_of(project: Project, root: Path) -> Project:
 
 def served_project(root: Path, server: ScriptedServer) -> Project:
     """Candidates and judge on the scripted server; answered, judged and rated once."""
-    project = make_project(root, scripted_judge(server.base_url))
-    data = yaml.safe_load(project.config_path.read_text())
-    data["models"] = [{"name": name, "backend": "openai", "model": "scripted", "base_url": server.base_url,
-                       "max_retries": 0} for name in MODELS]
-    project.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    project = make_project(root, scripted_judge(server.base_url),
+                           models=[openai_model(name, server.base_url, max_retries=0) for name in MODELS])
     for command in (["generate"], ["judge"], ["rate", "--bootstrap", "10"]):
         done = arena(*command, "-c", str(project.config_path))
         assert done.returncode == 0, done.stderr
