@@ -22,6 +22,7 @@ LINK = "[pwn](http://x.example)"
 FORMULA = '=HYPERLINK("http://x.example","click")'
 HTML = "<b>**bold**</b> www.x.example"
 HOSTILE = {"alpha": LINK, "beta": FORMULA, "gamma": HTML}
+HOSTILE_JUDGE = "[judge](http://j.example) **x**"  # a judge is named in the project file too
 
 
 def test_markdown_text_shows_everything_literally() -> None:
@@ -53,7 +54,7 @@ def hostile_project(tmp_path: Path) -> Path:
         connection.execute("DELETE FROM rated_answers")
         connection.execute("DELETE FROM snapshots")
     store = open_store(synthetic.url)
-    rate_store(store)
+    rate_store(store, judge=HOSTILE_JUDGE)
     store.close()
     return synthetic.config_path
 
@@ -76,6 +77,12 @@ def test_the_dashboard_shows_hostile_names_literally(hostile_project: Path, monk
     assert any(markdown_text(LINK) in text or markdown_text(HTML) in text or markdown_text(FORMULA) in text
                for text in shown)
     assert [text for text in shown if any(name in text for name in HOSTILE.values())] == []
+    at.switch_page("pages/judge.py")
+    at.run()
+    assert not at.exception
+    shown = [e.value for kind in ("markdown", "caption", "subheader") for e in at.get(kind)]
+    assert any(markdown_text(HOSTILE_JUDGE) in text for text in shown), shown
+    assert [text for text in shown if HOSTILE_JUDGE in text] == []
 
 
 def csv_cells(text: str) -> list[str]:

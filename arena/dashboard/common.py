@@ -181,7 +181,7 @@ def prepare(config_path: Path) -> View | data.Guide:
                                   help="Every page switches to this category's ratings and battles.")
     st.sidebar.caption(
         f"Snapshot #{snap.id} of {snap.created_at:%Y-%m-%d %H:%M} · {snap.report.n_battles} battles · "
-        f"{snap.method} · {snap.report.params.bootstrap}-level bootstrap · judge {snap.judge or 'n/a'}"
+        f"{snap.method} · {snap.report.params.bootstrap}-level bootstrap · judge {markdown_text(snap.judge or 'n/a')}"
     )
     category = None if chosen == data.ALL_CATEGORIES else chosen
     return View(config=config, url=opened_store.url, version=version, snapshot=snap, category=category)

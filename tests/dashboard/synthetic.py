@@ -145,7 +145,8 @@ def _winner(ab: str | None, ba: str | None) -> str:
     return votes[0] if len(set(votes)) == 1 else "tie"
 
 
-def rate_store(store: Store, bootstrap_rounds: int = 50, min_category_battles: int = 10) -> RatingReport:
+def rate_store(store: Store, bootstrap_rounds: int = 50, min_category_battles: int = 10,
+               judge: str = JUDGE) -> RatingReport:
     """What `arena rate` does once the judge key is known and every answer counts as current."""
     bs = load_battles(store, BattleSelection("judge", JUDGE_KEY))
     rated = np.concatenate([bs.answer_a, bs.answer_b])
@@ -159,5 +160,5 @@ def rate_store(store: Store, bootstrap_rounds: int = 50, min_category_battles: i
     report = build_report(bs, options, params, selection=selection,
                           diagnostics=judge_diagnostics(bs, judgment_counts(store, JUDGE_KEY)))
     save_answer_set(store, rated)
-    save_snapshot(store, report, battles_fingerprint=battles_fingerprint(bs), judge=JUDGE, rubric="medical v1")
+    save_snapshot(store, report, battles_fingerprint=battles_fingerprint(bs), judge=judge, rubric="medical v1")
     return report

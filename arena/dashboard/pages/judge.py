@@ -4,6 +4,7 @@ judge's agreement with human labels (`arena judge validate`), which shows even b
 import streamlit as st
 
 from arena.dashboard import charts, common, data
+from arena.safe_text import markdown_text
 
 config_path = common.config_path_from_args(common.main_args())
 prepared = common.prepare(config_path)
@@ -20,7 +21,7 @@ if not isinstance(prepared, common.View):
 else:
     view = prepared
     st.title("Judge diagnostics")
-    st.caption(f"Judge {view.snapshot.judge or 'n/a'} · rubric {view.snapshot.rubric or 'n/a'} · "
+    st.caption(f"Judge {markdown_text(view.snapshot.judge or 'n/a')} · rubric {markdown_text(view.snapshot.rubric or 'n/a')} · "
                f"snapshot #{view.snapshot.id} (all categories)")
 
     jury = view.snapshot.report.judges
@@ -45,7 +46,7 @@ else:
         (None, view.snapshot.judge_key)]
     for number, (name, key) in enumerate(keys):
         total, invalid = common.invalid(view.url, view.version, key)
-        who = f"Judge {name}: " if name else ""
+        who = f"Judge {markdown_text(name)}: " if name else ""
         if total == 0:
             st.success(f"{who}every judgment has a valid verdict." if name else "Every judgment has a valid verdict.")
         else:
