@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Table, create_engine, event, func, inspect, make_url, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError
 
@@ -73,6 +72,8 @@ def inserted_id(result: Any) -> int:
 def upsert_insert(connection: Connection, table: Table) -> Any:
     """An INSERT on `table` that takes `.on_conflict_do_nothing()` / `.on_conflict_do_update()`
     (SQLite and PostgreSQL spell them alike), for rows another worker may add at the same time."""
+    from sqlalchemy.dialects import postgresql, sqlite  # here: most commands never need them
+
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
