@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from arena.answers import STYLE_NAMES
 from arena.errors import ArenaError
@@ -93,7 +94,9 @@ def build_report(
     # Online Elo is a pure Python loop: run alone, it does not hold up the threads' array work.
     online = online_elo(bs.a, bs.b, bs.score_a, bs.n_models)
     # Two threads: the boards' array work releases Python's lock, so views fit beside the overall board.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # Each thread's matrix products run on one BLAS thread: two threads that each start BLAS's own
+    # threads oversubscribe the cores, and OpenBLAS's spinning threads then cost more than they do.
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
         overall = pool.submit(rate_board, bs, options, None, np.random.default_rng(options.seed), True, online)
         views = tuple(pool.map(lambda name: _view_board(bs, options, name), view_names(bs) if with_views else []))
         board = overall.result()
