@@ -10,10 +10,28 @@ validation against human labels: `validation_data` (the labelled pairs), `valida
 (agreement and its intervals), `validate` (the command).
 """
 
-from arena.judge.jury import run_judges
-from arena.judge.key import current_judge_key, jury_judge_keys
-from arena.judge.plan import JudgeRequest, PlannedJudgment, plan_judgments
-from arena.judge.run import JudgeSummary, run_judge
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arena.judge.jury import run_judges
+    from arena.judge.key import current_judge_key, jury_judge_keys
+    from arena.judge.plan import JudgeRequest, PlannedJudgment, plan_judgments
+    from arena.judge.run import JudgeSummary, run_judge
+
+# Loaded on first use: `arena rate` needs only the judge key, and importing the judging stage
+# (the adaptive planner pulls in scipy.special) would cost it a tenth of a second.
+_EXPORTS = {"run_judges": "jury", "current_judge_key": "key", "jury_judge_keys": "key",
+            "JudgeRequest": "plan", "PlannedJudgment": "plan", "plan_judgments": "plan",
+            "JudgeSummary": "run", "run_judge": "run"}
 
 __all__ = ["JudgeRequest", "JudgeSummary", "PlannedJudgment", "current_judge_key", "jury_judge_keys",
            "plan_judgments", "run_judge", "run_judges"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"arena.judge.{_EXPORTS[name]}"), name)
