@@ -22,6 +22,7 @@ from arena.store.battles import (
     SAFETY_VIEW,
     SEPARATOR,
     BattleSelection,
+    CodedTexts,
     question_info,
     read_columns,
 )
@@ -220,24 +221,22 @@ def load_battles(store: Store, selection: BattleSelection) -> BattleSet:
 
 
 def _from_columns(columns: dict[str, Any], info: dict[str, tuple[str, bool]]) -> BattleSet:
-    order = np.lexsort((columns["id"], columns["tstamp_us"]))
-    if np.array_equal(order, np.arange(len(order))):  # stored in battle order, as they usually are
-        order = slice(None)
+    order: slice | np.ndarray = slice(None)  # stored in battle order, as they usually are
+    if not _in_battle_order(columns["tstamp_us"], columns["id"]):
+        order = np.lexsort((columns["id"], columns["tstamp_us"]))
     outcome = columns["outcome"][order]
     winner, verdicts = np.floor_divide(outcome, 8), outcome % 8 - 1  # verdicts -1: unknown
     if (winner < 0).any():
         raise ArenaError("battles with unknown winner values in the store")
     n = len(winner)
-    model_names, model_codes = _factorize(columns["model_a"] + columns["model_b"])
-    question_names, cluster = _factorize(columns["question_id"])
-    category_names, category_codes = _factorize(columns["category"])
+    model_names, model_codes = _text_codes(columns["model_a"], columns["model_b"])
+    question_names, cluster = _text_codes(columns["question_id"])
+    category_names, category_codes = _text_codes(columns["category"])
     audiences = sorted({info[q][0] for q in question_names if q in info and info[q][0]})
     audience_index = {name: k for k, name in enumerate(audiences)}
     style = {}
     for side in ("a", "b"):
-        values = np.empty((n, len(STYLE_NAMES)))
-        for k, name in enumerate(STYLE_NAMES):
-            values[:, k] = columns[f"{side}_{name}"][order]
+        values = np.stack([columns[f"{side}_{name}"][order] for name in STYLE_NAMES], axis=1).astype(np.float64)
         values[values < 0] = np.nan
         style[side] = values
     return BattleSet(
@@ -253,6 +252,26 @@ def _from_columns(columns: dict[str, Any], info: dict[str, tuple[str, bool]]) ->
         answer_a=columns["answer_a"][order], answer_b=columns["answer_b"][order],
         verdicts=verdicts, battle_id=columns["id"][order], tstamp_us=columns["tstamp_us"][order],
     )
+
+
+def _text_codes(*parts: list[str] | CodedTexts) -> tuple[list[str], np.ndarray]:
+    """`_factorize` of these text columns end to end, all read as strings or all as codes."""
+    if not isinstance(parts[0], CodedTexts):
+        return _factorize([text for part in parts for text in part])  # type: ignore[union-attr]
+    names = parts[0].names
+    codes = np.concatenate([part.codes for part in parts])  # type: ignore[union-attr]
+    used = np.zeros(len(names) + 1, dtype=bool)
+    used[codes] = True  # -1 marks the last slot, which is no name
+    present = sorted(names[k] for k in np.flatnonzero(used[:-1]) if names[k])
+    new_code = {name: k for k, name in enumerate(present)}
+    position = np.array([new_code.get(name, -1) for name in names] + [-1], dtype=np.int64)
+    return present, position[codes]
+
+
+def _in_battle_order(tstamp_us: np.ndarray, battle_id: np.ndarray) -> bool:
+    """Whether the rows already are in battle order (tstamp, then id): a linear check, not a sort."""
+    later, same = tstamp_us[1:] > tstamp_us[:-1], tstamp_us[1:] == tstamp_us[:-1]
+    return bool((later | (same & (battle_id[1:] > battle_id[:-1]))).all())
 
 
 def battles_fingerprint(bs: BattleSet) -> str:

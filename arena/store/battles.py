@@ -107,54 +107,103 @@ def question_info(store: Store) -> dict[str, tuple[str, bool]]:
         return {row.id: (row.audience or "", bool(row.safety_critical)) for row in connection.execute(query)}
 
 
+@dataclass(frozen=True, eq=False)
+class CodedTexts:
+    """A text column read as codes into `names` (-1: unknown), not as a million repeated strings."""
+
+    names: list[str]
+    codes: np.ndarray
+
+
 def read_columns(store: Store, selection: BattleSelection) -> dict[str, Any]:
     """The selected battles' columns, in the order the store returns them: numbers as int64 arrays (id, tstamp_us, outcome =
     8 * winner code + verdicts code + 1, answer_a, answer_b, a_<style>, b_<style>; -1 where unknown)
-    and texts as lists (model_a, model_b, question_id, category; "" where unknown).
+    and texts (model_a, model_b, question_id, category; "" where unknown) as lists or `CodedTexts`.
 
     A judged battle's style covariates are its answers' (answers table); an imported battle's
-    are on its row.
+    are on its row. A judged battle's models and question are its answers' too (the judge
+    writes them from the answers): read from the few thousand answers, not from each battle.
     """
     judged = selection.source == JUDGE_SOURCE
-    numbers = _NUMBER_COLUMNS if judged else {**_NUMBER_COLUMNS, **_STYLE_COLUMNS}
     with store.connect() as connection:
         dialect = connection.dialect.name
-    columns = _read_concatenated(store, selection, numbers, dialect) if dialect in _CONCAT else None
+    columns = None
+    if dialect in _CONCAT:
+        columns = _read_concatenated(store, selection, _JUDGED_GROUPS if judged else _IMPORTED_GROUPS, dialect)
+        if columns is not None and judged:
+            with store.connect() as connection:
+                if not _from_answers(connection, columns, texts=True):
+                    columns = None  # a battle whose answer is not stored: its texts are read from its row
     if columns is None:
+        numbers = _NUMBER_COLUMNS if judged else {**_NUMBER_COLUMNS, **_STYLE_COLUMNS}
         with store.connect() as connection:
             columns = _read_rows(connection, selection, numbers)
-    if judged:
-        with store.connect() as connection:
-            _style_from_answers(connection, columns)
+            if judged:
+                _from_answers(connection, columns, texts=False)
     return columns
 
 
-def _style_from_answers(connection: Any, columns: dict[str, Any]) -> None:
-    """Fill each battle's style columns from its two answers (-1 where unknown)."""
+def _from_answers(connection: Any, columns: dict[str, Any], texts: bool) -> bool:
+    """Fill each battle's style columns from its two answers (-1 where unknown) and, with `texts`,
+    its models and question; False (nothing filled) when `texts` and some answer is not stored."""
     ids = np.concatenate([columns["answer_a"], columns["answer_b"]])
     ids = ids[ids >= 0]
-    n = len(columns["answer_a"])
-    table = np.zeros((0, 5), dtype=np.int64)
-    if len(ids):
-        values = [answers.c.id, *(func.coalesce(answers.c[c], _MISSING) for c in
-                                  ("completion_tokens", "headers", "list_items", "bold"))]
-        where = answers.c.id.between(int(ids.min()), int(ids.max()))
-        concat = _CONCAT.get(connection.dialect.name)
-        if concat is not None:  # as the battles are read: one string a column
-            texts = connection.execute(select(*(concat(v, _COMMA) for v in values)).where(where)).one()
-            table = np.stack([np.fromstring(t or "", dtype=np.int64, sep=",") for t in texts], axis=1)
-        else:
-            table = np.array(connection.execute(select(*values).where(where)).all(), dtype=np.int64).reshape(-1, 5)
-        table = table[np.argsort(table[:, 0], kind="stable")]
+    low = int(ids.min()) if len(ids) else 0
+    table, models, question_ids = (_answer_rows(connection, low, int(ids.max()), texts) if len(ids)
+                                   else (np.zeros((0, 5), dtype=np.int64), np.array([], dtype=object),
+                                         np.array([], dtype=object)))
+    # answer id -> row of the table (ids span a range of about as many answers as were read)
+    row_of = np.full(int(ids.max()) - low + 2 if len(ids) else 1, -1, dtype=np.int64)
+    row_of[table[:, 0] - low] = np.arange(len(table))
+    position = {side: row_of[np.where(columns[f"answer_{side}"] >= 0, columns[f"answer_{side}"] - low, -1)]
+                for side in ("a", "b")}  # -1 (unknown) reads the last slot, which is -1
+    if texts:
+        if (position["a"] < 0).any() or (position["b"] < 0).any():
+            return False
+        model_names, model_codes = _codes(models)
+        question_names, question_codes = _codes(question_ids)
+        for side in ("a", "b"):
+            columns[f"model_{side}"] = CodedTexts(model_names, model_codes[position[side]])
+        columns["question_id"] = CodedTexts(question_names, question_codes[position["a"]])
+    styles = np.vstack([table[:, 1:], np.full((1, 4), -1, dtype=np.int64)])  # the last row: unknown
     for side in ("a", "b"):
-        answer = columns[f"answer_{side}"]
-        if len(table) == 0:
-            columns.update({f"{side}_{name}": np.full(n, -1) for name in STYLE_NAMES})
-            continue
-        position = np.clip(np.searchsorted(table[:, 0], answer), 0, len(table) - 1)
-        known = (table[position, 0] == answer) & (answer >= 0)
+        per_battle = styles[position[side]]
         for k, name in enumerate(STYLE_NAMES):
-            columns[f"{side}_{name}"] = np.where(known, table[position, k + 1], -1)
+            columns[f"{side}_{name}"] = per_battle[:, k]
+    return True
+
+
+def _answer_rows(connection: Any, low: int, high: int, texts: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The answers with ids in [low, high], by id: (id and style counts as an (A, 5) table, models, question ids)."""
+    values = [answers.c.id, *(func.coalesce(answers.c[c], _MISSING) for c in
+                              ("completion_tokens", "headers", "list_items", "bold"))]
+    names = [answers.c.model, answers.c.question_id] if texts else []
+    where = answers.c.id.between(low, high)
+    concat = _CONCAT.get(connection.dialect.name)
+    if concat is not None:  # as the battles are read: one string a column
+        separator = _UNIT_SEPARATOR[connection.dialect.name]
+        row = connection.execute(select(*(concat(v, _COMMA) for v in values),
+                                        *(concat(t, separator) for t in names)).where(where)).one()
+        table = np.stack([np.fromstring(t or "", dtype=np.int64, sep=",") for t in row[:len(values)]], axis=1)
+        text_columns = [np.array((t or "").split(SEPARATOR), dtype=object) if t else np.array([], dtype=object)
+                        for t in row[len(values):]]
+        if any(len(t) != len(table) for t in text_columns):  # a name holding the separator: read by rows
+            concat = None
+    if concat is None:
+        rows = connection.execute(select(*values, *names).where(where)).all()
+        table = np.array([tuple(r)[:len(values)] for r in rows], dtype=np.int64).reshape(-1, len(values))
+        text_columns = [np.array([r[len(values) + k] for r in rows], dtype=object) for k in range(len(names))]
+    order = np.argsort(table[:, 0], kind="stable")
+    if not texts:
+        return table[order], np.array([], dtype=object), np.array([], dtype=object)
+    return table[order], text_columns[0][order], text_columns[1][order]
+
+
+def _codes(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Distinct values (in first-seen order) and each value's index among them."""
+    names = list(dict.fromkeys(values.tolist()))
+    position = {name: k for k, name in enumerate(names)}
+    return names, np.fromiter(map(position.__getitem__, values.tolist()), dtype=np.int64, count=len(values))
 
 
 # Constants are written into the SQL, not bound: a bound parameter is read again for every row,
@@ -192,46 +241,52 @@ _CONCAT: dict[str, Any] = {
     "postgresql": lambda expression, separator: func.string_agg(cast(expression, Text), separator),
 }
 
+# What the two concurrent reads of SQLite get (names; texts are the _TEXT_COLUMNS), about equal
+# halves of the work. Judged battles read no model or question texts: their answers have them.
+_Groups = tuple[tuple[str, ...], tuple[str, ...]]
+_JUDGED_GROUPS: _Groups = (("id", "tstamp_us", "outcome"), ("answer_a", "answer_b", "category"))
+_IMPORTED_GROUPS: _Groups = (tuple(_NUMBER_COLUMNS) + tuple(_STYLE_COLUMNS), tuple(_TEXT_COLUMNS))
+_COLUMNS = {**_NUMBER_COLUMNS, **_STYLE_COLUMNS, **_TEXT_COLUMNS}
 
-def _read_concatenated(store: Store, selection: BattleSelection, numbers: dict[str, Any],
+
+def _read_concatenated(store: Store, selection: BattleSelection, groups: _Groups,
                        dialect: str) -> dict[str, Any] | None:
-    """Every column as one string. On SQLite numbers and texts are read by two connections at
-    once (SQLite builds the strings without holding Python's lock; both scans follow the same
-    plan); on PostgreSQL by one query, since two scans of one table need not return rows in the
-    same order. None when a text holds the separator or the two reads saw different battles (a
+    """Every column as one string. On SQLite the two groups are read by two connections at once
+    (SQLite builds the strings without holding Python's lock; both scans follow the same plan);
+    on PostgreSQL by one query, since two scans of one table need not return rows in the same
+    order. None when a text holds the separator or the two reads saw different battles (a
     writer in between); then rows are read."""
     concat = _CONCAT[dialect]
     with store.connect() as connection:
         newest = connection.execute(select(func.max(battles.c.id)).where(*selection.conditions())).scalar()
     if newest is None:
-        return _empty_columns(numbers)
+        numbers = [name for group in groups for name in group if name not in _TEXT_COLUMNS]
+        return _empty_columns({name: None for name in numbers})
     conditions = [*selection.conditions(), battles.c.id <= newest]
-    groups = [
-        [concat(expression, _COMMA) for expression in numbers.values()],
-        [concat(expression, _UNIT_SEPARATOR[dialect]) for expression in _TEXT_COLUMNS.values()],
-    ]
 
-    def read(aggregates: list[Any]) -> tuple[Any, ...]:
+    def aggregate(name: str) -> Any:
+        return concat(_COLUMNS[name], _UNIT_SEPARATOR[dialect] if name in _TEXT_COLUMNS else _COMMA)
+
+    def read(names: tuple[str, ...]) -> tuple[Any, ...]:
         with store.connect() as connection:
-            return tuple(connection.execute(select(func.count(), func.sum(battles.c.id), *aggregates)
+            return tuple(connection.execute(select(func.count(), func.sum(battles.c.id), *map(aggregate, names))
                                             .where(*conditions)).one())
 
     if dialect == "sqlite":
         with ThreadPoolExecutor(max_workers=2) as pool:
-            number_values, text_values = pool.map(read, groups)
+            first, second = pool.map(read, groups)
     else:
         both = read(groups[0] + groups[1])
-        number_values, text_values = both[:2 + len(numbers)], both[:2] + both[2 + len(numbers):]
-    if number_values[:2] != text_values[:2]:
+        first, second = both[:2 + len(groups[0])], both[:2] + both[2 + len(groups[0]):]
+    if first[:2] != second[:2]:
         return None
-    count = number_values[0]
+    count = first[0]
     out: dict[str, Any] = {}
-    for name, text in zip(numbers, number_values[2:], strict=False):
-        out[name] = np.fromstring(text or "", dtype=np.int64, sep=",")  # text mode: not deprecated
-        if len(out[name]) != count:
-            return None
-    for name, text in zip(_TEXT_COLUMNS, text_values[2:], strict=False):
-        out[name] = text.split(SEPARATOR)
+    for name, text in zip(groups[0] + groups[1], first[2:] + second[2:], strict=True):
+        if name in _TEXT_COLUMNS:
+            out[name] = text.split(SEPARATOR)
+        else:
+            out[name] = np.fromstring(text or "", dtype=np.int64, sep=",")  # text mode: not deprecated
         if len(out[name]) != count:
             return None
     return out

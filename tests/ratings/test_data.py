@@ -25,8 +25,9 @@ MODELS = ["alpha", "beta", "gamma"]
 
 
 @pytest.fixture()
-def judged(tmp_path: Path) -> JudgedStore:
-    config = write_project(tmp_path, MODELS, question_rows(12, ("cardiology", "oncology"), safety_every=4))
+def judged(tmp_path: Path, store_url: str) -> JudgedStore:
+    config = write_project(tmp_path, MODELS, question_rows(12, ("cardiology", "oncology"), safety_every=4),
+                           storage=store_url)
     store = JudgedStore(config)
     verdicts = [("A", "B"), ("B", "A"), ("A", "A"), ("B", "B")]
     for k in range(1, 13):
@@ -74,6 +75,27 @@ def test_a_judged_battle_has_its_answers_verdicts_style_and_question(judged: Jud
     assert list(bs.battle_id) == sorted(bs.battle_id)
     crowd = load_battles(judged.store, BattleSelection("import:crowd"))
     assert list(crowd.cluster) == [-1, crowd.questions.index("q1")] and np.isnan(crowd.style_a).all()
+
+
+def test_judged_models_and_questions_come_from_the_battles_answers_only(judged: JudgedStore) -> None:
+    judged.answer("delta", "q2", fingerprint="older-settings")  # an answer in the id range that no battle uses
+    later = [judged.answer(m, "q3", fingerprint="later-settings") for m in ("alpha", "beta")]
+    judged.battle("key", "alpha", "beta", "A", "A", question_id="q3", answer_a=later[0], answer_b=later[1])
+    bs = load_battles(judged.store, BattleSelection("judge", "key"))
+    columns = battle_reads.read_columns(judged.store, BattleSelection("judge", "key"))
+    assert isinstance(columns["model_a"], battle_reads.CodedTexts)  # read from the answers, not per battle
+    assert bs.models == MODELS and bs.n_battles == 37 and bs.n_questions() == 12
+
+
+def test_a_judged_battle_whose_answer_is_gone_is_read_from_its_row(judged: JudgedStore) -> None:
+    with judged.store.transaction() as connection:
+        first = connection.execute(select(func.min(battles.c.id)).where(battles.c.source == "judge")).scalar_one()
+        connection.execute(battles.update().where(battles.c.id == first).values(answer_a_id=10_000))
+    columns = battle_reads.read_columns(judged.store, BattleSelection("judge", "key"))
+    assert isinstance(columns["model_a"], list)
+    bs = load_battles(judged.store, BattleSelection("judge", "key"))
+    assert bs.models == MODELS and bs.n_battles == 36 and bs.n_questions() == 12
+    assert np.isnan(bs.style_a[0]).all() and not np.isnan(bs.style_a[1:]).any()
 
 
 def test_views_on_loaded_battles_are_the_views_sql_selects(judged: JudgedStore) -> None:
