@@ -239,7 +239,7 @@ def test_large_files_are_checked_in_worker_processes_with_the_same_result(tmp_pa
     serial_store = new_store(tmp_path / "serial")
     serial = import_battles(serial_store, path)
     monkeypatch.setattr(battles_io, "_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(battles_io, "_CHUNK", 50)  # several chunks, so several workers' results in order
+    monkeypatch.setattr(battles_io, "_CHUNK_BYTES", 1000)  # several ranges, so several workers' results in order
     (tmp_path / "parallel").mkdir()
     parallel_store = new_store(tmp_path / "parallel")
     parallel = import_battles(parallel_store, path)
@@ -253,3 +253,27 @@ def test_large_files_are_checked_in_worker_processes_with_the_same_result(tmp_pa
     assert import_battles(parallel_store, path).imported == 0
     serial_store.close()
     parallel_store.close()
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 1 << 20])
+def test_line_ranges_number_lines_as_text_mode_reads_them(tmp_path: Path, size: int) -> None:
+    import arena.battles_io as battles_io
+
+    good = json.dumps(ROWS[0])
+    path = tmp_path / "endings.jsonl"
+    path.write_bytes(("\ufeff" + good + "\r\n\n" + good + "\r" + "{bad\n" + good + "\n\n" + "{bad").encode())
+    ranges = list(battles_io._line_ranges(path, size))
+    assert b"".join(path.read_bytes()[start:end] for _, start, end, _ in ranges) == path.read_bytes()
+    checked = [battles_io._check_range(job) for job in ranges]
+    problems = [p.split(": ", 1)[0] for _, _, found in checked for p in found]
+    assert problems == [f"{path}:4", f"{path}:7"]  # as numbered by reading the file in text mode
+    assert sum(rows for rows, _, _ in checked) == 5 and sum(len(kept) for _, kept, _ in checked) == 3
+
+
+def test_a_jsonl_file_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(ROWS[0]).encode() + b"\n" + b'{"model_a": "caf\xe9"}\n')
+    store = new_store(tmp_path)
+    with pytest.raises(DataError, match=r"latin1.jsonl: not UTF-8 text \(byte \d+\)"):
+        import_battles(store, path)
+    store.close()
