@@ -89,12 +89,13 @@ def fit_style(a: np.ndarray, b: np.ndarray, score_a: np.ndarray, diffs: np.ndarr
     if not varies.any():
         return None
     z = diffs[:, varies] / scales[varies]
-    rows = _Rows(a.astype(np.int64), b.astype(np.int64), score_a.astype(np.float64), z)
+    rows = _rows(a.astype(np.int64), b.astype(np.int64), score_a.astype(np.float64), z, n_models)
     params = np.zeros(n_models + z.shape[1])
     if start is not None:
         params[:n_models] = start
     params = _newton(rows, n_models, params)
-    bread = _hessian(rows, n_models, _weights(rows, params)) + PRIOR_PRECISION * np.eye(len(params))
+    p = logistic(_eta(rows, params, n_models))
+    bread = _hessian(rows, n_models, p * (1.0 - p)) + PRIOR_PRECISION * np.eye(len(params))
     meat, n_clusters = _clustered_meat(rows, n_models, params, cluster)
     inverse = np.linalg.inv(bread)
     covariance = inverse @ meat @ inverse * (n_clusters / max(n_clusters - 1, 1))
@@ -123,11 +124,16 @@ class _Rows:
     a: np.ndarray
     b: np.ndarray
     score: np.ndarray
-    z: np.ndarray  # (N, K)
+    zt: np.ndarray  # (K, N): each covariate's values contiguous, as bincount reads them
+    pair: np.ndarray  # a * M + b: one bincount gives every per-model sum
+
+
+def _rows(a: np.ndarray, b: np.ndarray, score: np.ndarray, z: np.ndarray, m: int) -> _Rows:
+    return _Rows(a, b, score, np.ascontiguousarray(z.T), a * m + b)
 
 
 def _eta(rows: _Rows, params: np.ndarray, m: int) -> np.ndarray:
-    return params[rows.a] - params[rows.b] + rows.z @ params[m:]
+    return params[rows.a] - params[rows.b] + params[m:] @ rows.zt
 
 
 def _objective(rows: _Rows, params: np.ndarray, m: int) -> float:
@@ -136,32 +142,35 @@ def _objective(rows: _Rows, params: np.ndarray, m: int) -> float:
     return float(likelihood.sum()) - 0.5 * PRIOR_PRECISION * float(params @ params)
 
 
-def _weights(rows: _Rows, params: np.ndarray) -> np.ndarray:
-    p = logistic(_eta(rows, params, len(params) - rows.z.shape[1]))
-    return p * (1.0 - p)
+def _by_model(rows: _Rows, weights: np.ndarray, m: int) -> np.ndarray:
+    """(M, M) sums of `weights` over the battles of each (a, b)."""
+    return np.bincount(rows.pair, weights, m * m).reshape(m, m)
 
 
-def _gradient(rows: _Rows, params: np.ndarray, m: int) -> np.ndarray:
-    r = rows.score - logistic(_eta(rows, params, m))
+def _gradient(rows: _Rows, params: np.ndarray, m: int, p: np.ndarray) -> np.ndarray:
+    """The log posterior's gradient, given each battle's win probability p."""
+    r = rows.score - p
+    per_pair = _by_model(rows, r, m)
     g = np.empty(len(params))
-    g[:m] = np.bincount(rows.a, r, m) - np.bincount(rows.b, r, m)
-    g[m:] = r @ rows.z
+    g[:m] = per_pair.sum(axis=1) - per_pair.sum(axis=0)
+    g[m:] = rows.zt @ r
     return g - PRIOR_PRECISION * params
 
 
 def _hessian(rows: _Rows, m: int, h: np.ndarray) -> np.ndarray:
     """sum_n h_n x_n x_n^T with x_n = e_a - e_b (and z_n at beta), built by bincount."""
-    k = rows.z.shape[1]
+    k = rows.zt.shape[0]
     out = np.zeros((m + k, m + k))
-    pair = np.bincount(rows.a * m + rows.b, h, m * m).reshape(m, m)
+    pair = _by_model(rows, h, m)
     out[:m, :m] = -(pair + pair.T)
-    out[np.arange(m), np.arange(m)] = np.bincount(rows.a, h, m) + np.bincount(rows.b, h, m)
-    hz = rows.z * h[:, None]
+    out[np.arange(m), np.arange(m)] = pair.sum(axis=1) + pair.sum(axis=0)
+    hz = rows.zt * h
     for c in range(k):
-        cross = np.bincount(rows.a, hz[:, c], m) - np.bincount(rows.b, hz[:, c], m)
+        per_pair = _by_model(rows, hz[c], m)
+        cross = per_pair.sum(axis=1) - per_pair.sum(axis=0)
         out[:m, m + c] = cross
         out[m + c, :m] = cross
-    out[m:, m:] = rows.z.T @ hz
+    out[m:, m:] = rows.zt @ hz.T
     return out
 
 
@@ -169,19 +178,20 @@ def _clustered_meat(rows: _Rows, m: int, params: np.ndarray, cluster: np.ndarray
     """sum over clusters of (summed score)(summed score)^T, and how many clusters there are."""
     r = rows.score - logistic(_eta(rows, params, m))
     grouped = cluster >= 0
-    ids, index = np.unique(cluster[grouped], return_inverse=True)
-    g = len(ids)
+    present = np.bincount(cluster[grouped]) > 0 if grouped.any() else np.zeros(0, dtype=bool)
+    index = (np.cumsum(present) - 1)[cluster[grouped]]  # cluster ids are question indices: small, no sort
+    g = int(present.sum())
     sums = np.zeros((g, len(params)))
     if g:
         rg = r[grouped]
         sums[:, :m] = (np.bincount(index * m + rows.a[grouped], rg, g * m)
                        - np.bincount(index * m + rows.b[grouped], rg, g * m)).reshape(g, m)
-        for c in range(rows.z.shape[1]):
-            sums[:, m + c] = np.bincount(index, rg * rows.z[grouped, c], g)
+        for c in range(rows.zt.shape[0]):
+            sums[:, m + c] = np.bincount(index, rg * rows.zt[c, grouped], g)
     meat = sums.T @ sums
     alone = ~grouped
     if alone.any():  # single-battle clusters: the ordinary sandwich for those rows
-        single = _Rows(rows.a[alone], rows.b[alone], rows.score[alone], rows.z[alone])
+        single = _rows(rows.a[alone], rows.b[alone], rows.score[alone], rows.zt[:, alone].T, m)
         meat += _hessian(single, m, r[alone] ** 2)
     return meat, g + int(alone.sum())
 
@@ -194,8 +204,9 @@ def _newton(rows: _Rows, m: int, params: np.ndarray) -> np.ndarray:
     """
     current = None
     for _ in range(_MAX_ITER):
-        hessian = _hessian(rows, m, _weights(rows, params)) + PRIOR_PRECISION * np.eye(len(params))
-        step = np.linalg.solve(hessian, _gradient(rows, params, m))
+        p = logistic(_eta(rows, params, m))
+        hessian = _hessian(rows, m, p * (1.0 - p)) + PRIOR_PRECISION * np.eye(len(params))
+        step = np.linalg.solve(hessian, _gradient(rows, params, m, p))
         if np.abs(step).max() < _SAFE_STEP:
             params = params + step
         else:
