@@ -125,6 +125,19 @@ def test_leaderboard_shows_what_arena_rate_printed(pipeline_project: PipelinePro
     assert len(chart_by_key(run(at), "forest")["data"]) == 1
 
 
+def test_leaderboard_shows_the_style_coefficients_arena_rate_printed(pipeline_project: PipelineProject,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    style = pipeline_project.rated["style_control"]
+    assert style["status"] == "ok" and style["coefficients"]
+    at = open_app(pipeline_project.config_path, monkeypatch)
+    table = next(frame.value for frame in at.dataframe if "Covariate" in frame.value.columns)
+    assert list(table["Covariate"]) == [c["covariate"] for c in style["coefficients"]]
+    for column, key in [("Log-odds per SD", "coefficient"), ("CI low", "ci_low"), ("CI high", "ci_high"),
+                        ("Elo per SD", "elo"), ("SD of difference", "sd")]:
+        assert list(table[column]) == pytest.approx([c[key] for c in style["coefficients"]]), column
+    assert any(style["note"] in caption.value for caption in at.caption)
+
+
 def test_leaderboard_shows_what_the_board_cost(pipeline_project: PipelineProject,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(pipeline_project.config_path, monkeypatch)
