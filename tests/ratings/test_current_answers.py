@@ -85,3 +85,34 @@ def test_a_changed_model_is_rated_on_its_new_answers_only(tmp_path: Path) -> Non
     assert report.selection == BattleSelection("judge", report.judge_key, report.params.answer_set,
                                                max(r.id for r in stored), None)
     store.close()
+
+
+def test_an_edited_question_and_a_removed_model_leave_the_board(tmp_path: Path) -> None:
+    """Editing a question's text supersedes every answer to it until they are regenerated and
+    judged again; a model taken out of the project file takes its battles off the board."""
+    with ScriptedServer(candidate_script) as candidates, ScriptedServer(prefer_longer_answer_script) as judge:
+        config = load_config(write_project(tmp_path, candidates.base_url, judge.base_url, 0.0))
+        assert not run_generate(config, progress=False).failed
+        run_judge(config, progress=False)
+        assert run_rate(config, RateRequest(bootstrap_rounds=20)).snapshot.report.n_battles == 15
+
+        edited = [question(n) for n in range(1, 6)]
+        edited[0] = {**edited[0], "text": "Test question number 1, reworded: what helps with symptom 1?"}
+        fakes.write_questions(tmp_path / fakes.QUESTIONS_FILE, edited)
+        report = run_rate(config, RateRequest(bootstrap_rounds=20)).snapshot.report
+        store = open_store(config.storage_url)
+        assert report.n_battles == 12 and "q001" not in load_battles(store, report.selection).questions
+        store.close()
+        assert any("3 battle(s) of superseded answers" in note for note in report.notes)
+
+        assert run_generate(config, progress=False).generated == 3  # the edited question, answered again
+        run_judge(config, progress=False)
+        assert run_rate(config, RateRequest(bootstrap_rounds=20)).snapshot.report.n_battles == 15
+
+    without_gamma = load_config(fakes.write_project(
+        tmp_path, models=[m for m in load_config(config.path).model_dump(mode="json")["models"]
+                          if m["name"] != "gamma"], questions=None, rubric=RUBRIC,
+        judge=openai_model("scripted-judge", judge.base_url, max_retries=0, timeout=10, logprobs=False)))
+    report = run_rate(without_gamma, RateRequest(bootstrap_rounds=20)).snapshot.report
+    assert report.n_battles == 5 and [r.model for r in sorted(report.board.rows, key=lambda r: r.model)] == [
+        "alpha", "beta"]
