@@ -82,8 +82,10 @@ class RatingOptions:
 def build_report(
     bs: BattleSet, options: RatingOptions, params: RatingParams, *, selection: BattleSelection,
     diagnostics: JudgeDiagnostics, notes: tuple[str, ...] = (), with_views: bool = True, inputs: str | None = None,
+    online: np.ndarray | None = None,
 ) -> RatingReport:
-    """The report of these battles: the overall board, every view's board, and the run's facts."""
+    """The report of these battles: the overall board, every view's board, and the run's facts
+    (`online`: these battles' online Elo, when the caller has computed it already)."""
     if bs.n_battles == 0:
         raise ArenaError("no battles to rate")
     if bs.n_models < 2:
@@ -92,7 +94,8 @@ def build_report(
         raise ArenaError(f"--anchor: model {options.anchor.model!r} has no battles here "
                          f"(models: {', '.join(bs.models)})")
     # Online Elo is a pure Python loop: run alone, it does not hold up the threads' array work.
-    online = online_elo(bs.a, bs.b, bs.score_a, bs.n_models)
+    if online is None:
+        online = online_elo(bs.a, bs.b, bs.score_a, bs.n_models)
     # Two threads: the boards' array work releases Python's lock, so views fit beside the overall board.
     # Each thread's matrix products run on one BLAS thread: two threads that each start BLAS's own
     # threads oversubscribe the cores, and OpenBLAS's spinning threads then cost more than they do.

@@ -31,6 +31,7 @@ from arena.ratings.compare import HeadToHead, head_to_head
 from arena.ratings.cost import read_cost
 from arena.ratings.data import battles_fingerprint, load_battles
 from arena.ratings.diagnostics import judge_diagnostics
+from arena.ratings.elo import online_elo
 from arena.ratings.jury import agreement, jury_battle_set, line_up
 from arena.ratings.report import (
     DEFAULT_BOOTSTRAP_ROUNDS,
@@ -130,6 +131,8 @@ def _rate_one_judge(config: ArenaConfig, request: RateRequest, store: Store, sid
     selection = replace(selection, answer_set=answer_set_digest(rated_answers) if judged else None,
                         max_battle_id=int(bs.battle_id.max()))
     params = replace(params, answer_set=selection.answer_set)
+    # hashing releases Python's lock and online Elo holds it: the two run side by side
+    online = online_elo(bs.a, bs.b, bs.score_a, bs.n_models)
     battles_digest = digest_later.result()
     existing = reusable_snapshot(store, source=request.source, category=request.category, judge_key=judge_key,
                                  battles_fingerprint=battles_digest, params=params)
@@ -144,7 +147,7 @@ def _rate_one_judge(config: ArenaConfig, request: RateRequest, store: Store, sid
     options = _options(request)
     report = build_report(bs, options, params, selection=selection,
                           diagnostics=judge_diagnostics(bs, counts_later.result() if counts_later else None),
-                          notes=tuple(notes), with_views=request.category is None, inputs=inputs)
+                          notes=tuple(notes), with_views=request.category is None, inputs=inputs, online=online)
     save_answer_set(store, rated_answers)
     snapshot = save_snapshot(store, report, battles_fingerprint=battles_digest,
                              judge=_judge_name(config, store, selection), rubric=_rubric(config, store, judge_key))
