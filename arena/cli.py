@@ -139,7 +139,9 @@ def judge(
         help="all (every pair on every question), sample (K pairs per question) or adaptive (rounds where they "
              "most settle the ranking, until settled or --max-judgments); default from arena.yaml.")] = None,
     per_question: Annotated[int | None, typer.Option(min=1, help="K for --pairs sample.")] = None,
-    max_judgments: Annotated[int | None, typer.Option(min=1, help="Make at most N judgments this run.")] = None,
+    max_judgments: Annotated[int | None, typer.Option(min=1, help=(
+        "Make at most N judgments this run, all judges together: a jury shares N in equal shares, what one "
+        "judge leaves unused going to the judges after it."))] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the --pairs sample draw.")] = None,
     retry_invalid: Annotated[bool, typer.Option(
         "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
