@@ -65,6 +65,9 @@ def run_judges(config: ArenaConfig, request: JudgeRequest = JudgeRequest(), *, j
     return summaries
 
 
+def not_run_reason(budget: int) -> str:
+    return f"not run: the judgment budget of {budget} was used by earlier judges"
+
+
 def _not_run(judge: JudgeConfig, judge_key: str, budget: int) -> JudgeSummary:
-    return JudgeSummary(judge_key=judge_key, judge=judge.name, rubric="",
-                        not_run=f"not run: the judgment budget of {budget} was used by earlier judges")
+    return JudgeSummary(judge_key=judge_key, judge=judge.name, rubric="", not_run=not_run_reason(budget))

@@ -159,6 +159,11 @@ def test_the_budget_is_shared_by_the_jury_in_equal_shares(tmp_path: Path) -> Non
 
 def test_a_budget_smaller_than_the_jury_leaves_the_last_judges_not_run(tmp_path: Path) -> None:
     with jury_project(tmp_path) as (project, servers):
+        dry = invoke("judge", "-c", str(project.config_path), "--max-judgments", "4", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        planned = [line.split(" ")[0] for line in dry.stdout.splitlines()]
+        assert planned == ["[j1]", "[j1]", "[j2]", "[j2]"]
+        assert "[j3] not run: the judgment budget of 4 was used by earlier judges" in dry.output
         result = invoke("judge", "-c", str(project.config_path), "--max-judgments", "4")
         assert result.exit_code == 0, result.output
         assert requests_per_judge(servers) == [2, 2, 0]  # one whole battle each, while the budget lasts
