@@ -243,7 +243,8 @@ class PairsConfig(StrictModel):
 
 
 class NightlyConfig(StrictModel):
-    max_judgments: int | None = Field(None, ge=1, description="judgment budget per nightly run")
+    max_judgments: int | None = Field(None, ge=1, description="judgment budget per nightly run, shared by a jury "
+                                      "(`arena.judge.jury`)")
     export_dir: Path = Path("exports")
     log_file: Path = Path("logs/nightly.jsonl")
 
