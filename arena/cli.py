@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,10 @@ from arena.questions.similarity import (
     EMBEDDING_THRESHOLD,
     NEAR_DUPLICATE_THRESHOLD,
 )
+
+if TYPE_CHECKING:
+    from arena.config import ArenaConfig, JudgeConfig
+    from arena.judge.plan import JudgeRequest
 
 try:  # typer >= 0.16 vendors click
     from typer._click.exceptions import ClickException
@@ -139,7 +143,9 @@ def judge(
         help="all (every pair on every question), sample (K pairs per question) or adaptive (rounds where they "
              "most settle the ranking, until settled or --max-judgments); default from arena.yaml.")] = None,
     per_question: Annotated[int | None, typer.Option(min=1, help="K for --pairs sample.")] = None,
-    max_judgments: Annotated[int | None, typer.Option(min=1, help="Make at most N judgments this run.")] = None,
+    max_judgments: Annotated[int | None, typer.Option(min=1, help=(
+        "Make at most N judgments this run, all judges together: a jury shares N in equal shares, what one "
+        "judge leaves unused going to the judges after it."))] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the --pairs sample draw.")] = None,
     retry_invalid: Annotated[bool, typer.Option(
         "--retry-invalid", help="Judge again the pairs whose stored judgment is invalid.")] = False,
@@ -160,7 +166,7 @@ def judge(
         return
     from arena.config import load_config
     from arena.judge.jury import run_judges
-    from arena.judge.plan import JudgeRequest, PairsMode, format_planned, plan_judgments
+    from arena.judge.plan import JudgeRequest, PairsMode
 
     modes: dict[str | None, PairsMode | None] = {None: None, "all": "all", "sample": "sample", "adaptive": "adaptive"}
     if pairs not in modes:
@@ -172,18 +178,7 @@ def judge(
                            batch_pairs=batch, lease_s=lease)
     judges = project.select_judges(judge_name)
     if dry_run:
-        for entry in judges:
-            prefix = f"[{entry.name}] " if len(project.jury) > 1 else ""
-            if (mode or project.pairs.mode) == "adaptive":
-                from arena.judge.rounds import plan_first_round
-
-                planned, status = plan_first_round(project.with_judge(entry), request)
-                print(f"{prefix}{status}", file=sys.stderr)
-            else:
-                planned = plan_judgments(project.with_judge(entry), request)
-            for line in format_planned(planned):
-                print(prefix + line)
-            print(f"{prefix}{len(planned)} judgment(s) to make", file=sys.stderr)
+        _judge_dry_run(project, judges, request)
         return
     with engine_log_of(project.root, "judge"):
         summaries = run_judges(project, request, judge_name=judge_name)
@@ -192,6 +187,34 @@ def judge(
             print(line)
     if any(summary.failed for summary in summaries):
         raise typer.Exit(1)
+
+
+def _judge_dry_run(project: ArenaConfig, judges: tuple[JudgeConfig, ...], request: JudgeRequest) -> None:
+    """Each judge's planned judgments; a budget is shared by the jury as `arena judge` shares it
+    (`arena.judge.jury.budget_share`), each judge taking what it plans."""
+    from dataclasses import replace
+
+    from arena.judge.jury import budget_share, not_run_reason
+    from arena.judge.plan import format_planned, plan_judgments
+
+    left = request.max_judgments
+    for position, entry in enumerate(judges):
+        prefix = f"[{entry.name}] " if len(project.jury) > 1 else ""
+        if left is not None and left <= 0:
+            print(f"{prefix}{not_run_reason(request.max_judgments or 0)}", file=sys.stderr)
+            continue
+        share = None if left is None else budget_share(left, len(judges) - position)
+        if (request.pairs or project.pairs.mode) == "adaptive":
+            from arena.judge.rounds import plan_first_round
+
+            planned, status = plan_first_round(project.with_judge(entry), replace(request, max_judgments=share))
+            print(f"{prefix}{status}", file=sys.stderr)
+        else:
+            planned = plan_judgments(project.with_judge(entry), replace(request, max_judgments=share))
+        for line in format_planned(planned):
+            print(prefix + line)
+        print(f"{prefix}{len(planned)} judgment(s) to make", file=sys.stderr)
+        left = None if left is None else left - len(planned)
 
 
 @judge_app.command("validate")

@@ -230,6 +230,10 @@ class PairsConfig(StrictModel):
     warmup_battles_per_pair: int = Field(10, ge=0, description="adaptive: battles every pair gets first")
     confidence: float = Field(0.95, gt=0.0, lt=1.0, description="adaptive: settled when every adjacent pair of "
                               "the ranking is separated at this level jointly")
+    tie_margin_elo: float = Field(0.0, ge=0.0, description="adaptive: > 0: an adjacent pair whose interval of the "
+                                  "difference lies within +-this many Elo counts as settled (tied)")
+    stop_when_settled: bool = Field(True, description="adaptive: stop once the ranking is settled; false: "
+                                    "report it settled and go on to the budget")
 
     @model_validator(mode="after")
     def _round_sizes(self) -> PairsConfig:
@@ -239,7 +243,8 @@ class PairsConfig(StrictModel):
 
 
 class NightlyConfig(StrictModel):
-    max_judgments: int | None = Field(None, ge=1, description="judgment budget per nightly run")
+    max_judgments: int | None = Field(None, ge=1, description="judgment budget per nightly run, shared by a jury "
+                                      "(`arena.judge.jury`)")
     export_dir: Path = Path("exports")
     log_file: Path = Path("logs/nightly.jsonl")
 

@@ -54,6 +54,17 @@ def test_hub_ids_are_left_alone(tmp_path: Path) -> None:
     assert config.models[0].model == "m42-health/Llama3-Med42-8B"
 
 
+def test_adaptive_pairs_settings_reach_the_planner(tmp_path: Path) -> None:
+    from arena.judge.adaptive import AdaptiveSettings
+    from arena.judge.rounds import adaptive_settings
+
+    assert adaptive_settings(load_config(write(tmp_path, base()))) == AdaptiveSettings()  # the same defaults
+    config = load_config(write(tmp_path, base(pairs={"mode": "adaptive", "tie_margin_elo": 25.5,
+                                                     "stop_when_settled": False})))
+    settings = adaptive_settings(config)
+    assert (settings.tie_margin_elo, settings.stop_when_settled) == (25.5, False)
+
+
 def test_system_prompt_global_override_and_empty(tmp_path: Path) -> None:
     data = base(system_prompt="Global.", models=[
         dict(MODEL), {**MODEL, "name": "own", "system_prompt": "Own."}, {**MODEL, "name": "none", "system_prompt": ""},
@@ -78,6 +89,9 @@ def test_system_prompt_global_override_and_empty(tmp_path: Path) -> None:
     (base(models=[dict(MODEL), dict(MODEL)]), "duplicate model names: m"),
     (base(models=[{**MODEL, "api_key_env": "sk-123 secret"}]), r"api_key_env: String should match pattern"),
     (base(models=[]), "models: List should have at least 1 item"),
+    (base(pairs={"mode": "adaptive", "tie_margin_elo": -5}),
+     r"pairs\.tie_margin_elo: Input should be greater than or equal to 0"),
+    (base(pairs={"stop_when_settled": "sometimes"}), r"pairs\.stop_when_settled: Input should be a valid boolean"),
 ])
 def test_bad_projects_get_one_line_errors(tmp_path: Path, data: object, message: str) -> None:
     path = write(tmp_path, data)

@@ -335,6 +335,21 @@ def test_nightly_runs_every_judge_of_a_jury(project: Path, servers: Servers) -> 
         assert servers.judge_calls() == len(contrarian.requests) == 2 * PAIRS * N_QUESTIONS
 
 
+def test_a_jury_shares_the_nightly_budget(project: Path, servers: Servers) -> None:
+    with ScriptedServer(prefer_shorter_answer_script, model="contrarian") as contrarian:
+        first = read_config(project)["judge"]
+        edit_config(project, judge=None, judges=[
+            first, {**first, "name": "contrarian", "model": "contrarian", "base_url": contrarian.base_url}],
+            nightly={**read_config(project)["nightly"], "max_judgments": 10})
+        dry = cli("nightly", "-c", str(project), "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "(budget 10 per run shared by the jury: 6 tonight)" in dry.stdout
+        assert "(budget 10 per run shared by the jury: 4 tonight)" in dry.stdout
+        report, text = nightly(project)
+        assert report.exit_code == 0, text
+        assert (servers.judge_calls(), len(contrarian.requests)) == (6, 4)  # 10 in all, not 10 each
+
+
 def test_nightly_judges_in_adaptive_rounds_within_its_budget(project: Path, servers: Servers) -> None:
     edit_config(project, pairs={"mode": "adaptive", "round_judgments": 6, "min_round_judgments": 4,
                                 "warmup_battles_per_pair": 1},

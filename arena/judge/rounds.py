@@ -40,9 +40,12 @@ _COUNTED = ("judged", "invalid", "too_long", "judgments", "invalid_judgments", "
 
 
 def adaptive_settings(config: ArenaConfig) -> AdaptiveSettings:
+    """The planner's settings from `pairs:`. They choose which comparisons are judged, not how a
+    judgment is made, so they are no part of the judge key (`arena.judge.key`)."""
     pairs = config.pairs
     return AdaptiveSettings(round_judgments=pairs.round_judgments, min_round_judgments=pairs.min_round_judgments,
                             warmup_battles_per_pair=pairs.warmup_battles_per_pair, confidence=pairs.confidence,
+                            tie_margin_elo=pairs.tie_margin_elo, stop_when_settled=pairs.stop_when_settled,
                             seed=pairs.seed)
 
 

@@ -110,6 +110,7 @@ class JudgeSummary:
     error_examples: list[str] = field(default_factory=list)
     adaptive_rounds: int | None = None  # adaptive selection (`rounds.py`): rounds judged; None: not adaptive
     adaptive_stop: str | None = None  # why the rounds stopped, one line
+    not_run: str | None = None  # why this judge of a jury was not run (the run's budget was used), one line
 
     @property
     def failed(self) -> bool:
@@ -121,6 +122,8 @@ class JudgeSummary:
         return self.disagreements / self.judged if self.judged else None
 
     def lines(self) -> list[str]:
+        if self.not_run:
+            return [f"judge {self.judge}: {self.not_run}"]
         modes = {True: "constrained decoding", False: "parse and retry", None: "judge not loaded"}
         mode = modes[self.constrained]
         lines = [

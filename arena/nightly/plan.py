@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from arena.answers import expected_fingerprints
 from arena.config import ArenaConfig
 from arena.errors import ArenaError, StoreError
+from arena.judge.jury import budget_share
 from arena.judge.key import judge_rubric
 from arena.judge.plan import build_plan
 from arena.questions.loading import load_questions
@@ -44,8 +45,19 @@ class NightlyPlan:
 
     @property
     def judge_calls_tonight(self) -> int:
-        """The budget holds for each judge of a jury (each judges in its own run)."""
-        return sum(j.judge_calls if self.budget is None else min(j.judge_calls, self.budget) for j in self.judges)
+        return sum(self.judge_calls_per_judge_tonight())
+
+    def judge_calls_per_judge_tonight(self) -> list[int]:
+        """Each judge's calls tonight: a jury shares the one budget as `arena judge` does
+        (`arena.judge.jury.budget_share`), each judge taking at most its pending calls."""
+        if self.budget is None:
+            return [j.judge_calls for j in self.judges]
+        tonight, left = [], self.budget
+        for position, judge in enumerate(self.judges):
+            calls = min(judge.judge_calls, budget_share(left, len(self.judges) - position))
+            tonight.append(calls)
+            left -= calls
+        return tonight
 
 
 def plan_nightly(config: ArenaConfig) -> NightlyPlan:
@@ -113,9 +125,9 @@ def format_plan(plan: NightlyPlan) -> str:
     total = sum(plan.answers_to_generate.values())
     lines.append(f"  answers to generate: {total}")
     lines += [f"    {name}: {n} answers to generate" for name, n in plan.answers_to_generate.items()]
-    for judge in plan.judges:
-        tonight = judge.judge_calls if plan.budget is None else min(judge.judge_calls, plan.budget)
-        budget = "no budget" if plan.budget is None else f"budget {plan.budget} per run: {tonight} tonight"
+    shared = " shared by the jury" if len(plan.judges) > 1 else ""
+    for judge, tonight in zip(plan.judges, plan.judge_calls_per_judge_tonight(), strict=True):
+        budget = "no budget" if plan.budget is None else f"budget {plan.budget} per run{shared}: {tonight} tonight"
         name = f"judge {judge.judge}, " if len(plan.judges) > 1 else ""
         lines.append(f"  {name}judge key {judge.judge_key}: {judge.battles_to_judge} battles to judge, "
                      f"{judge.judge_calls} judge calls estimated ({budget})")

@@ -99,7 +99,8 @@ def stage_generate(context: RunContext) -> StageOutcome:
 
 
 def stage_judge(context: RunContext) -> StageOutcome:
-    """Judge the pending battles of every judge (a jury judges in turn), each within the nightly budget."""
+    """Judge the pending battles of every judge (a jury judges in turn), all within the one nightly
+    budget (the jury shares it: `arena.judge.jury`)."""
     from arena.judge.jury import run_judges
     from arena.judge.plan import JudgeRequest
 
@@ -113,6 +114,9 @@ def stage_judge(context: RunContext) -> StageOutcome:
                                          "errors": s.errors} for s in summaries}
     texts = []
     for summary in summaries:
+        if summary.not_run:
+            texts.append(f"{summary.judge}: {summary.not_run}")
+            continue
         text = (f"{summary.judged} battles judged ({summary.judgments} judgments, "
                 f"{summary.model_calls} calls), {summary.reused} already done")
         if summary.deferred:

@@ -1,6 +1,6 @@
 """A jury of three scripted judges (one contrarian) through the command line: `arena judge` runs
 each under its own judge key (or one with `--judge`), `arena rate` gives each judge's board, the
-jury board and the judges' agreement."""
+jury board and the judges' agreement; a judgment budget is shared by the jury in equal shares."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from arena.cli import app
 from arena.errors import ArenaError, ConfigError
 from arena.judge import jury_judge_keys
+from arena.judge.jury import budget_share
 from tests.fakes.project import read_config
 from tests.judge.helpers import JURY_MODELS as MODELS
 from tests.judge.helpers import JURY_OUTCOMES as OUTCOMES
@@ -130,3 +131,65 @@ def test_judge_and_judges_together_or_twice_the_same_judge_are_refused(tmp_path:
         result = invoke("judge", "-c", str(project.config_path))
         assert isinstance(result.exception, ConfigError) and "the same judge key" in str(result.exception)
         assert all(len(s.requests) == 0 for s in servers.values())
+
+
+def requests_per_judge(servers: dict[str, Any]) -> list[int]:
+    return [len(s.requests) for s in servers.values()]
+
+
+def jury_battles(project: Project) -> int:
+    rated = invoke("rate", "-c", str(project.config_path), "--format", "json", "--bootstrap", "0")
+    assert rated.exit_code == 0, rated.output
+    return int(json.loads(rated.stdout)["n_battles"])
+
+
+def test_the_budget_is_shared_by_the_jury_in_equal_shares(tmp_path: Path) -> None:
+    with jury_project(tmp_path) as (project, servers):
+        result = invoke("judge", "-c", str(project.config_path), "--max-judgments", "12")
+        assert result.exit_code == 0, result.output
+        # 12 for the whole run, not 12 each: 4 judgments (two battles) per judge
+        assert requests_per_judge(servers) == [4, 4, 4]
+        assert result.stdout.count("8 judgments left for a later run (--max-judgments)") == 3
+        # the same two (question, pair)s by every judge: two jury battles, each judged by all three
+        judged = {judge: {u for u, o in zip(UNITS, outcomes, strict=True) if o != "-"}
+                  for judge, outcomes in stored_outcomes(project).items()}
+        assert len(judged) == 3 and all(units == judged["j1"] for units in judged.values())
+        assert jury_battles(project) == 2
+
+
+def test_a_budget_smaller_than_the_jury_leaves_the_last_judges_not_run(tmp_path: Path) -> None:
+    with jury_project(tmp_path) as (project, servers):
+        dry = invoke("judge", "-c", str(project.config_path), "--max-judgments", "4", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        planned = [line.split(" ")[0] for line in dry.stdout.splitlines()]
+        assert planned == ["[j1]", "[j1]", "[j2]", "[j2]"]
+        assert "[j3] not run: the judgment budget of 4 was used by earlier judges" in dry.output
+        result = invoke("judge", "-c", str(project.config_path), "--max-judgments", "4")
+        assert result.exit_code == 0, result.output
+        assert requests_per_judge(servers) == [2, 2, 0]  # one whole battle each, while the budget lasts
+        assert "judge j3: not run: the judgment budget of 4 was used by earlier judges" in result.stdout.splitlines()
+        assert jury_battles(project) == 1  # two of three judges: a majority
+
+
+def test_a_judge_with_nothing_pending_leaves_its_share_to_the_others(tmp_path: Path) -> None:
+    with jury_project(tmp_path) as (project, servers):
+        assert invoke("judge", "-c", str(project.config_path), "--judge", "j1").exit_code == 0
+        assert requests_per_judge(servers) == [2 * len(UNITS), 0, 0]
+        result = invoke("judge", "-c", str(project.config_path), "--max-judgments", "12")
+        assert result.exit_code == 0, result.output
+        assert requests_per_judge(servers) == [2 * len(UNITS), 6, 6]  # j1's share of 4 went to j2 and j3
+        assert "not run" not in result.stdout
+
+
+def test_budget_shares_are_equal_whole_battles_rounded_up() -> None:
+    def shares(budget: int, judges: int) -> list[int]:
+        out, left = [], budget
+        for position in range(judges):
+            out.append(budget_share(left, judges - position))
+            left -= out[-1]
+        return out
+
+    assert shares(12, 3) == [4, 4, 4]
+    assert shares(10, 3) == [4, 4, 2]  # whole battles: the earlier judges take the remainder
+    assert shares(4, 3) == [2, 2, 0]
+    assert shares(7, 1) == [7] and shares(1, 2) == [1, 0]

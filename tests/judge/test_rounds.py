@@ -1,12 +1,14 @@
 """`arena judge --pairs adaptive` through the command line, with a scripted judge whose models are
 far apart: it stops settled well before exhaustive judging, within a budget when given one, and
-never judges a (question, pair, order) twice across invocations."""
+never judges a (question, pair, order) twice across invocations; `pairs.stop_when_settled: false`
+judges on to the budget, and `pairs.tie_margin_elo` lets a board with two tied models stop."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from arena.cli import app
@@ -64,3 +66,51 @@ def test_pairs_mode_adaptive_in_the_project_file(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert "adaptive:" in result.stdout and "stopped: ranking settled" in result.stdout
         assert 0 < len(server.requests) < EXHAUSTIVE / 3
+
+
+def test_stop_when_settled_false_judges_past_a_settled_ranking_to_the_budget(tmp_path: Path) -> None:
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
+                               extra={"pairs": {"mode": "adaptive", **ADAPTIVE}})
+        add_answers(project, answers_of_length(MODELS, tuple(q["id"] for q in QUESTIONS)))
+        settled = invoke("judge", "-c", str(project.config_path))
+        assert settled.exit_code == 0 and "stopped: ranking settled" in settled.stdout, settled.output
+        before = len(server.requests)
+        assert 0 < before < EXHAUSTIVE / 3
+
+        project.edit(pairs={"mode": "adaptive", **ADAPTIVE, "stop_when_settled": False})
+        going_on = invoke("judge", "-c", str(project.config_path), "--max-judgments", "60")
+        assert going_on.exit_code == 0, going_on.output
+        assert "stopped: budget of 60 judgments used" in going_on.stdout
+        assert len(server.requests) == len(project.judgments()) == before + 60
+        # the same judge key: the settled run's battles are reused, not judged again
+        assert f"{before // 2} reused" in going_on.stdout
+        assert len({b["judge_key"] for b in project.battles()}) == 1
+
+
+def near_tie_answers() -> dict[tuple[str, str], str]:
+    """alpha writes short answers; beta and gamma equally long ones: the judge (longer wins, "A" on
+    equal length) ties every beta-gamma battle, its two orders disagreeing."""
+    answers = answers_of_length(MODELS, tuple(q["id"] for q in QUESTIONS))
+    for model, qid in answers:
+        if model != "alpha":
+            answers[(model, qid)] = f"{model[:4]} on {qid}: " + "detail " * 6
+    return answers
+
+
+@pytest.mark.parametrize("margin", [0.0, 150.0])
+def test_a_tie_margin_lets_a_near_tie_board_stop(tmp_path: Path, margin: float) -> None:
+    with ScriptedServer(prefer_longer_answer_script) as server:
+        project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
+                               extra={"pairs": {"mode": "adaptive", **ADAPTIVE, "tie_margin_elo": margin}})
+        add_answers(project, near_tie_answers())
+        result = invoke("judge", "-c", str(project.config_path))
+        assert result.exit_code == 0, result.output
+        ties = [b for b in project.battles() if {b["model_a"], b["model_b"]} == {"beta", "gamma"}]
+        assert ties and all(b["winner"] == "tie" for b in ties)
+        if margin:
+            assert "stopped: ranking settled: 1 adjacent pairs separated at 95%, 1 tied within +-150 Elo" in result.stdout
+            assert len(server.requests) < EXHAUSTIVE / 2
+        else:  # beta and gamma are never separated: everything is judged
+            assert "stopped: no open comparisons left" in result.stdout
+            assert len(server.requests) == EXHAUSTIVE
