@@ -231,12 +231,12 @@ class AdaptiveRun:
     seconds_planning: float
 
 
-def run_adaptive(board: Board, seed: int, cap_judgments: int) -> AdaptiveRun:
+def run_adaptive(board: Board, seed: int, cap_judgments: int, min_round: int) -> AdaptiveRun:
     pair_of = {(board.models[i], board.models[j]): p for p, (i, j) in enumerate(board.pairs)}
     question_of = {q: k for k, q in enumerate(board.questions)}
     prejudged, open_pairs = board.split()
     open_comparisons = {Comparison(board.questions[q], *(board.models[k] for k in board.pairs[p])) for q, p in open_pairs.tolist()}
-    settings = AdaptiveSettings(seed=seed, stop_when_settled=False)
+    settings = AdaptiveSettings(seed=seed, stop_when_settled=False, min_round_judgments=min_round)
     battles = [board.battle(q, p) for q, p in prejudged.tolist()]
     counts = outcome_counts(board, prejudged)
     checkpoints: list[Checkpoint] = []
@@ -304,11 +304,11 @@ class SeedResult:
         return statistics.median(self.uniform_reached)
 
 
-def run_seed(scenario: str, seed: int, cap_fraction: float, uniform_orders: int) -> SeedResult:
+def run_seed(scenario: str, seed: int, cap_fraction: float, uniform_orders: int, min_round: int) -> SeedResult:
     start = time.perf_counter()
     board = simulate_board(scenario, seed)
     total = JUDGMENTS_PER_COMPARISON * len(board.split()[1])
-    adaptive = run_adaptive(board, seed, int(cap_fraction * total))
+    adaptive = run_adaptive(board, seed, int(cap_fraction * total), min_round)
     grid = [point.judgments for point in adaptive.checkpoints]
     uniform = [run_uniform(board, seed, order, grid) for order in range(uniform_orders)]
     return SeedResult(seed, board, total, adaptive, uniform, time.perf_counter() - start)
@@ -391,8 +391,8 @@ def print_error_table(results: list[SeedResult], cap_fraction: float) -> None:
         print(f"{judgments:>9d} ({fraction:4.0%})  {cells[0]:>16}  {cells[1]:>16}")
 
 
-def summarise(scenario: str, seeds: list[int], cap_fraction: float, uniform_orders: int) -> None:
-    results = [run_seed(scenario, seed, cap_fraction, uniform_orders) for seed in seeds]
+def summarise(scenario: str, seeds: list[int], cap_fraction: float, uniform_orders: int, min_round: int) -> None:
+    results = [run_seed(scenario, seed, cap_fraction, uniform_orders, min_round) for seed in seeds]
     board = results[0].board
     print(f"\n== scenario {scenario}: {len(board.models)} models, {N_QUESTIONS} questions ==")
     work = "exhaustive board" if board.newcomer is None else "the new model's pairs, exhaustively, on the judged board of the others"
@@ -415,10 +415,13 @@ def main() -> None:
     parser.add_argument("--scenarios", default="mixed,close-top,normal,new-model", help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--adaptive-cap", type=float, default=0.5, help="adaptive runs up to this share of the exhaustive judgments")
     parser.add_argument("--uniform-orders", type=int, default=5, help="random orders of uniform selection per seed")
+    parser.add_argument("--min-round", type=int, default=AdaptiveSettings().min_round_judgments,
+                        help="adaptive's smallest round in judgments (pairs.min_round_judgments); both methods are "
+                             "read after each round, so it is also how finely 'reached' is measured")
     args = parser.parse_args()
     start = time.perf_counter()
     for scenario in args.scenarios.split(","):
-        summarise(scenario, list(range(args.seeds)), args.adaptive_cap, args.uniform_orders)
+        summarise(scenario, list(range(args.seeds)), args.adaptive_cap, args.uniform_orders, args.min_round)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
