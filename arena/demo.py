@@ -21,9 +21,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -37,6 +34,7 @@ import yaml
 from arena.config import DEFAULT_RUBRIC
 from arena.errors import ArenaError
 from arena.files import resolve_path
+from arena.local_server import ServerStartError, free_port, start_server, stop_process_group
 from arena.questions.loading import iter_question_lines
 
 SHIPPED_QUESTIONS = "arena:questions/health-v1.jsonl"
@@ -164,52 +162,22 @@ def llama_cpp_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "uvicorn", "sse_starlette"))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def llama_cpp_server(gguf: Path, log_path: Path) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on `gguf` (served as "smollm2"); yields its base URL."""
-    import httpx
-
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"]  # more threads thrash on a busy 2-core CPU
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + LLAMA_CPP_START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise DemoError(f"llama-cpp-python's server exited with {process.returncode} (log: {log_path})")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise DemoError(f"llama-cpp-python's server did not answer in {LLAMA_CPP_START_TIMEOUT_S} s "
-                                f"(log: {log_path})")
-            time.sleep(0.5)
+        process = start_server(command, f"{base_url}/models", log_path, "llama-cpp-python's server",
+                               LLAMA_CPP_START_TIMEOUT_S)
+    except ServerStartError as exc:
+        raise DemoError(exc.summary) from None  # one line; the log it names holds the rest
+    try:
         yield base_url
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        stop_process_group(process, timeout_s=20)
 
 
 # --- the run --------------------------------------------------------------------------------

@@ -39,8 +39,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,13 +47,19 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from arena import realmodels  # noqa: E402
+from arena.local_server import (  # noqa: E402
+    ServerStartError,
+    free_port,
+    start_server,
+    stop_process_group,
+    vllm_server_command,
+)
 
 CACHE = REPO / ".arena-cache"  # the tests' cache: a folder built by the test suite is reused
 HHH = REPO.parent / "shared" / "validation" / "hhh_alignment_eval.json"
@@ -64,60 +68,15 @@ SERVER_START_TIMEOUT_S = 600
 MAX_MODEL_LEN = 2048
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_vllm(model_dir: Path, log_path: Path, structured: str) -> tuple[subprocess.Popen[bytes], str]:
     """vLLM's OpenAI server on the folder, in its own process group; returns once /v1/models answers."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir), "--served-model-name", SERVED_NAME,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "bfloat16", "--max-model-len", str(MAX_MODEL_LEN),
-        "--enforce-eager", "--gpu-memory-utilization", "0.15",
-        # vLLM's CPU sampler crashes on seeded requests whose prefill is chunked
-        # ("CPU Generator does not use offset"); the judge sends seeds with long prompts.
-        "--no-enable-chunked-prefill",
-        # the engine that enforces the verdict regex (see the module docstring: xgrammar is slow on it)
-        "--structured-outputs-config.backend", structured,
-    ]
     base_url = f"http://127.0.0.1:{port}/v1"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed once the process has started or failed
+    command = vllm_server_command(model_dir, SERVED_NAME, port, MAX_MODEL_LEN, structured_backend=structured)
     try:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    finally:
-        log.close()  # the child holds its own descriptor
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if server.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise SystemExit(f"the vLLM server exited with {server.returncode}; {log_path}:\n{tail}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the vLLM server did not answer within {SERVER_START_TIMEOUT_S} s; see {log_path}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    return server, base_url
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-    except BaseException:
-        stop(server)
-        raise
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        return start_server(command, f"{base_url}/models", log_path, "the vLLM server", SERVER_START_TIMEOUT_S), base_url
+    except ServerStartError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def write_project(folder: Path, base_url: str, model_dir: Path, max_tokens: int, concurrency: int) -> Path:
@@ -234,7 +193,7 @@ def main() -> None:
             raise SystemExit("the rerun called the model: stored verdicts were not reused")
     finally:
         if server is not None:
-            stop(server)
+            stop_process_group(server)
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
         else:

@@ -17,9 +17,6 @@ import argparse
 import io
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +24,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from arena import realmodels
@@ -36,8 +32,10 @@ from arena.backends.base import GenerationRequest, GenerationResult
 from arena.config import ArenaConfig, ModelConfig, load_config
 from arena.demo import SHIPPED_QUESTIONS, sample_questions
 from arena.generate import run_generate
+from arena.local_server import ServerStartError, free_port, start_server, stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
+LLAMA_CPP_START_TIMEOUT_S = 300
 
 
 class Counting:
@@ -98,36 +96,23 @@ def measure(label: str, entry: dict[str, Any], answers: int, max_tokens: int,
           f"{answers / elapsed:.2f} answers/s, {backend.tokens / elapsed:.1f} tokens/s", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def llama_cpp(gguf: Path, answers: int, max_tokens: int) -> None:
     port = free_port()
-    log = open(Path(tempfile.gettempdir()) / "arena-bench-llama-cpp.log", "wb")  # noqa: SIM115
-    started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias",
-                               "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}/v1"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]
+    started = time.perf_counter()
     try:
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"llama-cpp-python's server exited; see {log.name}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        server = start_server(command, f"{base_url}/models", Path(tempfile.gettempdir()) / "arena-bench-llama-cpp.log",
+                              "llama-cpp-python's server", LLAMA_CPP_START_TIMEOUT_S)
+    except ServerStartError as exc:
+        raise SystemExit(str(exc)) from None
+    try:
         print(f"llama.cpp server start: {time.perf_counter() - started:.1f} s", flush=True)
         measure("llama.cpp Q4_1 (llama-cpp-python server)", {"backend": "openai", "model": "smollm2",
                 "base_url": base_url, "max_concurrency": 1, "timeout": 600}, answers, max_tokens)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
+        stop_process_group(server)
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ So are the three forms of the real SmolLM2-135M-Instruct made from the `llm-smol
 (`arena.realmodels`: its GGUF, a bf16 safetensors folder, an OpenVINO IR folder); each fixture
 builds only its own form and skips, naming what to install, where the wheel or library is missing.
 The vLLM OpenAI server and llama-cpp-python's server are started once per session on a free
-loopback port and stopped by their pid at the end, because every engine start costs seconds.
+loopback port and stopped by their process group at the end (`arena.local_server`), because every
+engine start costs seconds.
 """
 
 from __future__ import annotations
@@ -13,18 +14,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from arena import realmodels
+from arena.local_server import free_port, start_server, stop_process_group, vllm_server_command
 from arena.tinymodels import build_tiny_model
 from tests.postgres_cluster import Cluster, start_cluster
 
@@ -97,12 +96,6 @@ def smollm2_openvino_dir() -> Path:
     return realmodels.build_openvino(CACHE / "smollm2-openvino", source)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass(frozen=True)
 class VllmServer:
     base_url: str  # e.g. http://127.0.0.1:PORT/v1
@@ -113,51 +106,12 @@ class VllmServer:
 
 
 def start_vllm_server(model_dir: Path, served_name: str, log_path: Path,
-                      max_model_len: int = 4096) -> tuple[subprocess.Popen, str]:
+                      max_model_len: int = 4096) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir), "--served-model-name", served_name,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "bfloat16", "--max-model-len", str(max_model_len),
-        "--enforce-eager", "--gpu-memory-utilization", "0.15",
-        # vLLM's CPU sampler crashes on seeded requests whose prefill is chunked
-        # ("CPU Generator does not use offset"); the judge sends seeds with long prompts.
-        "--no-enable-chunked-prefill",
-        # the judge's verdict regex decodes ~15x faster under llguidance than under xgrammar
-        "--structured-outputs-config.backend", "guidance",
-    ]
     base_url = f"http://127.0.0.1:{port}/v1"
-    return start_server(command, base_url, log_path, "vLLM server"), base_url
-
-
-def start_server(command: list[str], base_url: str, log_path: Path, what: str) -> subprocess.Popen:
-    """Start a server in its own process group and wait until GET /models answers."""
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    stop_process(process)
-    raise RuntimeError(f"{what} did not answer within {SERVER_START_TIMEOUT_S} s; log: {log_path}")
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    command = vllm_server_command(model_dir, served_name, port, max_model_len)
+    process = start_server(command, f"{base_url}/models", log_path, "vLLM server", SERVER_START_TIMEOUT_S)
+    return process, base_url
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +123,7 @@ def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         yield VllmServer(base_url=base_url, model="tiny", model_dir=tiny_model_dir,
                          pid=process.pid, log_path=log_path)
     finally:
-        stop_process(process)
+        stop_process_group(process)
 
 
 @dataclass(frozen=True)
@@ -193,12 +147,13 @@ def llama_cpp_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactor
     port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf), "--model_alias", "smollm2",
                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(LLAMA_CPP_CONTEXT), "--n_threads", "1"]
-    process = start_server(command, f"http://127.0.0.1:{port}/v1", log_path, "llama-cpp-python server")
+    base_url = f"http://127.0.0.1:{port}/v1"
+    process = start_server(command, f"{base_url}/models", log_path, "llama-cpp-python server", SERVER_START_TIMEOUT_S)
     try:
-        yield LlamaCppServer(base_url=f"http://127.0.0.1:{port}/v1", model="smollm2", gguf=smollm2_gguf,
+        yield LlamaCppServer(base_url=base_url, model="smollm2", gguf=smollm2_gguf,
                              pid=process.pid, log_path=log_path)
     finally:
-        stop_process(process)
+        stop_process_group(process)
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from arena.local_server import free_port
 
 UNPRIVILEGED_USER = "nobody"
 SUPERUSER = "arena"
@@ -31,12 +32,6 @@ def server_binaries() -> Path | None:
         return Path(found[-1]).parent
     on_path = shutil.which("pg_ctl")
     return Path(on_path).parent if on_path else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -85,7 +80,7 @@ def start_cluster() -> Cluster:
         raise RuntimeError("PostgreSQL server binaries not found (Debian package postgresql; scripts/setup.sh installs it)")
     folder = Path(tempfile.mkdtemp(prefix="arena-pg-"))
     folder.chmod(0o777)  # the unprivileged server user writes its data folder and socket here
-    port = _free_port()
+    port = free_port()
     initdb = _as_server_user([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", SUPERUSER,
                               "--auth=trust", "-E", "UTF8", "--no-sync"])
     result = subprocess.run(initdb, capture_output=True, text=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from arena.files import resolve_path
+from arena.local_server import free_port
 from tests.fakes import project as fakes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,12 +69,6 @@ def tiny_entry(name: str, backend: str, model_dir: Path, **extra: Any) -> dict[s
              "stop": ["<|eot_id|>", "<|end_of_text|>"], "sampling": {"max_tokens": 16, "seed": 0}}
     entry.update(extra)
     return entry
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.e2e
@@ -138,7 +132,7 @@ def test_openai_backend_against_a_real_vllm_server(tmp_path: Path, vllm_server: 
 
 def test_transformers_backend_and_a_server_that_is_down(tmp_path: Path, tiny_model_dir: Path) -> None:
     models = [
-        {"name": "down", "backend": "openai", "model": "tiny", "base_url": f"http://127.0.0.1:{closed_port()}/v1",
+        {"name": "down", "backend": "openai", "model": "tiny", "base_url": f"http://127.0.0.1:{free_port()}/v1",
          "max_retries": 1, "timeout": 2},
         tiny_entry("tiny-hf", "transformers", tiny_model_dir, batch_size=4),
     ]

@@ -178,14 +178,15 @@ def test_llama_cpp_generate_judge_and_rate(tmp_path: Path, llama_cpp_server: Any
 @pytest.fixture(scope="module")
 def smollm2_vllm_server(smollm2_hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """vLLM's OpenAI-compatible server on the real model's bf16 folder (this module only)."""
-    from tests.conftest import start_vllm_server, stop_process
+    from arena.local_server import stop_process_group
+    from tests.conftest import start_vllm_server
 
     log_path = tmp_path_factory.mktemp("smollm2-vllm") / "server.log"
     process, base_url = start_vllm_server(smollm2_hf_dir, "smollm2", log_path, max_model_len=2048)
     try:
         yield {"base_url": base_url, "model": "smollm2", "model_dir": smollm2_hf_dir}
     finally:
-        stop_process(process)
+        stop_process_group(process)
 
 
 def test_openai_on_a_vllm_server_with_the_real_model_and_a_chat_template_judge(

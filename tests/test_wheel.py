@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from arena.local_server import free_port, start_server, stop_process_group
 from tests.fakes.project import placeholder_model, write_project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,28 +85,14 @@ def test_the_installed_dashboard_serves_its_page(installed: Path, tmp_path: Path
     write_project(tmp_path, models=[placeholder_model("m")],
                   questions=[{"id": "q1", "text": "What is asthma?", "category": "pulmonology"}])
     port = free_port()
-    process = subprocess.Popen([str(installed / "arena"), "dashboard", "--port", str(port)], cwd=tmp_path,
-                               env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    process = start_server([str(installed / "arena"), "dashboard", "--port", str(port)], f"{url}/_stcore/health",
+                           tmp_path / "logs" / "dashboard.log", "the installed dashboard", 120,
+                           env=clean_env(), cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        health = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                if health.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        assert health is not None and health.status_code == 200 and health.text == "ok"
-        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        health = httpx.get(f"{url}/_stcore/health", timeout=10)
+        assert health.status_code == 200 and health.text == "ok"
+        page = httpx.get(f"{url}/", timeout=10)
         assert page.status_code == 200 and "streamlit" in page.text.lower()
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process, timeout_s=20)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,6 +14,7 @@ from arena.backends.base import GenerationRequest, SamplingSettings, render_chat
 from arena.backends.openai import OpenAIBackend
 from arena.config import ModelConfig
 from arena.errors import BackendError
+from arena.local_server import free_port
 from tests.fakes.scripted_server import ScriptedReply, ScriptedServer
 
 
@@ -48,10 +48,7 @@ def chat(key: str, text: str, sampling: SamplingSettings | None = None, **kwargs
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"  # nothing listens on a port that was just free
 
 
 def test_vllm_server_gets_its_extra_parameters(server: ScriptedServer) -> None:

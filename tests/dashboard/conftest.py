@@ -12,21 +12,18 @@ import functools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from arena.dashboard import APP as DASHBOARD_APP
 from arena.files import resolve_path
-from tests.conftest import free_port
+from arena.local_server import free_port, start_server, stop_process_group
 from tests.fakes import project as fakes
 from tests.fakes.project import openai_model
 from tests.fakes.scripted_server import (
@@ -145,32 +142,13 @@ def running_dashboard(pipeline_project: PipelineProject,
     log_path = tmp_path_factory.mktemp("dashboard-server") / "streamlit.log"
     command = [sys.executable, "-m", "arena.cli", "dashboard", "-c", str(pipeline_project.config_path),
                "--port", str(port), "--address", "127.0.0.1"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "ARENA_CONFIG": ""})
     url = f"http://127.0.0.1:{port}"
+    process = start_server(command, f"{url}/_stcore/health", log_path, "streamlit", 60,
+                           env={**os.environ, "ARENA_CONFIG": ""})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not answer within 60 s; log: {log_path}")
-            time.sleep(0.5)
         yield RunningDashboard(url=url, pid=process.pid, log_path=log_path)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process, timeout_s=15)
 
 
 def chromium() -> str | None:
