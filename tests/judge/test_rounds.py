@@ -27,11 +27,19 @@ def invoke(*args: str) -> Any:
     return runner.invoke(app, list(args), catch_exceptions=True)
 
 
+def adaptive_project(root: Path, server: ScriptedServer, answers: dict[tuple[str, str], str] | None = None,
+                     **pairs: Any) -> Any:
+    """The three models' project judged by `server`, with `pairs:` settings, and their answers stored
+    (by default each model's answer longer than the one before, so the judge orders them)."""
+    project = make_project(root, scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
+                           extra={"pairs": {"mode": "adaptive", **ADAPTIVE, **pairs}})
+    add_answers(project, answers or answers_of_length(MODELS, tuple(q["id"] for q in QUESTIONS)))
+    return project
+
+
 def test_adaptive_rounds_stop_settled_and_never_judge_twice(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
-        project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
-                               extra={"pairs": {"mode": "all", **ADAPTIVE}})
-        add_answers(project, answers_of_length(MODELS, tuple(q["id"] for q in QUESTIONS)))
+        project = adaptive_project(tmp_path / "p", server, mode="all")
         config = str(project.config_path)
 
         dry = invoke("judge", "-c", config, "--pairs", "adaptive", "--dry-run")
@@ -59,9 +67,7 @@ def test_adaptive_rounds_stop_settled_and_never_judge_twice(tmp_path: Path) -> N
 
 def test_pairs_mode_adaptive_in_the_project_file(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
-        project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
-                               extra={"pairs": {"mode": "adaptive", **ADAPTIVE}})
-        add_answers(project, answers_of_length(MODELS, tuple(q["id"] for q in QUESTIONS)))
+        project = adaptive_project(tmp_path / "p", server)
         result = invoke("judge", "-c", str(project.config_path))
         assert result.exit_code == 0, result.output
         assert "adaptive:" in result.stdout and "stopped: ranking settled" in result.stdout
@@ -70,9 +76,7 @@ def test_pairs_mode_adaptive_in_the_project_file(tmp_path: Path) -> None:
 
 def test_stop_when_settled_false_judges_past_a_settled_ranking_to_the_budget(tmp_path: Path) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
-        project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
-                               extra={"pairs": {"mode": "adaptive", **ADAPTIVE}})
-        add_answers(project, answers_of_length(MODELS, tuple(q["id"] for q in QUESTIONS)))
+        project = adaptive_project(tmp_path / "p", server)
         settled = invoke("judge", "-c", str(project.config_path))
         assert settled.exit_code == 0 and "stopped: ranking settled" in settled.stdout, settled.output
         before = len(server.requests)
@@ -101,9 +105,7 @@ def near_tie_answers() -> dict[tuple[str, str], str]:
 @pytest.mark.parametrize("margin", [0.0, 150.0])
 def test_a_tie_margin_lets_a_near_tie_board_stop(tmp_path: Path, margin: float) -> None:
     with ScriptedServer(prefer_longer_answer_script) as server:
-        project = make_project(tmp_path / "p", scripted_judge(server.base_url), models=MODELS, questions=QUESTIONS,
-                               extra={"pairs": {"mode": "adaptive", **ADAPTIVE, "tie_margin_elo": margin}})
-        add_answers(project, near_tie_answers())
+        project = adaptive_project(tmp_path / "p", server, near_tie_answers(), tie_margin_elo=margin)
         result = invoke("judge", "-c", str(project.config_path))
         assert result.exit_code == 0, result.output
         ties = [b for b in project.battles() if {b["model_a"], b["model_b"]} == {"beta", "gamma"}]
