@@ -34,7 +34,7 @@ from typing import Any, TextIO
 
 from arena.answers import STYLE_NAMES
 from arena.errors import DataError
-from arena.safe_text import csv_row
+from arena.safe_text import csv_row, csv_text
 from arena.store.battles import battle_conditions, battle_import, export_rows
 from arena.store.engine import Store
 from arena.store.schema import BATTLE_VERDICTS, BATTLE_WINNERS, JUDGE_SOURCE
@@ -461,7 +461,7 @@ def _read_csv(path: Path, text: str) -> Iterator[tuple[int, Any]]:
             if len(cells) != len(header):
                 yield start, _Malformed(f"{len(cells)} fields where the header has {len(header)}")
             else:
-                yield start, dict(zip(header, cells, strict=False))
+                yield start, dict(zip(header, map(csv_text, cells), strict=False))
         start = reader.line_num + 1
 
 

@@ -4,7 +4,8 @@ Model names and texts come from project files, imported battles and models thems
 may be written to look like Markdown (`[pwn](http://evil)` would render as a live link in the
 dashboard's headline) or like a spreadsheet formula (`=HYPERLINK(...)` runs when a CSV export is
 opened in Excel or LibreOffice). `markdown_text` is the one escaping for every place such text is
-shown as Markdown; `csv_cell` is the one neutralising for every CSV cell arena writes.
+shown as Markdown; `csv_cell` is the one neutralising for every CSV cell arena writes, and
+`csv_text` undoes it when arena reads a CSV file back (`arena battles import`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}()<>#|~$!])")
 _LINE_START = re.compile(r"^([-+=])")  # a list item or a heading underline only there
 # Bare addresses that GitHub-flavoured Markdown turns into links without any brackets.
 _AUTOLINKS = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|(?<=www)(\.)")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A formula's first character, after any apostrophes: such a text gets one more apostrophe in a
+# CSV cell, so that reading the cell back (`csv_text`) can take exactly that one away.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_ESCAPED_FORMULA = re.compile(r"'+[=+\-@\t\r]")
 
 
 def markdown_text(text: object, *, keep_lines: bool = False) -> str:
@@ -37,10 +41,18 @@ def escape_line(line: str) -> str:
 
 def csv_cell(value: Any) -> Any:
     """A CSV cell that a spreadsheet will not run as a formula: a text starting with = + - @, a tab
-    or a carriage return gets a leading apostrophe (OWASP's advice). Numbers are left as they are."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    or a carriage return gets a leading apostrophe (OWASP's advice), and so does one that starts
+    with apostrophes before such a character, so `csv_text` is its exact inverse. Numbers are
+    left as they are."""
+    if isinstance(value, str) and _FORMULA.match(value):
         return "'" + value
     return value
+
+
+def csv_text(cell: str) -> str:
+    """A CSV cell's text as it was before `csv_cell`: the one apostrophe added before a formula
+    taken away (a spreadsheet treats it as a marker, not as part of the text, too)."""
+    return cell[1:] if _ESCAPED_FORMULA.match(cell) else cell
 
 
 def csv_row(record: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from arena.cli import app
-from arena.safe_text import csv_cell, markdown_text
+from arena.safe_text import csv_cell, csv_text, markdown_text
 from arena.store.engine import open_store
 from tests.dashboard.conftest import APP
 from tests.dashboard.synthetic import make_store, rate_store
@@ -36,6 +36,11 @@ def test_markdown_text_shows_everything_literally() -> None:
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"])
 def test_csv_cell_neutralises_formulas(cell: str) -> None:
     assert csv_cell(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("text", ["=SUM(A1)", "'=SUM(A1)", "''+1", "-", "'quoted'", "it's", "alpha", "", "@x"])
+def test_csv_text_undoes_csv_cell_exactly(text: str) -> None:
+    assert csv_text(csv_cell(text)) == text
 
 
 def test_csv_cell_keeps_ordinary_text_and_numbers() -> None:
@@ -110,6 +115,19 @@ def test_every_csv_and_the_markdown_leaderboard_are_safe(hostile_project: Path, 
     assert exported.exit_code == 0, exported.output
     cells = csv_cells(battles.read_text())
     assert "'" + FORMULA in cells and FORMULA not in cells
+    # and the file imports back without loss: the names as they were, not with the apostrophe
+    imported = CliRunner().invoke(app, ["battles", "import", str(battles), "-c", str(hostile_project),
+                                        "--source", "roundtrip"])
+    assert imported.exit_code == 0, imported.output
+    store = open_store(load_config(hostile_project).storage_url)
+    try:
+        with store.connect() as connection:
+            names = {row[0] for row in connection.exec_driver_sql(
+                "SELECT model_a FROM battles WHERE source = 'roundtrip' UNION SELECT model_b FROM battles "
+                "WHERE source = 'roundtrip'")}
+    finally:
+        store.close()
+    assert FORMULA in names and "'" + FORMULA not in names and set(HOSTILE.values()) <= names
 
 
 def test_the_dashboards_csv_downloads_are_safe(hostile_project: Path) -> None:
