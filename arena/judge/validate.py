@@ -57,6 +57,7 @@ from arena.store.commit import GroupCommitThread
 from arena.store.engine import Store, open_store
 from arena.store.validation import (
     dataset_items,
+    dataset_source,
     insert_verdicts,
     judge_name_of,
     replace_items,
@@ -168,7 +169,12 @@ def run_validate(
                                 pairs=len(dataset.pairs))
     store = open_store(config.storage_url)
     try:
-        replace_items(store, dataset.name, str(dataset.path), dataset.pairs)
+        source = str(dataset.path.resolve())
+        previous = dataset_source(store, dataset.name)
+        if previous is not None and previous != source:
+            console.say(f"note: dataset {dataset.name!r} held the pairs of {previous}; it now holds those of "
+                        f"{source} (pass --name to keep both); verdicts on unchanged pairs are kept")
+        replace_items(store, dataset.name, source, dataset.pairs)
         stored = stored_verdicts(store, judge_key)
         todo = _unique_todo(dataset.pairs, stored, summary)
         if todo:

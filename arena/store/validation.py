@@ -83,6 +83,13 @@ def dataset_items(store: Store, dataset: str) -> list[StoredItem]:
         return [StoredItem(*row) for row in connection.execute(query)]
 
 
+def dataset_source(store: Store, dataset: str) -> str | None:
+    """The file the dataset's stored items were read from (None: no items stored under that name)."""
+    query = select(validation_items.c.source_file).where(validation_items.c.dataset == dataset).limit(1)
+    with store.connect() as connection:
+        return connection.execute(query).scalar()
+
+
 def judge_name_of(store: Store, judge_key: str) -> str | None:
     """The judge named on a judge key's validation verdicts."""
     query = select(validation_judgments.c.judge).where(validation_judgments.c.judge_key == judge_key).limit(1)

@@ -228,6 +228,26 @@ def test_a_rerun_makes_no_model_call_and_a_longer_run_judges_only_the_new_pairs(
     assert report.pairs == 3 and report.pending == 0 and report == changed.report
 
 
+def test_another_file_under_the_same_dataset_name_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_jsonl(tmp_path / "a" / "small.jsonl", SMALL)
+    second = write_jsonl(tmp_path / "b" / "small.jsonl", SMALL[:2])
+    project = project_for(tmp_path)
+    backend = ScriptedBackend(prefer_longer_answer_script)
+    run_validate(project.config(), first, progress=False, backend=backend)
+    monkeypatch.chdir(tmp_path)
+    run_validate(project.config(), Path("a") / "small.jsonl", progress=False, backend=backend)
+    assert "note: dataset" not in capsys.readouterr().err  # the same file again, named another way: nothing to say
+    summary = run_validate(project.config(), second, progress=False, backend=backend)
+    said = capsys.readouterr().err
+    assert f"note: dataset 'small' held the pairs of {first.resolve()}; it now holds those of {second.resolve()}" in said
+    assert (summary.model_calls, summary.report.pairs) == (0, 2)  # its verdicts were kept
+    run_validate(project.config(), first, name="small-a", progress=False, backend=backend)
+    assert "note: dataset" not in capsys.readouterr().err
+
+
 def test_judgments_record_seed_and_finish_reason_and_the_reference_is_shown(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "small.jsonl", SMALL)
     project = project_for(tmp_path, sampling={"seed": 5})
