@@ -51,7 +51,7 @@ EXPORT_FIELDS = (*BATTLE_FIELDS, "source")
 IMPORT_FORMATS = ("jsonl", "json", "csv")
 EXPORT_FORMATS = ("jsonl", "csv")
 _MODEL_LIMIT = 200
-_CHUNK = 20_000  # rows read, checked and inserted at a time
+_CHUNK = 20_000  # rows of a JSON array or CSV file read, checked and inserted at a time
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ def import_battles(store: Store, path: Path, source: str | None = None, fmt: str
     """Read `path`, keep the well-formed rows, store those not imported before (one transaction).
 
     The file is read, checked and stored a chunk of rows at a time, so memory stays flat. Large
-    JSON Lines files are parsed and checked by two worker processes while this one stores.
+    JSON Lines files are read, parsed and checked by two worker processes, each its own byte
+    ranges of the file, while this one stores.
     """
     source = source or default_source(path)
     if source == JUDGE_SOURCE or not source.strip() or len(source) > 100:
@@ -399,7 +400,7 @@ def _read_text(path: Path) -> str:
 
 def _read_rows(path: Path, fmt: str) -> tuple[Iterator[tuple[int, Any]], Callable[[int], str]]:
     """A JSON array's or CSV file's rows as (row number, raw row), and how to name a row
-    ("file: item N" or "file:line"). JSON Lines are read by `_line_chunks`."""
+    ("file: item N" or "file:line"). JSON Lines are read by `_line_ranges` and `_check_range`."""
     if fmt == "json":
         text = _read_text(path)
         try:

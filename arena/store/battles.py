@@ -10,7 +10,9 @@ the numpy arrays.
 `read_columns` reads the selected battles' columns. On SQLite and PostgreSQL it reads each column
 as one concatenated string (`group_concat`, `string_agg`) and parses it with numpy: a million
 battles in about a second, where row by row through Python takes several. Other databases are
-read in row chunks. The result is the same (tests/ratings/test_data.py).
+read in row chunks. A judged battle's models and question are not read from its row at all but
+from the answers it points to (a few thousand rows, not a million repeated names). The result is
+the same (tests/ratings/test_data.py).
 """
 
 from __future__ import annotations
