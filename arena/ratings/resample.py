@@ -57,7 +57,7 @@ def resampler(cell: np.ndarray, cluster: np.ndarray, n_pairs: int, kind: Bootstr
     if kind not in BOOTSTRAP_KINDS:
         raise ValueError(f"unknown bootstrap {kind!r}")
     grouped = cluster >= 0 if kind == "question" else np.zeros(len(cell), dtype=bool)
-    index = _dense_ids(cluster[grouped])
+    index = dense_ids(cluster[grouped])
     sizes = np.bincount(index)
     # a question with one battle is drawn like a single battle: the same distribution, smaller tables
     lone = sizes[index] == 1
@@ -71,7 +71,7 @@ def resampler(cell: np.ndarray, cluster: np.ndarray, n_pairs: int, kind: Bootstr
     return Resampler(kind, n_pairs, wins, totals, single_cells, single[single_cells])
 
 
-def _dense_ids(ids: np.ndarray) -> np.ndarray:
+def dense_ids(ids: np.ndarray) -> np.ndarray:
     """Non-negative ids renumbered 0, 1, ... in order (ids are question indices: small, so no sort)."""
     if len(ids) == 0:
         return ids

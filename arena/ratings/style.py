@@ -29,6 +29,7 @@ import numpy as np
 from arena.answers import STYLE_NAMES
 from arena.errors import ArenaError
 from arena.ratings.bt import ALPHA, PRIOR_PRECISION, logistic
+from arena.ratings.resample import dense_ids
 
 COVARIATES = STYLE_NAMES
 COVARIATE_LABELS = {"tokens": "answer length (tokens)", "headers": "markdown headers",
@@ -96,7 +97,7 @@ def fit_style(a: np.ndarray, b: np.ndarray, score_a: np.ndarray, diffs: np.ndarr
     params = _newton(rows, n_models, params)
     p = logistic(_eta(rows, params, n_models))
     bread = _hessian(rows, n_models, p * (1.0 - p)) + PRIOR_PRECISION * np.eye(len(params))
-    meat, n_clusters = _clustered_meat(rows, n_models, params, cluster)
+    meat, n_clusters = _clustered_meat(rows, n_models, len(params), rows.score - p, cluster)
     inverse = np.linalg.inv(bread)
     covariance = inverse @ meat @ inverse * (n_clusters / max(n_clusters - 1, 1))
     centre = np.eye(len(params))
@@ -174,14 +175,13 @@ def _hessian(rows: _Rows, m: int, h: np.ndarray) -> np.ndarray:
     return out
 
 
-def _clustered_meat(rows: _Rows, m: int, params: np.ndarray, cluster: np.ndarray) -> tuple[np.ndarray, int]:
-    """sum over clusters of (summed score)(summed score)^T, and how many clusters there are."""
-    r = rows.score - logistic(_eta(rows, params, m))
+def _clustered_meat(rows: _Rows, m: int, n_params: int, r: np.ndarray, cluster: np.ndarray) -> tuple[np.ndarray, int]:
+    """sum over clusters of (summed score)(summed score)^T, and how many clusters there are
+    (r: each battle's residual, score - P(a wins), at the fit)."""
     grouped = cluster >= 0
-    present = np.bincount(cluster[grouped]) > 0 if grouped.any() else np.zeros(0, dtype=bool)
-    index = (np.cumsum(present) - 1)[cluster[grouped]]  # cluster ids are question indices: small, no sort
-    g = int(present.sum())
-    sums = np.zeros((g, len(params)))
+    index = dense_ids(cluster[grouped])
+    g = int(index.max()) + 1 if len(index) else 0
+    sums = np.zeros((g, n_params))
     if g:
         rg = r[grouped]
         sums[:, :m] = (np.bincount(index * m + rows.a[grouped], rg, g * m)
