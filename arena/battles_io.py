@@ -143,13 +143,7 @@ def _line_ranges(path: Path, size: int | None = None) -> Iterator[_LineRange]:
     mode reads them, ending at \n, \r\n or a lone \r, and ranges end at a \n.
     """
     size = size or _CHUNK_BYTES
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise DataError(f"{path}: battles file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not a battles file") from None
-    with handle:
+    with _open(path, "rb") as handle:
         start, line, carry = 0, 1, b""
         while True:
             block = handle.read(size)
@@ -388,14 +382,11 @@ def _guess_format(path: Path) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: battles file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not a battles file") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    with _open(path, "r", encoding="utf-8-sig") as handle:
+        try:
+            return str(handle.read())
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _read_rows(path: Path, fmt: str) -> tuple[Iterator[tuple[int, Any]], Callable[[int], str]]:
@@ -414,16 +405,17 @@ def _read_rows(path: Path, fmt: str) -> tuple[Iterator[tuple[int, Any]], Callabl
 
 
 def _starts_with_bracket(path: Path) -> bool:
-    with _open_text(path) as handle:
+    with _open(path, "r", encoding="utf-8-sig") as handle:
         for line in handle:
             if line.strip():
                 return line.lstrip().startswith("[")
     return False
 
 
-def _open_text(path: Path) -> TextIO:
+def _open(path: Path, mode: str, encoding: str | None = None) -> Any:
+    """`path` opened, or a one-line DataError when it is missing or a folder."""
     try:
-        return path.open(encoding="utf-8-sig")
+        return path.open(mode, encoding=encoding)
     except FileNotFoundError:
         raise DataError(f"{path}: battles file not found") from None
     except IsADirectoryError:
