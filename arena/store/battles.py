@@ -187,8 +187,7 @@ def _answer_rows(connection: Any, low: int, high: int, texts: bool) -> tuple[np.
         row = connection.execute(select(*(concat(v, _COMMA) for v in values),
                                         *(concat(t, separator) for t in names)).where(where)).one()
         table = np.stack([np.fromstring(t or "", dtype=np.int64, sep=",") for t in row[:len(values)]], axis=1)
-        text_columns = [np.array((t or "").split(SEPARATOR), dtype=object) if t else np.array([], dtype=object)
-                        for t in row[len(values):]]
+        text_columns = [np.array(t.split(SEPARATOR) if t else [], dtype=object) for t in row[len(values):]]
         if any(len(t) != len(table) for t in text_columns):  # a name holding the separator: read by rows
             concat = None
     if concat is None:
