@@ -31,7 +31,11 @@ budget left: small rounds refit often while some rating is still poor.
    Battles planned for a pair shrink every s (a rank-one update of I: battles between i and k
    also inform i versus j); the estimate d will move by N(0, s0^2 - s^2), s0 the standard error
    at the round's start, so the risk expected after the round is E[Phi(-|d'| / s)], computed by
-   Gauss-Hermite quadrature. A pair is valued at the best gain per battle over look-ahead sizes
+   Gauss-Hermite quadrature. Here s is measured against the exhaustive board (every open
+   comparison judged), the best any judging of this question set can do: by nested fits its
+   variance is that of the battles judged minus that of the exhaustive board, so it reaches
+   zero when a pair's questions run out, and a near-tie that only its last questions can settle
+   is finished rather than abandoned. (The stopping rule below keeps the full variance.) A pair is valued at the best gain per battle over look-ahead sizes
    of 1, 2, 4, ..., 1024 chunks (what is open at most), because one small chunk can seldom flip
    an order and would look worthless (the KG(*) policy of Frazier and Powell). So pairs whose
    intervals overlap (small |d| / s) and that are still uncertain win; pairs already far apart
@@ -566,9 +570,10 @@ def _greedy_allocation(
     left_open = board.open_per_pair() - allocation
     basis = estimate.basis
     kappa = estimate.design_effect
-    start_variance = kappa * _difference_variances(basis, i, j)  # the estimate moves by what the round removes
     p = expit(estimate.theta[i] - estimate.theta[j])
     weight = p * (1.0 - p)  # Fisher information of one battle of each pair
+    exhaustive = kappa * _difference_variances(_add_battles(basis, i, j, board.open_per_pair() * weight), i, j)
+    start_variance = _to_exhaustive(kappa * _difference_variances(basis, i, j), exhaustive)  # the estimate moves by what the round removes
     basis = _add_battles(basis, i, j, allocation * weight)
     difference = estimate.theta[i] - estimate.theta[j]
     margin = margin_elo / estimate.elo_per_logit
@@ -577,7 +582,7 @@ def _greedy_allocation(
     order = np.argsort(-estimate.theta, kind="stable")
     neighbours = np.array([_pair_index(min(a, b), max(a, b), board.n_models) for a, b in zip(order[:-1], order[1:], strict=False)])
     while capacity > 0 and (left_open > 0).any():
-        variance = kappa * _difference_variances(basis, i, j)  # (P,) the target pairs
+        variance = _to_exhaustive(kappa * _difference_variances(basis, i, j), exhaustive)  # (P,) the target pairs
         value = _value_per_battle(basis, i, j, start_variance, variance, difference, weight, left_open, chunk, kappa, quadrature)
         if value.max() <= 1e-15:  # the order is as sure as it gets: narrow the neighbours' intervals
             value = _narrowing_per_battle(basis, i, j, neighbours, weight, left_open, chunk)
@@ -588,6 +593,17 @@ def _greedy_allocation(
         capacity -= size
         basis = _add_battles(basis, i[[best]], j[[best]], np.array([size * weight[best]]))
     return allocation
+
+
+def _to_exhaustive(variance: np.ndarray, exhaustive: np.ndarray) -> np.ndarray:
+    """The variance of a difference around the exhaustive board's, not the truth's.
+
+    The exhaustive board (every open comparison judged) is a superset of the battles judged so
+    far, so the two estimates differ by a variance of I_judged^-1 - I_exhaustive^-1 (nested fits):
+    it falls to zero as a pair's questions run out, which the planner must see to finish a
+    near-tie that only completing its questions can settle.
+    """
+    return np.maximum(variance - exhaustive, 1e-300)
 
 
 def _value_per_battle(
