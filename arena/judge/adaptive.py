@@ -35,11 +35,11 @@ budget left: small rounds refit often while some rating is still poor.
    comparison judged), the best any judging of this question set can do: by nested fits its
    variance is that of the battles judged minus that of the exhaustive board, so it reaches
    zero when a pair's questions run out, and a near-tie that only its last questions can settle
-   is finished rather than abandoned. (The stopping rule below keeps the full variance.) A pair is valued at the best gain per battle over look-ahead sizes
-   of 1, 2, 4, ..., 1024 chunks (what is open at most), because one small chunk can seldom flip
-   an order and would look worthless (the KG(*) policy of Frazier and Powell). So pairs whose
-   intervals overlap (small |d| / s) and that are still uncertain win; pairs already far apart
-   gain nothing. A model with few battles has large s against everyone, and the gain is largest
+   is finished rather than abandoned. (The stopping rule below keeps the full variance.)
+   A pair is valued at the best gain per battle over look-ahead sizes of 1, 2, 4, ..., 1024
+   chunks (what is open at most), because one small chunk can seldom flip an order and would
+   look worthless (the KG(*) policy of Frazier and Powell). So pairs whose intervals overlap
+   (small |d| / s) and that are still uncertain win; pairs already far apart gain nothing. A model with few battles has large s against everyone, and the gain is largest
    against the models near its estimated rating: it gets priority there. Pairs whose every
    question is judged drop out. When no pair can change the order any more (a settled ranking
    with `stop_when_settled=False`), chunks go where they most narrow the intervals of the
@@ -86,6 +86,7 @@ _LOOKAHEAD_DOUBLINGS = 10  # look-ahead sizes: chunk * 1, 2, 4, ..., 1024
 _QUADRATURE_NODES = 40  # Gauss-Hermite nodes for the expected risk
 _MIN_DESIGN_EFFECT = 0.25  # a floor against a degenerate sandwich on very little data
 _NEGLIGIBLE_RISK = 1e-9  # a target pair this surely ordered is left out of the gain
+_LEAST_VARIANCE = 1e-300  # a settled difference's variance: keeps the risk's d / s defined
 _NO_CATEGORY = ""
 
 StopReason = Literal["settled", "exhausted", "budget", "too-few-models"]
@@ -567,12 +568,13 @@ def _greedy_allocation(
     if capacity <= 0:
         return allocation
     i, j = board.pair_i, board.pair_j
-    left_open = board.open_per_pair() - allocation
+    open_per_pair = board.open_per_pair()
+    left_open = open_per_pair - allocation
     basis = estimate.basis
     kappa = estimate.design_effect
     p = expit(estimate.theta[i] - estimate.theta[j])
     weight = p * (1.0 - p)  # Fisher information of one battle of each pair
-    exhaustive = kappa * _difference_variances(_add_battles(basis, i, j, board.open_per_pair() * weight), i, j)
+    exhaustive = kappa * _difference_variances(_add_battles(basis, i, j, open_per_pair * weight), i, j)
     start_variance = _to_exhaustive(kappa * _difference_variances(basis, i, j), exhaustive)  # the estimate moves by what the round removes
     basis = _add_battles(basis, i, j, allocation * weight)
     difference = estimate.theta[i] - estimate.theta[j]
@@ -603,7 +605,7 @@ def _to_exhaustive(variance: np.ndarray, exhaustive: np.ndarray) -> np.ndarray:
     it falls to zero as a pair's questions run out, which the planner must see to finish a
     near-tie that only completing its questions can settle.
     """
-    return np.maximum(variance - exhaustive, 1e-300)
+    return np.maximum(variance - exhaustive, _LEAST_VARIANCE)
 
 
 def _value_per_battle(
@@ -637,7 +639,7 @@ def _value_per_battle(
     own = cross_all[i, np.arange(len(i))] - cross_all[j, np.arange(len(i))]  # (C,): u_c' B u_c
     added = size * weight[:, None]  # (C, S)
     shrink = added / (1.0 + added * own[:, None])  # (C, S)
-    after = np.maximum(variance[targets, None, None] - kappa * cross[:, :, None] ** 2 * shrink[None], 1e-300)  # (T, C, S)
+    after = np.maximum(variance[targets, None, None] - kappa * cross[:, :, None] ** 2 * shrink[None], _LEAST_VARIANCE)  # (T, C, S)
     later = quadrature.expected_risk(difference[targets, None, None], start_variance[targets, None, None], after)
     gain = np.maximum(now[targets, None, None] - later, 0.0).sum(axis=0)  # (C, S)
     per_battle = np.where(size > 0, gain / np.maximum(size, 1.0), -1.0)
