@@ -8,15 +8,16 @@ picks Response A with probability logistic(quality_A - quality_B + position bias
 its own; a model must win both orders to win the battle (`arena.judge.pairs.battle_winner`), a
 split is a tie. All outcomes are drawn up front, so every method reveals the same battles.
 
-Methods, each revealing battles of that exhaustive board:
+Methods, each revealing battles of that exhaustive board, `--runs` (5) times per seed, since
+one lucky run can look very good: per seed the median run's judgments are compared.
 - adaptive: `arena.judge.adaptive.plan_round` with its default settings (rounds of 500
   judgments growing to 2,000), refitted after each round, up to `--adaptive-cap` of the
-  exhaustive judgments; its stopping rule is recorded ("settled at", and whether the ranking
-  then was the exhaustive one) but not obeyed, so its curve goes on;
-- uniform: every (question, pair) in a seeded random order, read at the same judgment counts
-  as adaptive's rounds (500 to 2,000 judgments each) and every 2,000 after that, to the end;
-  `--uniform-orders` (5) random orders per seed, since one lucky order can look very good, and
-  the median of their judgments is what adaptive is compared with.
+  exhaustive judgments, once per planner seed (its question picks and tie breaks); its stopping
+  rule is recorded (whether it said "settled", and whether the ranking then was the exhaustive
+  one) but not obeyed, so its curve goes on;
+- uniform: every (question, pair) in a seeded random order, one run per order, read at the same
+  judgment counts as the first adaptive run's rounds (500 to 2,000 judgments each) and every
+  2,000 after that, to the end.
 After each step the board is refitted (`arena.ratings.bt.fit_bt`) and compared with the
 exhaustive board's ranking. "Reached" is the first step from which, at every later step of
 that run, Kendall tau >= 0.95 and the top 3 are the same (in order) as the exhaustive board's.
@@ -40,7 +41,7 @@ Goal: the exhaustive ranking at no more than 25% of the exhaustive judgments, an
 half the judgments uniform selection needs.
 
     .venv/bin/python benchmarks/adaptive.py [--seeds 5] [--scenarios mixed,close-top,normal,new-model]
-        [--adaptive-cap 0.5] [--uniform-orders 5]
+        [--adaptive-cap 0.5] [--runs 5]
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ STEP = 2000  # uniform is read where adaptive was, then every 2,000 judgments to
 SCENARIOS = ("mixed", "close-top", "normal", "new-model", "spread")
 TAU_TARGET = 0.95
 TOP = 3
+GOAL_SHARE = 0.25  # the goal: the exhaustive ranking within this share of the exhaustive judgments
 TABLE_FRACTIONS = (0.01, 0.02, 0.05, 0.10, 0.15, 0.20, 0.25, 0.35, 0.50)
 
 
@@ -231,12 +233,12 @@ class AdaptiveRun:
     seconds_planning: float
 
 
-def run_adaptive(board: Board, seed: int, cap_judgments: int, min_round: int) -> AdaptiveRun:
+def run_adaptive(board: Board, planner_seed: int, cap_judgments: int, min_round: int) -> AdaptiveRun:
     pair_of = {(board.models[i], board.models[j]): p for p, (i, j) in enumerate(board.pairs)}
     question_of = {q: k for k, q in enumerate(board.questions)}
     prejudged, open_pairs = board.split()
     open_comparisons = {Comparison(board.questions[q], *(board.models[k] for k in board.pairs[p])) for q, p in open_pairs.tolist()}
-    settings = AdaptiveSettings(seed=seed, stop_when_settled=False, min_round_judgments=min_round)
+    settings = AdaptiveSettings(seed=planner_seed, stop_when_settled=False, min_round_judgments=min_round)
     battles = [board.battle(q, p) for q, p in prejudged.tolist()]
     counts = outcome_counts(board, prejudged)
     checkpoints: list[Checkpoint] = []
@@ -287,13 +289,20 @@ class SeedResult:
     seed: int
     board: Board
     total: int  # judgments of the exhaustive work (the newcomer's pairs only, for new-model)
-    adaptive: AdaptiveRun
+    adaptive: list[AdaptiveRun]  # one run per planner seed
     uniform: list[list[Checkpoint]]  # one run per random order
     seconds: float
 
     @property
-    def adaptive_reached(self) -> int | None:
-        return reached(self.adaptive.checkpoints)
+    def adaptive_reached(self) -> list[int | None]:
+        return [reached(run.checkpoints) for run in self.adaptive]
+
+    @property
+    def adaptive_median(self) -> float | None:
+        """The median run's judgments (None when that run, or a better one, did not reach it within the cap)."""
+        ordered = sorted(self.adaptive_reached, key=lambda judgments: math.inf if judgments is None else judgments)
+        middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+        return None if None in middle else statistics.fmean(j for j in middle if j is not None)
 
     @property
     def uniform_reached(self) -> list[int]:  # uniform always reaches it: at the end it is the exhaustive board
@@ -304,41 +313,49 @@ class SeedResult:
         return statistics.median(self.uniform_reached)
 
 
-def run_seed(scenario: str, seed: int, cap_fraction: float, uniform_orders: int, min_round: int) -> SeedResult:
+def run_seed(scenario: str, seed: int, cap_fraction: float, runs: int, min_round: int) -> SeedResult:
     start = time.perf_counter()
     board = simulate_board(scenario, seed)
     total = JUDGMENTS_PER_COMPARISON * len(board.split()[1])
-    adaptive = run_adaptive(board, seed, int(cap_fraction * total), min_round)
-    grid = [point.judgments for point in adaptive.checkpoints]
-    uniform = [run_uniform(board, seed, order, grid) for order in range(uniform_orders)]
+    adaptive = [run_adaptive(board, seed + 1000 * run, int(cap_fraction * total), min_round) for run in range(runs)]
+    grid = [point.judgments for point in adaptive[0].checkpoints]
+    uniform = [run_uniform(board, seed, order, grid) for order in range(runs)]
     return SeedResult(seed, board, total, adaptive, uniform, time.perf_counter() - start)
+
+
+def span(values: list[int | None], total: int) -> str:
+    """The range of the runs' judgments as shares ('>' the cap when a run did not reach it)."""
+    reached_values = [v for v in values if v is not None]
+    low = f"{min(reached_values) / total:.1%}" if reached_values else "cap"
+    high = "cap" if None in values else f"{max(reached_values) / total:.1%}"
+    return f"({low}-{high})"
 
 
 def print_seeds(results: list[SeedResult]) -> None:
     print(
-        f"{'seed':>4}  {'true gaps, best first (Elo)':<30} {'closest z':>9}  {'adaptive reached':>16}  "
-        f"{'uniform reached: median':>23} {'(range)':>15}  {'ratio':>5}  {'adaptive settled at':>20}  {'seconds':>7}"
+        f"{'seed':>4}  {'true gaps, best first (Elo)':<30} {'closest z':>9}  {'adaptive reached: median':>24} "
+        f"{'(range)':>15}  {'uniform reached: median':>23} {'(range)':>15}  {'ratio':>5}  {'settled (right)':>15}  {'seconds':>7}"
     )
     for r in results:
         gaps = -np.diff(np.sort(r.board.strengths_elo)[::-1])
-        a, u = r.adaptive_reached, r.uniform_median
+        a, u = r.adaptive_median, r.uniform_median
         ratio = f"{a / u:5.2f}" if a is not None else "  n/a"
-        spread = f"({min(r.uniform_reached) / r.total:.1%}-{max(r.uniform_reached) / r.total:.1%})"
-        settled = "never" if r.adaptive.settled_at is None else (
-            f"{r.adaptive.settled_at} ({'right' if r.adaptive.settled_meets_goal else 'WRONG'})"
-        )
+        settled = [run for run in r.adaptive if run.settled_at is not None]
+        right = sum(bool(run.settled_meets_goal) for run in settled)
         print(
-            f"{r.seed:>4}  {' '.join(f'{g:.0f}' for g in gaps):<30} {r.board.closest_z:9.1f}  {percent(a, r.total):>16}  "
-            f"{percent(u, r.total):>23} {spread:>15}  {ratio}  {settled:>20}  {r.seconds:7.1f}"
+            f"{r.seed:>4}  {' '.join(f'{g:.0f}' for g in gaps):<30} {r.board.closest_z:9.1f}  "
+            f"{percent(a, r.total):>24} {span(r.adaptive_reached, r.total):>15}  "
+            f"{percent(u, r.total):>23} {span(list(r.uniform_reached), r.total):>15}  {ratio}  "
+            f"{f'{len(settled)} of {len(r.adaptive)} ({right})':>15}  {r.seconds:7.1f}"
         )
 
 
 def print_summary(results: list[SeedResult], cap_fraction: float) -> None:
     total, n = results[0].total, len(results)
-    a_values = [r.adaptive_reached for r in results]
+    a_values = [r.adaptive_median for r in results]
     u_values = [r.uniform_median for r in results]
     a_ok = [a for a in a_values if a is not None]
-    print(f"summary over {n} seeds (judgments to reach the exhaustive ranking, as a share of {total}):")
+    print(f"summary over {n} seeds (judgments to reach the exhaustive ranking, as a share of {total}; per seed the median run):")
     if a_ok:
         print(
             f"  adaptive  reached within {cap_fraction:.0%} in {len(a_ok)} of {n} seeds; median {statistics.median(a_ok) / total:.1%}, "
@@ -347,7 +364,7 @@ def print_summary(results: list[SeedResult], cap_fraction: float) -> None:
     else:
         print(f"  adaptive  reached within {cap_fraction:.0%} in 0 of {n} seeds")
     print(
-        f"  uniform   (median of its random orders per seed) median {statistics.median(u_values) / total:.1%}, "
+        f"  uniform   median {statistics.median(u_values) / total:.1%}, "
         f"mean {statistics.fmean(u_values) / total:.1%}, worst {max(u_values) / total:.1%}"
     )
     both = [(a, u) for a, u in zip(a_values, u_values, strict=False) if a is not None]
@@ -357,18 +374,27 @@ def print_summary(results: list[SeedResult], cap_fraction: float) -> None:
             f"  adaptive / uniform: median {statistics.median(ratios):.2f}, "
             f"of the totals {sum(a for a, _ in both) / sum(u for _, u in both):.2f}, worst seed {max(ratios):.2f}"
         )
+    every_adaptive = [a for r in results for a in r.adaptive_reached]
     every_uniform = [u for r in results for u in r.uniform_reached]
-    if len(a_ok) == n:
+    if None not in every_adaptive:
+        worst = max(a for a in every_adaptive if a is not None)
         print(
-            f"  reliably (from where every run is at it and stays): adaptive {max(a_ok) / total:.1%}, "
-            f"uniform {max(every_uniform) / total:.1%} (all {len(every_uniform)} random orders); ratio {max(a_ok) / max(every_uniform):.2f}"
+            f"  reliably (from where every run is at it and stays): adaptive {worst / total:.1%} (all {len(every_adaptive)} planner "
+            f"seeds), uniform {max(every_uniform) / total:.1%} (all {len(every_uniform)} random orders); "
+            f"ratio {worst / max(every_uniform):.2f}"
         )
-    within_quarter = sum(a is not None and a <= 0.25 * total for a in a_values)
+    else:
+        print(
+            f"  reliably: adaptive did not reach it within {cap_fraction:.0%} in {every_adaptive.count(None)} of "
+            f"{len(every_adaptive)} runs; uniform {max(every_uniform) / total:.1%} (all {len(every_uniform)} random orders)"
+        )
+    within_quarter = sum(a is not None and a <= GOAL_SHARE * total for a in a_values)
     within_half = sum(a is not None and a <= 0.5 * u for a, u in zip(a_values, u_values, strict=False))
-    print(f"  goal: <= 25% of exhaustive in {within_quarter} of {n} seeds; <= half of uniform in {within_half} of {n} seeds")
-    settled = [r.adaptive for r in results if r.adaptive.settled_at is not None]
+    print(f"  goal: <= {GOAL_SHARE:.0%} of exhaustive in {within_quarter} of {n} seeds; <= half of uniform in {within_half} of {n} seeds")
+    runs = [run for r in results for run in r.adaptive]
+    settled = [run for run in runs if run.settled_at is not None]
     print(
-        f"  stopping rule: settled within the cap in {len(settled)} of {n} seeds, "
+        f"  stopping rule: settled within the cap in {len(settled)} of {len(runs)} runs, "
         f"at the exhaustive ranking when it did in {sum(bool(run.settled_meets_goal) for run in settled)} of {len(settled)}"
     )
 
@@ -380,9 +406,11 @@ def print_error_table(results: list[SeedResult], cap_fraction: float) -> None:
     for fraction in TABLE_FRACTIONS:
         judgments = int(fraction * total)
         cells = []
-        for method, runs in (("adaptive", [r.adaptive.checkpoints for r in results]), ("uniform", [u for r in results for u in r.uniform])):
-            points = [at_fraction(run, judgments) for run in runs]
-            if any(point is None for point in points) or (method == "adaptive" and fraction > cap_fraction):
+        adaptive_runs = [run.checkpoints for r in results for run in r.adaptive]
+        for method, runs in (("adaptive", adaptive_runs), ("uniform", [u for r in results for u in r.uniform])):
+            found = [at_fraction(run, judgments) for run in runs]
+            points = [point for point in found if point is not None]
+            if len(points) < len(found) or (method == "adaptive" and fraction > cap_fraction):
                 cells.append(f"{'-':>16}")
                 continue
             mean = statistics.fmean(point.discordant for point in points)
@@ -391,14 +419,14 @@ def print_error_table(results: list[SeedResult], cap_fraction: float) -> None:
         print(f"{judgments:>9d} ({fraction:4.0%})  {cells[0]:>16}  {cells[1]:>16}")
 
 
-def summarise(scenario: str, seeds: list[int], cap_fraction: float, uniform_orders: int, min_round: int) -> None:
-    results = [run_seed(scenario, seed, cap_fraction, uniform_orders, min_round) for seed in seeds]
+def summarise(scenario: str, seeds: list[int], cap_fraction: float, runs: int, min_round: int) -> None:
+    results = [run_seed(scenario, seed, cap_fraction, runs, min_round) for seed in seeds]
     board = results[0].board
     print(f"\n== scenario {scenario}: {len(board.models)} models, {N_QUESTIONS} questions ==")
     work = "exhaustive board" if board.newcomer is None else "the new model's pairs, exhaustively, on the judged board of the others"
     print(
-        f"{work}: {results[0].total} judgments; adaptive runs up to {cap_fraction:.0%} of them, "
-        f"uniform in {uniform_orders} random orders per seed to the end"
+        f"{work}: {results[0].total} judgments; per seed {runs} runs of each method: adaptive with {runs} planner seeds "
+        f"up to {cap_fraction:.0%} of them, uniform in {runs} random orders to the end"
     )
     if board.newcomer is not None:
         print("new model's place in the exhaustive ranking, per seed: " + ", ".join(
@@ -414,14 +442,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per scenario (0, 1, ...)")
     parser.add_argument("--scenarios", default="mixed,close-top,normal,new-model", help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--adaptive-cap", type=float, default=0.5, help="adaptive runs up to this share of the exhaustive judgments")
-    parser.add_argument("--uniform-orders", type=int, default=5, help="random orders of uniform selection per seed")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="runs of each method per seed: adaptive with this many planner seeds, uniform in this many random orders")
     parser.add_argument("--min-round", type=int, default=AdaptiveSettings().min_round_judgments,
                         help="adaptive's smallest round in judgments (pairs.min_round_judgments); both methods are "
                              "read after each round, so it is also how finely 'reached' is measured")
     args = parser.parse_args()
     start = time.perf_counter()
     for scenario in args.scenarios.split(","):
-        summarise(scenario, list(range(args.seeds)), args.adaptive_cap, args.uniform_orders, args.min_round)
+        summarise(scenario, list(range(args.seeds)), args.adaptive_cap, args.runs, args.min_round)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
