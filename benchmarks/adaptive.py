@@ -51,6 +51,7 @@ import itertools
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -299,10 +300,9 @@ class SeedResult:
 
     @property
     def adaptive_median(self) -> float | None:
-        """The median run's judgments (None when that run, or a better one, did not reach it within the cap)."""
-        ordered = sorted(self.adaptive_reached, key=lambda judgments: math.inf if judgments is None else judgments)
-        middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
-        return None if None in middle else statistics.fmean(j for j in middle if j is not None)
+        """The median run's judgments (None when the median run did not reach it within the cap)."""
+        median = statistics.median(math.inf if judgments is None else judgments for judgments in self.adaptive_reached)
+        return None if math.isinf(median) else median
 
     @property
     def uniform_reached(self) -> list[int]:  # uniform always reaches it: at the end it is the exhaustive board
@@ -323,8 +323,8 @@ def run_seed(scenario: str, seed: int, cap_fraction: float, runs: int, min_round
     return SeedResult(seed, board, total, adaptive, uniform, time.perf_counter() - start)
 
 
-def span(values: list[int | None], total: int) -> str:
-    """The range of the runs' judgments as shares ('>' the cap when a run did not reach it)."""
+def span(values: Sequence[int | None], total: int) -> str:
+    """The range of the runs' judgments as shares ('cap' for a run that did not reach it within the cap)."""
     reached_values = [v for v in values if v is not None]
     low = f"{min(reached_values) / total:.1%}" if reached_values else "cap"
     high = "cap" if None in values else f"{max(reached_values) / total:.1%}"
@@ -345,7 +345,7 @@ def print_seeds(results: list[SeedResult]) -> None:
         print(
             f"{r.seed:>4}  {' '.join(f'{g:.0f}' for g in gaps):<30} {r.board.closest_z:9.1f}  "
             f"{percent(a, r.total):>24} {span(r.adaptive_reached, r.total):>15}  "
-            f"{percent(u, r.total):>23} {span(list(r.uniform_reached), r.total):>15}  {ratio}  "
+            f"{percent(u, r.total):>23} {span(r.uniform_reached, r.total):>15}  {ratio}  "
             f"{f'{len(settled)} of {len(r.adaptive)} ({right})':>15}  {r.seconds:7.1f}"
         )
 
@@ -403,11 +403,11 @@ def print_error_table(results: list[SeedResult], cap_fraction: float) -> None:
     total = results[0].total
     print("ranking error by judgments: mean model pairs ordered unlike the exhaustive board (share of runs at its ranking)")
     print(f"{'judgments':>18}  {'adaptive':>16}  {'uniform':>16}")
+    methods = (("adaptive", [run.checkpoints for r in results for run in r.adaptive]), ("uniform", [u for r in results for u in r.uniform]))
     for fraction in TABLE_FRACTIONS:
         judgments = int(fraction * total)
         cells = []
-        adaptive_runs = [run.checkpoints for r in results for run in r.adaptive]
-        for method, runs in (("adaptive", adaptive_runs), ("uniform", [u for r in results for u in r.uniform])):
+        for method, runs in methods:
             found = [at_fraction(run, judgments) for run in runs]
             points = [point for point in found if point is not None]
             if len(points) < len(found) or (method == "adaptive" and fraction > cap_fraction):

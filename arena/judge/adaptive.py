@@ -39,8 +39,9 @@ budget left: small rounds refit often while some rating is still poor.
    A pair is valued at the best gain per battle over look-ahead sizes of 1, 2, 4, ..., 1024
    chunks (what is open at most), because one small chunk can seldom flip an order and would
    look worthless (the KG(*) policy of Frazier and Powell). So pairs whose intervals overlap
-   (small |d| / s) and that are still uncertain win; pairs already far apart gain nothing. A model with few battles has large s against everyone, and the gain is largest
-   against the models near its estimated rating: it gets priority there. Pairs whose every
+   (small |d| / s) and that are still uncertain win; pairs already far apart gain nothing. A
+   model with few battles has large s against everyone, and the gain is largest against the
+   models near its estimated rating: it gets priority there. Pairs whose every
    question is judged drop out. When no pair can change the order any more (a settled ranking
    with `stop_when_settled=False`), chunks go where they most narrow the intervals of the
    differences between neighbours in the ranking.
