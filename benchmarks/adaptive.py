@@ -17,7 +17,16 @@ one lucky run can look very good: per seed the median run's judgments are compar
   one) but not obeyed, so its curve goes on;
 - uniform: every (question, pair) in a seeded random order, one run per order, read at the same
   judgment counts as the first adaptive run's rounds (500 to 2,000 judgments each) and every
-  2,000 after that, to the end.
+  2,000 after that, to the end;
+- oracle design, a reference and not a method (it knows the exhaustive board's ratings):
+  `optimal_design` finds the allocation over the open pairs that needs the fewest battles for
+  every adjacent difference of the exhaustive ranking to come within its own size of the
+  exhaustive estimate (normal approximation, Fisher information at the exhaustive ratings, the
+  nested-fits variance the planner uses), and how many battles uniform needs for the same: the
+  per-seed "design" column is that ratio, what choosing pairs could save if sampling variance
+  were all that stood between a partial board and the exhaustive one. Its battles are then
+  revealed in those proportions (random questions within a pair), `--runs` times, read like
+  uniform; the "oracle" column is its median run over uniform's.
 After each step the board is refitted (`arena.ratings.bt.fit_bt`) and compared with the
 exhaustive board's ranking. "Reached" is the first step from which, at every later step of
 that run, Kendall tau >= 0.95 and the top 3 are the same (in order) as the exhaustive board's.
@@ -40,13 +49,35 @@ itself a coin toss of the question sample, and reproducing it takes many judgmen
 Goal: the exhaustive ranking at no more than 25% of the exhaustive judgments, and with at most
 half the judgments uniform selection needs.
 
+What the oracle shows. Choosing pairs buys precision: the optimal design needs a third of
+uniform's judgments or less for the same variance against the exhaustive board (median seed:
+mixed 0.32, close-top 0.16, near-ties 0.46). Yet revealed in those proportions, its median run
+reaches the exhaustive ranking no sooner than uniform's in mixed (per-seed median 1.00, totals
+1.10), at 0.64 (0.60) in close-top and 0.69 (0.67) in near-ties, behind the planner's 0.58
+(0.56), 0.23 (0.22) and 0.54 (0.49); only where every run has it does the bound show (0.33 and
+0.27 of uniform's worst run in mixed and close-top). Two reasons, each measured. The ranking to
+reproduce is the fit of the uniform, exhaustive design, and the scripted judge is not exactly
+Bradley-Terry (a battle scores the mean of two logistic orders, and a question's answers carry
+their noise into all its battles), so a board concentrated on a few pairs estimates slightly
+different differences: a newcomer's difference from one opponent, fitted on their 4,000 battles
+alone, moves by up to 8 Elo from the exhaustive board's, near the closest gaps (10 Elo and up).
+With POSITION_BIAS, ANSWER_NOISE and CATEGORY_EFFECT set to 0 (Bradley-Terry exact), the oracle's
+median run falls from 1.13 to 0.68 of uniform's (totals 1.07 to 0.73; mixed, 10 seeds, read every
+250 judgments). And the median run gets there at 1-3% of the exhaustive judgments, where the
+closest pair is well under one standard error apart and which run holds the order first is
+largely luck. So being told the answer and allocating for precision does not bring the median run
+within half of uniform's in mixed; the planner gets nearer. For a new model entering a judged
+board the bound itself is 0.88-0.96 (median 0.92): every battle of the newcomer informs its one
+unknown rating about equally whoever the opponent (p (1 - p) is 0.17-0.25 across them), so no
+choice among its pairs can halve uniform's judgments.
+
 Ten seeds by default: boards differ far more than runs on one board do (in mixed, per-seed
 ratios of adaptive to uniform run from 0.31 to 1.35), and seeds 0-4 and 5-9 alone gave median
 ratios of 0.71 and 0.41. Five seeds measured which boards were drawn more than the planner. The
-ten take about 30 minutes of CPU for the four scenarios.
+ten take about 30 minutes of CPU for the four scenarios (the oracle adds about a minute).
 
     .venv/bin/python benchmarks/adaptive.py [--seeds 10] [--scenarios mixed,close-top,normal,new-model]
-        [--adaptive-cap 0.5] [--runs 5]
+        [--adaptive-cap 0.5] [--runs 5] [--min-round 500] [--max-round 2000]
 """
 
 from __future__ import annotations
@@ -60,6 +91,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize
 from scipy.special import expit
 from scipy.stats import kendalltau
 
@@ -86,6 +118,7 @@ SCENARIOS = ("mixed", "close-top", "normal", "new-model", "spread")
 TAU_TARGET = 0.95
 TOP = 3
 GOAL_SHARE = 0.25  # the goal: the exhaustive ranking within this share of the exhaustive judgments
+DESIGN_Z = 1.0  # the oracle design's target: each adjacent difference within 1 / DESIGN_Z of its size
 TABLE_FRACTIONS = (0.01, 0.02, 0.05, 0.10, 0.15, 0.20, 0.25, 0.35, 0.50)
 
 
@@ -217,17 +250,99 @@ def checkpoint(board: Board, counts: np.ndarray, judgments: int) -> Checkpoint:
 
 def run_uniform(board: Board, seed: int, order: int, grid: list[int]) -> list[Checkpoint]:
     """Reveal (question, pair) comparisons in a seeded random order; refit at each judgment count of `grid`."""
-    prejudged, open_comparisons = board.split()
-    shuffled = open_comparisons[np.random.default_rng([seed, 17, order]).permutation(len(open_comparisons))]
-    total = JUDGMENTS_PER_COMPARISON * len(shuffled)
+    open_comparisons = board.split()[1]
+    return read_sequence(board, open_comparisons[np.random.default_rng([seed, 17, order]).permutation(len(open_comparisons))], grid)
+
+
+def read_sequence(board: Board, sequence: np.ndarray, grid: list[int]) -> list[Checkpoint]:
+    """Reveal the open (question, pair) comparisons in this order; refit at each judgment count of
+    `grid`, then every STEP judgments to the end."""
+    total = JUDGMENTS_PER_COMPARISON * len(sequence)
     grid = [*grid, *range((grid[-1] if grid else 0) + STEP, total, STEP), total]
-    counts, done, points = outcome_counts(board, prejudged), 0, []
+    counts, done, points = outcome_counts(board, board.split()[0]), 0, []
     for judgments in grid:
         upto = judgments // JUDGMENTS_PER_COMPARISON
-        counts = counts + outcome_counts(board, shuffled[done:upto])
+        counts = counts + outcome_counts(board, sequence[done:upto])
         done = upto
         points.append(checkpoint(board, counts, judgments))
     return points
+
+
+@dataclass(frozen=True)
+class Design:
+    """The variance-optimal allocation of battles over the open pairs, known only to an oracle."""
+
+    shares: np.ndarray  # (P,) each pair's share of the design's battles (0 where nothing is open)
+    ratio: float  # the design's battles over uniform's for the same precision of every adjacent difference
+
+
+def optimal_design(board: Board) -> Design:
+    """The fewest battles on the open pairs that bring each adjacent difference d of the exhaustive
+    ranking within d / DESIGN_Z of the exhaustive board's estimate, and the same for uniform.
+
+    Normal approximation with the Fisher information at the exhaustive ratings: a difference's
+    variance around the exhaustive estimate is that of the battles judged minus the exhaustive
+    board's (nested fits), as the planner reckons it. The target hardly matters: from 1/2 to 2
+    standard errors, no mixed seed's ratio moved by more than 0.06.
+    """
+    theta = fit_counts(board, outcome_counts(board, all_comparisons(N_QUESTIONS, len(board.pairs))))
+    pair_i, pair_j = (np.array(side) for side in zip(*board.pairs, strict=False))
+    p = expit(theta[pair_i] - theta[pair_j])
+    weight = p * (1.0 - p)
+    contrasts = np.zeros((len(board.ranking) - 1, len(board.models)))
+    rows = np.arange(len(contrasts))
+    contrasts[rows, list(board.ranking[:-1])], contrasts[rows, list(board.ranking[1:])] = 1.0, -1.0
+    target = ((contrasts @ theta) / DESIGN_Z) ** 2
+    prejudged, open_comparisons = board.split()
+    fixed = np.bincount(prejudged[:, 1], minlength=len(board.pairs)).astype(np.float64)
+    is_open = np.bincount(open_comparisons[:, 1], minlength=len(board.pairs)) > 0
+
+    def variances(battles: np.ndarray) -> np.ndarray:
+        laplacian = np.zeros((len(board.models),) * 2)
+        information = battles * weight
+        np.add.at(laplacian, (pair_i, pair_i), information)
+        np.add.at(laplacian, (pair_j, pair_j), information)
+        np.add.at(laplacian, (pair_i, pair_j), -information)
+        np.add.at(laplacian, (pair_j, pair_i), -information)
+        return np.einsum("km,mn,kn->k", contrasts, np.linalg.pinv(laplacian), contrasts)
+
+    allowed = target + variances(np.full(len(board.pairs), float(N_QUESTIONS)))
+
+    def with_open(open_battles: np.ndarray) -> np.ndarray:
+        battles = fixed.copy()
+        battles[is_open] += open_battles
+        return battles
+
+    low, high = 1.0, float(N_QUESTIONS)  # uniform: battles per open pair, by bisection
+    while high - low > 0.01:
+        middle = (low + high) / 2
+        low, high = (middle, high) if (variances(with_open(np.full(is_open.sum(), middle))) > allowed).any() else (low, middle)
+    uniform = np.full(is_open.sum(), high)
+    result = minimize(
+        lambda battles: battles.sum() / uniform.sum(),
+        uniform,
+        method="SLSQP",
+        bounds=[(1e-3, float(N_QUESTIONS))] * int(is_open.sum()),
+        constraints=[{"type": "ineq", "fun": lambda battles: (allowed - variances(with_open(battles))) / target}],
+        options={"maxiter": 500, "ftol": 1e-9},
+    )
+    shares = np.zeros(len(board.pairs))
+    shares[is_open] = result.x / result.x.sum()
+    return Design(shares, float(result.x.sum() / uniform.sum()))
+
+
+def run_design(board: Board, design: Design, seed: int, order: int, grid: list[int]) -> list[Checkpoint]:
+    """Reveal the open comparisons in the design's proportions (each pair's k-th battle at time
+    (k + 1/2) / share), random questions within a pair; refit at each judgment count of `grid`."""
+    open_comparisons = board.split()[1]
+    rng = np.random.default_rng([seed, 18, order])
+    times, comparisons = [], []
+    for p in np.flatnonzero(design.shares):
+        of_pair = open_comparisons[open_comparisons[:, 1] == p]
+        comparisons.append(of_pair[rng.permutation(len(of_pair))])
+        times.append((np.arange(len(of_pair)) + 0.5) / design.shares[p])
+    sequence = np.concatenate(comparisons)[np.argsort(np.concatenate(times), kind="stable")]
+    return read_sequence(board, sequence, grid)
 
 
 @dataclass(frozen=True)
@@ -239,12 +354,12 @@ class AdaptiveRun:
     seconds_planning: float
 
 
-def run_adaptive(board: Board, planner_seed: int, cap_judgments: int, min_round: int) -> AdaptiveRun:
+def run_adaptive(board: Board, planner_seed: int, cap_judgments: int, min_round: int, max_round: int) -> AdaptiveRun:
     pair_of = {(board.models[i], board.models[j]): p for p, (i, j) in enumerate(board.pairs)}
     question_of = {q: k for k, q in enumerate(board.questions)}
     prejudged, open_pairs = board.split()
     open_comparisons = {Comparison(board.questions[q], *(board.models[k] for k in board.pairs[p])) for q, p in open_pairs.tolist()}
-    settings = AdaptiveSettings(seed=planner_seed, stop_when_settled=False, min_round_judgments=min_round)
+    settings = AdaptiveSettings(seed=planner_seed, stop_when_settled=False, min_round_judgments=min_round, round_judgments=max_round)
     battles = [board.battle(q, p) for q, p in prejudged.tolist()]
     counts = outcome_counts(board, prejudged)
     checkpoints: list[Checkpoint] = []
@@ -297,6 +412,8 @@ class SeedResult:
     total: int  # judgments of the exhaustive work (the newcomer's pairs only, for new-model)
     adaptive: list[AdaptiveRun]  # one run per planner seed
     uniform: list[list[Checkpoint]]  # one run per random order
+    design: Design
+    oracle: list[list[Checkpoint]]  # the design's proportions, one run per random order
     seconds: float
 
     @property
@@ -317,15 +434,25 @@ class SeedResult:
     def uniform_median(self) -> float:
         return statistics.median(self.uniform_reached)
 
+    @property
+    def oracle_reached(self) -> list[int]:
+        return [reached(run) or self.total for run in self.oracle]
 
-def run_seed(scenario: str, seed: int, cap_fraction: float, runs: int, min_round: int) -> SeedResult:
+    @property
+    def oracle_median(self) -> float:
+        return statistics.median(self.oracle_reached)
+
+
+def run_seed(scenario: str, seed: int, cap_fraction: float, runs: int, min_round: int, max_round: int) -> SeedResult:
     start = time.perf_counter()
     board = simulate_board(scenario, seed)
     total = JUDGMENTS_PER_COMPARISON * len(board.split()[1])
-    adaptive = [run_adaptive(board, seed + 1000 * run, int(cap_fraction * total), min_round) for run in range(runs)]
+    adaptive = [run_adaptive(board, seed + 1000 * run, int(cap_fraction * total), min_round, max_round) for run in range(runs)]
     grid = [point.judgments for point in adaptive[0].checkpoints]
     uniform = [run_uniform(board, seed, order, grid) for order in range(runs)]
-    return SeedResult(seed, board, total, adaptive, uniform, time.perf_counter() - start)
+    design = optimal_design(board)
+    oracle = [run_design(board, design, seed, order, grid) for order in range(runs)]
+    return SeedResult(seed, board, total, adaptive, uniform, design, oracle, time.perf_counter() - start)
 
 
 def span(values: Sequence[int | None], total: int) -> str:
@@ -339,7 +466,7 @@ def span(values: Sequence[int | None], total: int) -> str:
 def print_seeds(results: list[SeedResult]) -> None:
     print(
         f"{'seed':>4}  {'true gaps, best first (Elo)':<30} {'closest z':>9}  {'adaptive reached: median':>24} "
-        f"{'(range)':>15}  {'uniform reached: median':>23} {'(range)':>15}  {'ratio':>5}  {'settled (right)':>15}  {'seconds':>7}"
+        f"{'(range)':>15}  {'uniform reached: median':>23} {'(range)':>15}  {'ratio':>5}  {'settled (right)':>15}  {'design':>6}  {'oracle':>6}  {'seconds':>7}"
     )
     for r in results:
         gaps = -np.diff(np.sort(r.board.strengths_elo)[::-1])
@@ -351,7 +478,7 @@ def print_seeds(results: list[SeedResult]) -> None:
             f"{r.seed:>4}  {' '.join(f'{g:.0f}' for g in gaps):<30} {r.board.closest_z:9.1f}  "
             f"{percent(a, r.total):>24} {span(r.adaptive_reached, r.total):>15}  "
             f"{percent(u, r.total):>23} {span(r.uniform_reached, r.total):>15}  {ratio}  "
-            f"{f'{len(settled)} of {len(r.adaptive)} ({right})':>15}  {r.seconds:7.1f}"
+            f"{f'{len(settled)} of {len(r.adaptive)} ({right})':>15}  {r.design.ratio:6.2f}  {r.oracle_median / u:6.2f}  {r.seconds:7.1f}"
         )
 
 
@@ -396,11 +523,28 @@ def print_summary(results: list[SeedResult], cap_fraction: float) -> None:
     within_quarter = sum(a is not None and a <= GOAL_SHARE * total for a in a_values)
     within_half = sum(a is not None and a <= 0.5 * u for a, u in zip(a_values, u_values, strict=False))
     print(f"  goal: <= {GOAL_SHARE:.0%} of exhaustive in {within_quarter} of {n} seeds; <= half of uniform in {within_half} of {n} seeds")
+    print_oracle(results)
     runs = [run for r in results for run in r.adaptive]
     settled = [run for run in runs if run.settled_at is not None]
     print(
         f"  stopping rule: settled within the cap in {len(settled)} of {len(runs)} runs, "
         f"at the exhaustive ranking when it did in {sum(bool(run.settled_meets_goal) for run in settled)} of {len(settled)}"
+    )
+
+
+def print_oracle(results: list[SeedResult]) -> None:
+    """The oracle design against uniform, on the same measures as adaptive."""
+    total = results[0].total
+    bounds = [r.design.ratio for r in results]
+    ratios = [r.oracle_median / r.uniform_median for r in results]
+    oracle_worst = max(o for r in results for o in r.oracle_reached)
+    uniform_worst = max(u for r in results for u in r.uniform_reached)
+    print(
+        f"  oracle design (knows the exhaustive ratings; a reference, not a method): needs {statistics.median(bounds):.2f} of uniform's "
+        f"judgments for the same precision (median seed; {min(bounds):.2f}-{max(bounds):.2f}); yet reached: median run "
+        f"{statistics.median(r.oracle_median for r in results) / total:.1%}, oracle / uniform: median {statistics.median(ratios):.2f}, "
+        f"of the totals {sum(r.oracle_median for r in results) / sum(r.uniform_median for r in results):.2f}, "
+        f"reliably {oracle_worst / total:.1%} ({oracle_worst / uniform_worst:.2f})"
     )
 
 
@@ -424,8 +568,8 @@ def print_error_table(results: list[SeedResult], cap_fraction: float) -> None:
         print(f"{judgments:>9d} ({fraction:4.0%})  {cells[0]:>16}  {cells[1]:>16}")
 
 
-def summarise(scenario: str, seeds: list[int], cap_fraction: float, runs: int, min_round: int) -> None:
-    results = [run_seed(scenario, seed, cap_fraction, runs, min_round) for seed in seeds]
+def summarise(scenario: str, seeds: list[int], cap_fraction: float, runs: int, min_round: int, max_round: int) -> None:
+    results = [run_seed(scenario, seed, cap_fraction, runs, min_round, max_round) for seed in seeds]
     board = results[0].board
     print(f"\n== scenario {scenario}: {len(board.models)} models, {N_QUESTIONS} questions ==")
     work = "exhaustive board" if board.newcomer is None else "the new model's pairs, exhaustively, on the judged board of the others"
@@ -452,10 +596,12 @@ def main() -> None:
     parser.add_argument("--min-round", type=int, default=AdaptiveSettings().min_round_judgments,
                         help="adaptive's smallest round in judgments (pairs.min_round_judgments); both methods are "
                              "read after each round, so it is also how finely 'reached' is measured")
+    parser.add_argument("--max-round", type=int, default=AdaptiveSettings().round_judgments,
+                        help="adaptive's largest round in judgments (pairs.round_judgments)")
     args = parser.parse_args()
     start = time.perf_counter()
     for scenario in args.scenarios.split(","):
-        summarise(scenario, list(range(args.seeds)), args.adaptive_cap, args.runs, args.min_round)
+        summarise(scenario, list(range(args.seeds)), args.adaptive_cap, args.runs, args.min_round, args.max_round)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
