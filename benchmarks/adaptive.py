@@ -51,10 +51,10 @@ half the judgments uniform selection needs.
 
 What the oracle shows. Choosing pairs buys precision: the optimal design needs a third of
 uniform's judgments or less for the same variance against the exhaustive board (median seed:
-mixed 0.32, close-top 0.16, near-ties 0.46). Yet revealed in those proportions, its median run
-reaches the exhaustive ranking no sooner than uniform's in mixed (per-seed median 1.00, totals
-1.10), at 0.64 (0.60) in close-top and 0.69 (0.67) in near-ties, behind the planner's 0.58
-(0.56), 0.23 (0.22) and 0.54 (0.49); only where every run has it does the bound show (0.33 and
+mixed 0.32, close-top 0.16, near-ties 0.45). Yet revealed in those proportions, its median run
+reaches the exhaustive ranking about when uniform's does in mixed (per-seed median 0.97, totals
+1.08), at 0.69 (0.61) in close-top and 0.60 (0.59) in near-ties, behind the planner's 0.58
+(0.56), 0.23 (0.22) and 0.54 (0.49); only where every run has it does the bound show (0.36 and
 0.27 of uniform's worst run in mixed and close-top). Two reasons, each measured. The ranking to
 reproduce is the fit of the uniform, exhaustive design, and the scripted judge is not exactly
 Bradley-Terry (a battle scores the mean of two logistic orders, and a question's answers carry
@@ -62,7 +62,7 @@ their noise into all its battles), so a board concentrated on a few pairs estima
 different differences: a newcomer's difference from one opponent, fitted on their 4,000 battles
 alone, moves by up to 8 Elo from the exhaustive board's, near the closest gaps (10 Elo and up).
 With POSITION_BIAS, ANSWER_NOISE and CATEGORY_EFFECT set to 0 (Bradley-Terry exact), the oracle's
-median run falls from 1.13 to 0.68 of uniform's (totals 1.07 to 0.73; mixed, 10 seeds, read every
+median run falls from 0.94 to 0.68 of uniform's (totals 1.03 to 0.72; mixed, 10 seeds, read every
 250 judgments). And the median run gets there at 1-3% of the exhaustive judgments, where the
 closest pair is well under one standard error apart and which run holds the order first is
 largely luck. So being told the answer and allocating for precision does not bring the median run
@@ -88,7 +88,7 @@ import math
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize
@@ -276,6 +276,56 @@ class Design:
     ratio: float  # the design's battles over uniform's for the same precision of every adjacent difference
 
 
+@dataclass(frozen=True)
+class PrecisionProblem:
+    """Battles on the open pairs against the precision of the exhaustive ranking's adjacent differences."""
+
+    pair_i: np.ndarray  # (P,) i < j
+    pair_j: np.ndarray
+    weight: np.ndarray  # (P,) Fisher information of one battle, at the exhaustive ratings
+    contrasts: np.ndarray  # (M - 1, M) the adjacent differences of the exhaustive ranking
+    fixed: np.ndarray  # (P,) battles judged before the run
+    is_open: np.ndarray  # (P,) pairs with open comparisons
+    exhaustive: np.ndarray  # (M - 1,) each difference's variance on the exhaustive board
+    allowed: np.ndarray  # (M - 1,) its variance around the exhaustive estimate, at most
+
+    @classmethod
+    def of(cls, board: Board) -> PrecisionProblem:
+        theta = fit_counts(board, outcome_counts(board, all_comparisons(N_QUESTIONS, len(board.pairs))))
+        pair_i, pair_j = (np.array(side) for side in zip(*board.pairs, strict=False))
+        p = expit(theta[pair_i] - theta[pair_j])
+        contrasts = np.zeros((len(board.ranking) - 1, len(board.models)))
+        rows = np.arange(len(contrasts))
+        contrasts[rows, list(board.ranking[:-1])], contrasts[rows, list(board.ranking[1:])] = 1.0, -1.0
+        prejudged, open_comparisons = board.split()
+        fixed = np.bincount(prejudged[:, 1], minlength=len(board.pairs)).astype(np.float64)
+        is_open = np.bincount(open_comparisons[:, 1], minlength=len(board.pairs)) > 0
+        problem = cls(pair_i, pair_j, p * (1.0 - p), contrasts, fixed, is_open, np.zeros(len(contrasts)), np.zeros(len(contrasts)))
+        exhaustive = problem.variances(np.full(len(board.pairs), float(N_QUESTIONS)))
+        return replace(problem, exhaustive=exhaustive, allowed=((contrasts @ theta) / DESIGN_Z) ** 2)
+
+    @property
+    def open_pairs(self) -> int:
+        return int(self.is_open.sum())
+
+    def variances(self, battles: np.ndarray) -> np.ndarray:
+        """Each adjacent difference's variance with these battles per pair (all pairs)."""
+        laplacian = np.zeros((self.contrasts.shape[1],) * 2)
+        information = battles * self.weight
+        np.add.at(laplacian, (self.pair_i, self.pair_i), information)
+        np.add.at(laplacian, (self.pair_j, self.pair_j), information)
+        np.add.at(laplacian, (self.pair_i, self.pair_j), -information)
+        np.add.at(laplacian, (self.pair_j, self.pair_i), -information)
+        return np.einsum("km,mn,kn->k", self.contrasts, np.linalg.pinv(laplacian), self.contrasts)
+
+    def slack(self, open_battles: np.ndarray) -> np.ndarray:
+        """How far each difference is inside what is allowed (< 0: outside), with these battles on
+        the open pairs, relative to what is allowed (nested fits: judged minus exhaustive)."""
+        battles = self.fixed.copy()
+        battles[self.is_open] += open_battles
+        return (self.allowed - (self.variances(battles) - self.exhaustive)) / self.allowed
+
+
 def optimal_design(board: Board) -> Design:
     """The fewest battles on the open pairs that bring each adjacent difference d of the exhaustive
     ranking within d / DESIGN_Z of the exhaustive board's estimate, and the same for uniform.
@@ -285,50 +335,30 @@ def optimal_design(board: Board) -> Design:
     board's (nested fits), as the planner reckons it. The target hardly matters: from 1/2 to 2
     standard errors, no mixed seed's ratio moved by more than 0.06.
     """
-    theta = fit_counts(board, outcome_counts(board, all_comparisons(N_QUESTIONS, len(board.pairs))))
-    pair_i, pair_j = (np.array(side) for side in zip(*board.pairs, strict=False))
-    p = expit(theta[pair_i] - theta[pair_j])
-    weight = p * (1.0 - p)
-    contrasts = np.zeros((len(board.ranking) - 1, len(board.models)))
-    rows = np.arange(len(contrasts))
-    contrasts[rows, list(board.ranking[:-1])], contrasts[rows, list(board.ranking[1:])] = 1.0, -1.0
-    target = ((contrasts @ theta) / DESIGN_Z) ** 2
-    prejudged, open_comparisons = board.split()
-    fixed = np.bincount(prejudged[:, 1], minlength=len(board.pairs)).astype(np.float64)
-    is_open = np.bincount(open_comparisons[:, 1], minlength=len(board.pairs)) > 0
+    problem = PrecisionProblem.of(board)
+    need = uniform_need(problem)
+    result = minimize(  # in units of uniform's battles per pair: unscaled, SLSQP stopped short on some boards
+        lambda scaled: scaled.mean(),
+        np.ones(problem.open_pairs),
+        method="SLSQP",
+        bounds=[(1e-3 / need, N_QUESTIONS / need)] * problem.open_pairs,
+        constraints=[{"type": "ineq", "fun": lambda scaled: problem.slack(scaled * need)}],
+        options={"maxiter": 1000, "ftol": 1e-10},
+    )
+    if not result.success or problem.slack(result.x * need).min() < -1e-6:
+        raise SystemExit(f"optimal design: the solver found no feasible allocation ({result.message})")
+    shares = np.zeros(len(board.pairs))
+    shares[problem.is_open] = result.x / result.x.sum()
+    return Design(shares, float(result.x.mean()))
 
-    def variances(battles: np.ndarray) -> np.ndarray:
-        laplacian = np.zeros((len(board.models),) * 2)
-        information = battles * weight
-        np.add.at(laplacian, (pair_i, pair_i), information)
-        np.add.at(laplacian, (pair_j, pair_j), information)
-        np.add.at(laplacian, (pair_i, pair_j), -information)
-        np.add.at(laplacian, (pair_j, pair_i), -information)
-        return np.einsum("km,mn,kn->k", contrasts, np.linalg.pinv(laplacian), contrasts)
 
-    allowed = target + variances(np.full(len(board.pairs), float(N_QUESTIONS)))
-
-    def with_open(open_battles: np.ndarray) -> np.ndarray:
-        battles = fixed.copy()
-        battles[is_open] += open_battles
-        return battles
-
-    low, high = 1.0, float(N_QUESTIONS)  # uniform: battles per open pair, by bisection
+def uniform_need(problem: PrecisionProblem) -> float:
+    """Battles per open pair with which uniform meets the precision, by bisection."""
+    low, high = 1.0, float(N_QUESTIONS)
     while high - low > 0.01:
         middle = (low + high) / 2
-        low, high = (middle, high) if (variances(with_open(np.full(is_open.sum(), middle))) > allowed).any() else (low, middle)
-    uniform = np.full(is_open.sum(), high)
-    result = minimize(
-        lambda battles: battles.sum() / uniform.sum(),
-        uniform,
-        method="SLSQP",
-        bounds=[(1e-3, float(N_QUESTIONS))] * int(is_open.sum()),
-        constraints=[{"type": "ineq", "fun": lambda battles: (allowed - variances(with_open(battles))) / target}],
-        options={"maxiter": 500, "ftol": 1e-9},
-    )
-    shares = np.zeros(len(board.pairs))
-    shares[is_open] = result.x / result.x.sum()
-    return Design(shares, float(result.x.sum() / uniform.sum()))
+        low, high = (middle, high) if (problem.slack(np.full(problem.open_pairs, middle)) < 0).any() else (low, middle)
+    return high
 
 
 def run_design(board: Board, design: Design, seed: int, order: int, grid: list[int]) -> list[Checkpoint]:
