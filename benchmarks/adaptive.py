@@ -134,8 +134,14 @@ class Board:
     winner: np.ndarray  # (Q, P) object: Winner of X = models[i] against Y = models[j]
     score: np.ndarray  # (Q, P) float: X's score (1, 0.5, 0), for fast refits
     ranking: tuple[int, ...]  # exhaustive board, best first
-    closest_z: float  # the exhaustive board's closest adjacent pair, in Fisher standard errors
+    theta: np.ndarray  # (M,) the exhaustive board's ratings, in log-odds
     newcomer: int | None  # new-model scenario: the model entering a board judged without it
+
+    @property
+    def closest_z(self) -> float:
+        """How far apart the exhaustive board's closest adjacent models are, in Fisher standard errors."""
+        problem = PrecisionProblem.of(self)
+        return float(np.min((problem.contrasts @ self.theta) / np.sqrt(problem.exhaustive)))
 
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         """(question, pair) comparisons, as (n, 2) index arrays: judged before the run, and open to it."""
@@ -190,12 +196,12 @@ def simulate_board(scenario: str, seed: int) -> Board:
         winner[:, p] = [battle_winner(ab, ba) for ab, ba in zip(verdict_ab, verdict_ba, strict=False)]
     score = np.vectorize(WINNER_SCORE.__getitem__, otypes=[float])(winner)
     board = Board(
-        models, questions, {q: f"category-{c}" for q, c in zip(questions, category, strict=False)}, strengths, pairs, winner, score, (), 0.0,
-        newcomer,
+        models, questions, {q: f"category-{c}" for q, c in zip(questions, category, strict=False)}, strengths, pairs, winner, score, (),
+        np.zeros(n_models), newcomer,
     )
     theta = fit_counts(board, outcome_counts(board, all_comparisons(N_QUESTIONS, len(pairs))))
     ranking = tuple(int(k) for k in np.argsort(-theta, kind="stable"))
-    return Board(**{**board.__dict__, "ranking": ranking, "closest_z": closest_adjacent_z(board, theta, ranking)})
+    return Board(**{**board.__dict__, "ranking": ranking, "theta": theta})
 
 
 def outcome_counts(board: Board, revealed: np.ndarray) -> np.ndarray:
@@ -210,20 +216,6 @@ def fit_counts(board: Board, counts: np.ndarray) -> np.ndarray:
     present = counts.sum(axis=1) > 0
     pair_array = np.array(board.pairs)[present]
     return fit_bt(PairCounts(len(board.models), pair_array[:, 0], pair_array[:, 1], counts[present]))
-
-
-def closest_adjacent_z(board: Board, theta: np.ndarray, ranking: tuple[int, ...]) -> float:
-    """How far apart the exhaustive board's closest adjacent models are, in Fisher standard errors."""
-    p = expit(theta[:, None] - theta[None, :])
-    n = np.full((len(theta), len(theta)), float(N_QUESTIONS))
-    np.fill_diagonal(n, 0.0)
-    weights = n * p * (1 - p)
-    information = np.diag(weights.sum(axis=1)) - weights
-    covariance = np.linalg.pinv(information)
-    return min(
-        (theta[a] - theta[b]) / math.sqrt(covariance[a, a] + covariance[b, b] - 2 * covariance[a, b])
-        for a, b in zip(ranking[:-1], ranking[1:], strict=False)
-    )
 
 
 @dataclass(frozen=True)
@@ -291,7 +283,7 @@ class PrecisionProblem:
 
     @classmethod
     def of(cls, board: Board) -> PrecisionProblem:
-        theta = fit_counts(board, outcome_counts(board, all_comparisons(N_QUESTIONS, len(board.pairs))))
+        theta = board.theta
         pair_i, pair_j = (np.array(side) for side in zip(*board.pairs, strict=False))
         p = expit(theta[pair_i] - theta[pair_j])
         contrasts = np.zeros((len(board.ranking) - 1, len(board.models)))
